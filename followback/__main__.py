@@ -1,0 +1,3 @@
+from followback.cli import app
+
+app()

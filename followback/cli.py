@@ -1,0 +1,128 @@
+"""The ``followback`` command line: one entry point for infrastructure, services and tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from followback.infra.paths import InfraError
+from shared.settings import load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+infra_app = typer.Typer(no_args_is_help=True, help="Kafka and PostgreSQL for followback.")
+app.add_typer(infra_app, name="infra")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start Kafka and PostgreSQL (Docker Compose, or local processes) and wait until they answer."""
+    from followback.infra import manager
+
+    try:
+        started = manager.up()
+    except InfraError as error:
+        raise _fail(str(error)) from error
+    console.print(
+        f"infra up ({started.mode}): Kafka answered in {started.kafka_seconds:.1f}s, "
+        f"PostgreSQL in {started.postgres_seconds:.1f}s"
+    )
+    infra_status()
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop what `infra up` started, and nothing else."""
+    from followback.infra import manager
+
+    stopped = manager.down()
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Show the addresses and health of Kafka and PostgreSQL; exits 1 when either is down."""
+    from followback.infra import manager
+
+    status = manager.status()
+    mark = {True: "[green]up[/green]", False: "[red]down[/red]"}
+    console.print(f"mode:       {status.mode}")
+    console.print(f"kafka:      {status.kafka_address}  {mark[status.kafka_ready]}")
+    console.print(f"postgresql: {status.postgres_dsn}  {mark[status.postgres_ready]}")
+    if not (status.kafka_ready and status.postgres_ready):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    service: Annotated[str, typer.Argument(help="ingest, churn, scorer, notifier, or all")],
+) -> None:
+    """Run one service, or all four (as child processes)."""
+    from followback import runner
+
+    settings = load_settings()
+    if service == "all":
+        raise typer.Exit(runner.run_all(settings))
+    if service not in runner.SERVICES:
+        raise _fail(f"unknown service {service!r}; choose one of {', '.join(runner.SERVICES)}, all")
+    runner.run_one(service, settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from shared.db import migrate as apply
+
+    applied = asyncio.run(apply(load_settings().postgres))
+    console.print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Exit after the stream is processed.")] = False,
+    followers: Annotated[int, typer.Option(help="Followers in the sample stream.")] = 3000,
+) -> None:
+    """The main job: infra, all services, a realistic sample stream, and a summary."""
+    from followback import demo as demo_job
+
+    try:
+        raise typer.Exit(demo_job.run(load_settings(), once=once, followers=followers))
+    except (InfraError, TimeoutError) as error:
+        raise _fail(str(error)) from error
+
+
+@app.command()
+def send(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV events")],
+    url: Annotated[str | None, typer.Option(help="Ingest URL (default: the local ingest)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+) -> None:
+    """Send a file of events through ingest; exits 1 when any event was rejected."""
+    from followback.send import send as send_file
+
+    settings = load_settings()
+    url = url or f"http://{settings.http.host}:{settings.http.ingest_port}/v1/events"
+    try:
+        report = send_file(file, url, batch_size=batch_size, show_progress=sys.stderr.isatty())
+    except (RuntimeError, OSError) as error:
+        raise _fail(str(error)) from error
+    for rejected in report.rejected[:50]:
+        err.print(f"rejected event {rejected.index}: {rejected.field}: {rejected.message}")
+    console.print(
+        json.dumps({"accepted": report.accepted, "rejected": len(report.rejected)}),
+        highlight=False,
+    )
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Kafka and PostgreSQL for followback: Docker Compose where an engine answers, else local processes."""

@@ -1,0 +1,111 @@
+"""Running services: one in this process (uvicorn), or all four as child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from shared.settings import Settings
+
+SERVICES = ("ingest", "churn", "scorer", "notifier")
+
+
+def port_of(settings: Settings, service: str) -> int:
+    port: int = getattr(settings.http, f"{service}_port")
+    return port
+
+
+def factory(service: str) -> Callable[[], Any]:
+    """The service's app factory, imported only when that service is run."""
+    if service == "ingest":
+        from services.ingest.app import create_app as ingest
+
+        return ingest
+    if service == "churn":
+        from services.churn.app import create_app as churn
+
+        return churn
+    if service == "scorer":
+        from services.scorer.app import create_app as scorer
+
+        return scorer
+    if service == "notifier":
+        from services.notifier.app import create_app as notifier
+
+        return notifier
+    raise ValueError(f"unknown service {service!r}; choose one of {', '.join(SERVICES)} or all")
+
+
+def run_one(service: str, settings: Settings) -> None:
+    import uvicorn
+
+    app = factory(service)(settings)
+    uvicorn.run(
+        app,
+        host=settings.http.host,
+        port=port_of(settings, service),
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def spawn(services: Sequence[str], env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
+    """Start each service as a child process running ``followback run SERVICE``."""
+    return [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "followback", "run", service],
+            env={**os.environ, **(env or {})},
+        )
+        for service in services
+    ]
+
+
+def wait_healthy(settings: Settings, services: Sequence[str], timeout: float = 60.0) -> None:
+    """Block until every service answers /healthz, or raise with the ones that did not."""
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending and time.monotonic() < deadline:
+        for service in list(pending):
+            url = f"http://{settings.http.host}:{port_of(settings, service)}/healthz"
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    pending.remove(service)
+            except httpx.HTTPError:
+                pass
+        if pending:
+            time.sleep(0.3)
+    if pending:
+        raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_all(settings: Settings) -> int:
+    """Run the four services as children until one exits or we are interrupted."""
+    processes = spawn(SERVICES)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(processes)
+    return max((p.returncode or 0) for p in processes)

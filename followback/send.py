@@ -1,0 +1,89 @@
+"""``followback send FILE``: events from NDJSON or CSV, checked, then posted to ingest in batches."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.progress import Progress
+
+from shared.validation import FieldError, validate
+
+# CSV columns that belong to the event; every other column is a field of the follower's profile.
+EVENT_COLUMNS = {"event_id", "type", "platform", "account_id", "occurred_at"}
+
+
+@dataclass
+class SendReport:
+    accepted: int = 0
+    rejected: list[FieldError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+def _csv_item(row: dict[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = {k: v for k, v in row.items() if k in EVENT_COLUMNS and v != ""}
+    follower = {
+        k: v
+        for k, v in row.items()
+        if k not in EVENT_COLUMNS and not k.startswith("interaction_") and v not in ("", None)
+    }
+    item["follower"] = follower
+    if row.get("interaction_kind"):
+        item["interaction"] = {
+            "kind": row["interaction_kind"],
+            "text": row.get("interaction_text", ""),
+        }
+    return item
+
+
+def read_items(path: Path) -> Iterator[Any]:
+    """JSON values from an NDJSON file (one per line) or dicts from a CSV file with a header."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        if path.suffix.lower() == ".csv":
+            yield from (_csv_item(row) for row in csv.DictReader(handle))
+            return
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield _Unreadable(f"line {number}: not JSON ({error.msg})")
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
+def send(path: Path, url: str, batch_size: int = 500, show_progress: bool = True) -> SendReport:
+    """Validate every event locally, post the valid ones in batches, report what was refused."""
+    items = list(read_items(path))
+    report = SendReport()
+    valid: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, _Unreadable):
+            report.rejected.append(FieldError(index, "(line)", item.reason))
+            continue
+        _, errors = validate([item])
+        if errors:
+            report.rejected.extend(FieldError(index, e.field, e.message) for e in errors)
+        else:
+            valid.append(item)
+    with httpx.Client(timeout=60.0) as client, Progress(disable=not show_progress) as progress:
+        task = progress.add_task(f"sending {path.name}", total=len(valid))
+        for start in range(0, len(valid), batch_size):
+            batch = valid[start : start + batch_size]
+            response = client.post(url, json=batch)
+            if response.status_code != 202:
+                raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:500]}")
+            report.accepted += int(response.json()["accepted"])
+            progress.advance(task, len(batch))
+    return report

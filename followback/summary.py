@@ -1,0 +1,56 @@
+"""What the pipeline decided: current class per relationship, pushes and churners, from PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared.decisions import DecisionClass
+
+CURRENT = """
+    SELECT DISTINCT ON (account_id, follower_id) account_id, follower_id, class
+    FROM decisions ORDER BY account_id, follower_id, version DESC
+"""
+
+
+@dataclass
+class Summary:
+    relationships: int = 0
+    decision_rows: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    pushed: int = 0
+    retracted: int = 0
+    churners: int = 0
+    current: dict[str, str] = field(default_factory=dict)  # follower id -> class
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "relationships": self.relationships,
+            "decision_rows": self.decision_rows,
+            "by_class": {c.value: self.by_class.get(c.value, 0) for c in DecisionClass},
+            "notifications_pending": self.pushed,
+            "notifications_retracted": self.retracted,
+            "churners_detected": self.churners,
+        }
+
+
+async def summarize(dsn: str) -> Summary:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(CURRENT)
+        summary = Summary(
+            relationships=await conn.fetchval("SELECT count(*) FROM relationships"),
+            decision_rows=await conn.fetchval("SELECT count(*) FROM decisions"),
+            by_class=Counter(row["class"] for row in rows),
+            pushed=await conn.fetchval("SELECT count(*) FROM notifications WHERE status='pending'"),
+            retracted=await conn.fetchval("SELECT count(*) FROM notifications WHERE status='retracted'"),
+            churners=await conn.fetchval(
+                "SELECT count(*) FROM relationships WHERE jsonb_array_length(state->'patterns') > 0"
+            ),
+            current={row["follower_id"]: row["class"] for row in rows},
+        )
+    finally:
+        await conn.close()
+    return summary

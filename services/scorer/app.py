@@ -1,0 +1,45 @@
+"""The scorer service: annotated relationship events in, decisions (PostgreSQL, then Kafka) out."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaMessage
+
+from services.scorer.decider import process
+from services.scorer.scoring import ScoringRules
+from shared.consuming import Backoff, parse_batch
+from shared.kafka import create_broker, publish_all
+from shared.relationships import AnnotatedEvent
+from shared.service import Pool, Producer, batch_subscriber_options, create_service_app
+from shared.settings import Settings, load_settings
+
+
+def rules_from(settings: Settings) -> ScoringRules:
+    return ScoringRules(
+        high_value_threshold=settings.scoring.high_value_threshold,
+        worth_following_threshold=settings.scoring.worth_following_threshold,
+        spam_penalty=settings.scoring.spam_penalty,
+        config_version=settings.scoring.config_version,
+    )
+
+
+def create_app(settings: Settings | None = None) -> AsgiFastStream:
+    settings = settings or load_settings()
+    rules = rules_from(settings)
+    broker = create_broker(settings)
+    backoff = Backoff()
+
+    @broker.subscriber(settings.topic("annotated"), **batch_subscriber_options(settings, "scorer"))
+    async def on_annotated(
+        bodies: list[bytes], message: KafkaMessage, pool: Pool, producer: Producer
+    ) -> None:
+        async def step() -> None:
+            parsed = await parse_batch(
+                AnnotatedEvent, bodies, message.raw_message, producer, settings.topic("dead_letter")
+            )
+            decisions = await process(pool, parsed.good, rules)
+            await publish_all(producer, settings.topic("decisions"), decisions)
+
+        await backoff.guard(step(), "scorer batch")
+
+    return create_service_app(broker, settings)

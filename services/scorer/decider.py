@@ -1,0 +1,45 @@
+"""The scorer's batch step: annotated events in, recorded (and re-publishable) decisions out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.scorer import store
+from services.scorer.scoring import Current, ScoringRules, next_decision
+from shared.decisions import Decision, decision_id_for
+from shared.relationships import AnnotatedEvent
+
+
+async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> list[Decision]:
+    """Record the batch's decisions in one transaction; returns every decision to publish.
+
+    Decisions already recorded for an event (a redelivery after a crash) are returned again so
+    they reach the notifier, which deduplicates by decision id.
+    """
+    if not batch:
+        return []
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [decision_id_for(a.event.event_id) for a in batch]
+        already = await store.recorded(conn, ids)
+        keys = {(a.event.account_id, a.event.follower.id) for a in batch}
+        latest = await store.current(conn, keys)
+        out: dict[str, Decision] = {}
+        new: list[tuple[Decision, int]] = []
+        for decision_id, annotated in zip(ids, batch, strict=True):
+            if decision_id in already:
+                out[decision_id] = already[decision_id]
+                continue
+            if decision_id in out:
+                continue
+            key = (annotated.event.account_id, annotated.event.follower.id)
+            decision = next_decision(latest.get(key), annotated, rules)
+            if decision is None:
+                continue
+            version = latest[key].version + 1 if key in latest else 1
+            latest[key] = Current(decision.decision_class, decision.score, version)
+            new.append((decision, version))
+            out[decision_id] = decision
+        await store.insert(conn, new)
+    return list(out.values())

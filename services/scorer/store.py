@@ -1,0 +1,73 @@
+"""Decision rows in PostgreSQL: versioned per relationship, keyed by the event they rest on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+
+from services.scorer.scoring import Current
+from shared.decisions import Decision, DecisionClass
+
+Key = tuple[str, str]
+
+_COLUMNS = """decision_id::text, account_id, follower_id, version, screen_name, class,
+    score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at"""
+
+
+def _decision(row: asyncpg.Record) -> Decision:
+    return Decision.model_validate({**dict(row), "event_ids": tuple(row["event_ids"])})
+
+
+async def recorded(conn: asyncpg.Connection, decision_ids: Sequence[str]) -> dict[str, Decision]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM decisions WHERE decision_id = ANY($1::uuid[])",  # noqa: S608
+        list(decision_ids),
+    )
+    return {row["decision_id"]: _decision(row) for row in rows}
+
+
+async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Current]:
+    """Each relationship's latest decision version."""
+    pairs = list(keys)
+    if not pairs:
+        return {}
+    accounts, followers = zip(*pairs, strict=True)
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (d.account_id, d.follower_id)
+               d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version
+        FROM decisions d
+        JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
+          ON d.account_id = k.account_id AND d.follower_id = k.follower_id
+        ORDER BY d.account_id, d.follower_id, d.version DESC
+        """,
+        list(accounts),
+        list(followers),
+    )
+    return {
+        (row["account_id"], row["follower_id"]): Current(
+            DecisionClass(row["class"]), row["score"], row["version"]
+        )
+        for row in rows
+    }
+
+
+async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]]) -> None:
+    """Insert new decision versions; a decision id already present means already done."""
+    await conn.executemany(
+        """
+        INSERT INTO decisions (decision_id, account_id, follower_id, version, screen_name, class,
+            score, reasons, scorer_version, config_version, event_ids, occurred_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (decision_id) DO NOTHING
+        """,
+        [
+            (
+                d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
+                d.decision_class.value, d.score, [r.model_dump(mode="json") for r in d.reasons],
+                d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at,
+            )
+            for d, version in rows
+        ],
+    )  # fmt: skip

@@ -1,0 +1,58 @@
+"""The decision contract: what the scorer records in PostgreSQL and publishes to the notifier."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# Decision ids are derived from the event they rest on, so a redelivered event maps to the same id.
+_DECISION_NAMESPACE = uuid.UUID("7a1f7e52-3c1b-4d8e-9a53-0c6f4e1d2b90")
+
+
+class DecisionClass(StrEnum):
+    HIGH_VALUE = "high_value"  # push to a person
+    WORTH_FOLLOWING = "worth_following"  # in the queue, never pushed
+    IGNORE = "ignore"
+    SPAM = "spam"
+    CHURNER = "churner"
+    HARMFUL = "harmful"
+    WITHDRAWN = "withdrawn"  # the follower left before a person acted
+
+
+class Reason(BaseModel):
+    """One signal: its observed value and how many points it added to (or took off) the score."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signal: str
+    value: float | int | str | bool | None
+    contribution: float
+    detail: str = ""
+
+
+class Decision(BaseModel):
+    schema_version: Literal[1] = 1
+    decision_id: str
+    account_id: str
+    follower_id: str
+    screen_name: str = ""
+    decision_class: DecisionClass = Field(alias="class")
+    score: float = Field(ge=0, le=100)
+    reasons: tuple[Reason, ...]
+    scorer_version: str
+    config_version: str
+    event_ids: tuple[str, ...]
+    occurred_at: AwareDatetime
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    @property
+    def key(self) -> bytes:
+        return self.follower_id.encode()
+
+
+def decision_id_for(event_id: str) -> str:
+    return str(uuid.uuid5(_DECISION_NAMESPACE, event_id))

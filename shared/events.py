@@ -1,0 +1,96 @@
+"""The event contract (schema version 1): what ingest accepts and publishes to the events topic.
+
+One model for the wire and for the pure core. Ids are strings: platform ids are 64-bit snowflakes
+that JSON numbers in many clients cannot hold exactly, so numeric ids are accepted and kept as text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Count = Annotated[int, Field(ge=0)]
+
+
+class EventType(StrEnum):
+    FOLLOW = "follow"
+    UNFOLLOW = "unfollow"
+    INTERACTION = "interaction"
+
+
+class InteractionKind(StrEnum):
+    MENTION = "mention"
+    REPLY = "reply"
+    REPOST = "repost"
+    QUOTE = "quote"
+    LIKE = "like"
+    DIRECT_MESSAGE = "direct_message"
+
+
+class Profile(BaseModel):
+    """A snapshot of the follower's public profile, in the platform's user-object fields."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore", frozen=True)
+
+    id: Id
+    screen_name: str = Field(default="", max_length=50)
+    name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=1000)
+    url: str | None = Field(default=None, max_length=500)
+    location: str = Field(default="", max_length=200)
+    created_at: AwareDatetime | None = None
+    followers_count: Count = 0
+    friends_count: Count = 0
+    statuses_count: Count = 0
+    favourites_count: Count = 0
+    listed_count: Count = 0
+    verified: bool = False
+    protected: bool = False
+    default_profile: bool = False
+    default_profile_image: bool = False
+    last_status_at: AwareDatetime | None = None
+
+
+class Interaction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: InteractionKind
+    text: str = Field(default="", max_length=10_000)
+
+
+class Event(BaseModel):
+    """One follow, unfollow or interaction of a follower with a brand account, in event time."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True, frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Id = Field(description="Idempotency key: a repeated id is already done.")
+    type: EventType
+    platform: str = Field(default="x", min_length=1, max_length=20)
+    account_id: Id = Field(description="The brand account that was followed or engaged.")
+    follower: Profile
+    interaction: Interaction | None = None
+    occurred_at: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+
+    @model_validator(mode="after")
+    def _interaction_matches_type(self) -> Event:
+        if self.type is EventType.INTERACTION and self.interaction is None:
+            raise ValueError("an interaction event needs the 'interaction' field")
+        if self.type is not EventType.INTERACTION and self.interaction is not None:
+            raise ValueError(f"a {self.type.value} event carries no 'interaction'")
+        return self
+
+    @property
+    def key(self) -> bytes:
+        """The partition key: the follower id keeps one follower's events in order."""
+        return self.follower.id.encode()
+
+
+def occurred_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)

@@ -1,0 +1,74 @@
+"""Kafka client factories: topics, the FastStream broker, and the keyed, acknowledged producer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from shared.settings import Settings
+
+TOPIC_NAMES = ("events", "annotated", "churn_alerts", "decisions", "dead_letter")
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> bytes: ...
+
+    def model_dump_json(self, **kwargs: Any) -> str: ...
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the pipeline's topics if they do not exist (the broker does not auto-create)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(settings.topic(name), settings.kafka.partitions, 1)
+            for name in TOPIC_NAMES
+            if settings.topic(name) not in existing
+        ]
+        if wanted:
+            # Another instance may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()
+
+
+def create_broker(settings: Settings, **options: Any) -> KafkaBroker:
+    return KafkaBroker(settings.kafka.bootstrap_servers, **options)
+
+
+def create_producer(settings: Settings) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all): a send counts only once the broker stored it."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15_000,
+    )
+
+
+async def publish_all(producer: AIOKafkaProducer, topic: str, items: Iterable[Keyed]) -> int:
+    """Send every item keyed by its partition key and wait until the broker acknowledged all."""
+    futures = [
+        await producer.send(topic, item.model_dump_json(by_alias=True).encode(), key=item.key)
+        for item in items
+    ]
+    await asyncio.gather(*futures)
+    return len(futures)
+
+
+def raw_body(message: Any) -> bytes:
+    """A FastStream decoder that leaves bodies as bytes, so the service parses (and dead-letters)."""
+    body: bytes = message.body
+    return body

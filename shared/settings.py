@@ -1,0 +1,90 @@
+"""Settings for every followback process, read from the environment.
+
+Variables use the ``FOLLOWBACK_`` prefix and ``__`` for nesting, for example
+``FOLLOWBACK_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092`` or ``FOLLOWBACK_POSTGRES__DSN=...``.
+Nothing here is read at import time: call :func:`load_settings` (or build :class:`Settings`
+with explicit values in tests).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The local launcher's ports (see followback.infra): chosen away from the usual 9092/5432 so a
+# system Kafka or PostgreSQL on the same machine never collides with ours.
+LOCAL_KAFKA_PORT = 19092
+LOCAL_POSTGRES_PORT = 15432
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
+    topic_prefix: str = Field(
+        default="followback.",
+        description="Prepended to every topic name; tests use a unique prefix per run.",
+    )
+    partitions: int = Field(default=6, ge=1, description="Partitions of each topic created.")
+    group_prefix: str = "followback."
+
+
+class PostgresSettings(BaseModel):
+    # No password in the default: the local launcher's server trusts loopback connections only.
+    dsn: SecretStr = SecretStr(f"postgresql://followback@127.0.0.1:{LOCAL_POSTGRES_PORT}/followback")
+    min_pool: int = 1
+    max_pool: int = 5
+
+
+class Topics(BaseModel):
+    """Topic names without the prefix."""
+
+    events: str = "events"
+    annotated: str = "relationship-events"
+    churn_alerts: str = "churn-alerts"
+    decisions: str = "decisions"
+    dead_letter: str = "dead-letter"
+
+
+class ConsumerSettings(BaseModel):
+    max_records: int = Field(default=500, ge=1, description="Most records handled per batch.")
+    batch_timeout_ms: int = Field(default=50, ge=1)
+    max_retries: int = Field(default=5, ge=0, description="Redeliveries of a failing batch.")
+
+
+class ScoringSettings(BaseModel):
+    high_value_threshold: float = 70.0
+    worth_following_threshold: float = 50.0
+    spam_penalty: float = 40.0
+    config_version: str = "1"
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    ingest_port: int = 8081
+    churn_port: int = 8082
+    scorer_port: int = 8083
+    notifier_port: int = 8084
+    max_batch_events: int = 10_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOLLOWBACK_", env_nested_delimiter="__", extra="ignore")
+
+    env: str = "development"
+    kafka: KafkaSettings = KafkaSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    topics: Topics = Topics()
+    consumer: ConsumerSettings = ConsumerSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    http: HttpSettings = HttpSettings()
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical name from :class:`Topics` (``"events"`` ...)."""
+        return self.kafka.topic_prefix + getattr(self.topics, name)
+
+    def group(self, service: str) -> str:
+        return self.kafka.group_prefix + service
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
