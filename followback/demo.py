@@ -47,9 +47,9 @@ def print_summary(summary: Summary, personas: dict[str, str], seconds: float, ev
 
     crosstab = Table(title="Sample personas -> decided class")
     classes = [c.value for c in DecisionClass]
-    crosstab.add_column("persona")
-    for cls in classes:
-        crosstab.add_column(cls, justify="right")
+    crosstab.add_column("persona", no_wrap=True)
+    for name in classes:
+        crosstab.add_column(name.replace("_", " "), justify="right")
     by_persona: dict[str, Counter[str]] = {}
     for follower, persona in personas.items():
         by_persona.setdefault(persona, Counter())[summary.current.get(follower, "(none)")] += 1

@@ -22,7 +22,7 @@ def port_of(settings: Settings, service: str) -> int:
     return port
 
 
-def factory(service: str) -> Callable[[], Any]:
+def factory(service: str) -> Callable[[Settings], Any]:
     """The service's app factory, imported only when that service is run."""
     if service == "ingest":
         from services.ingest.app import create_app as ingest
@@ -75,7 +75,7 @@ def wait_healthy(settings: Settings, services: Sequence[str], timeout: float = 6
         for service in list(pending):
             url = f"http://{settings.http.host}:{port_of(settings, service)}/healthz"
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0).is_success:
                     pending.remove(service)
             except httpx.HTTPError:
                 pass

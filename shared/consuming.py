@@ -81,7 +81,7 @@ class Backoff:
         self.first, self.cap, self.failures = first, cap, 0
 
     def delay(self) -> float:
-        return min(self.cap, self.first * 2 ** max(0, self.failures - 1))
+        return float(min(self.cap, self.first * 2.0 ** max(0, self.failures - 1)))
 
     async def guard(self, effect: Awaitable[None], what: str) -> None:
         try:

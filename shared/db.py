@@ -51,10 +51,13 @@ def migrate_sync(dsn: str) -> list[str]:
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(_yoyo_url(dsn))
-    migrations = read_migrations(str(MIGRATIONS))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(str(MIGRATIONS))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
     return [m.id for m in pending]
 
 

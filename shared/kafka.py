@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ class Keyed(Protocol):
     @property
     def key(self) -> bytes: ...
 
-    def model_dump_json(self, **kwargs: Any) -> str: ...
+    def model_dump_json(self, *, by_alias: bool | None = None) -> str: ...
 
 
 async def ensure_topics(settings: Settings) -> None:
@@ -44,6 +45,9 @@ async def ensure_topics(settings: Settings) -> None:
 
 
 def create_broker(settings: Settings, **options: Any) -> KafkaBroker:
+    # Per-message "Received/Processed" lines at DEBUG: at thousands of events a second they drown
+    # everything else. Failures are still logged as errors.
+    options.setdefault("log_level", logging.DEBUG)
     return KafkaBroker(settings.kafka.bootstrap_servers, **options)
 
 

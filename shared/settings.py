@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         """The full topic name for a logical name from :class:`Topics` (``"events"`` ...)."""
-        return self.kafka.topic_prefix + getattr(self.topics, name)
+        return self.kafka.topic_prefix + str(getattr(self.topics, name))
 
     def group(self, service: str) -> str:
         return self.kafka.group_prefix + service

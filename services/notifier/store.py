@@ -20,7 +20,7 @@ async def record(conn: asyncpg.Connection, decisions: Sequence[Decision]) -> tup
         WITH ins AS (
             INSERT INTO notifications (decision_id, account_id, follower_id)
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
-            ON CONFLICT (decision_id) DO NOTHING
+            ON CONFLICT DO NOTHING  -- already recorded, or this follower already waits
             RETURNING 1
         ) SELECT count(*) FROM ins
         """,

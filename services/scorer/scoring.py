@@ -18,8 +18,8 @@ from shared.relationships import AnnotatedEvent
 SCORER_VERSION = "0.1.0"
 
 _BEGGING = re.compile(
-    r"follow\s*back|f4f|follow4follow|#?teamfollowback|i\s+follow\s+(back\s+)?every|"
-    r"followback|gain\s+followers|#?tfb\b",
+    r"\bfollow\s*back\b|\bf4f\b|\bfollow4follow\b|teamfollowback|\bi\s+follow\s+back\b|"
+    r"\bgain\s+followers\b|#tfb\b",
     re.IGNORECASE,
 )
 
@@ -98,8 +98,10 @@ def _value(annotated: AnnotatedEvent) -> list[Reason]:
         )
     if profile.verified:
         reasons.append(Reason(signal="verified", value=True, contribution=5, detail="verified"))
-    if profile.last_status_at is not None:
-        idle_days = (annotated.event.occurred_at - profile.last_status_at).total_seconds() / 86400
+    # An interaction with the brand is itself a post, so it counts as activity too.
+    seen = [t for t in (profile.last_status_at, rel.last_interaction_at) if t is not None]
+    if seen:
+        idle_days = (annotated.event.occurred_at - max(seen)).total_seconds() / 86400
         if idle_days > 90:
             reasons.append(
                 Reason(

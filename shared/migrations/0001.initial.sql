@@ -50,3 +50,6 @@ CREATE TABLE notifications (
     retracted_at  timestamptz
 );
 CREATE INDEX notifications_relationship ON notifications (account_id, follower_id);
+-- Once per follower: a later decision version of someone already waiting in the queue adds no push.
+CREATE UNIQUE INDEX notifications_one_pending
+    ON notifications (account_id, follower_id) WHERE status = 'pending';

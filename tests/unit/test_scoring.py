@@ -1,0 +1,110 @@
+"""Scoring: the class and the reasons for followers a brand would recognise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from services.churn.rules import apply
+from services.scorer.scoring import Current, ScoringRules, next_decision, score
+from shared.decisions import DecisionClass, decision_id_for
+from shared.events import Event
+from shared.relationships import AnnotatedEvent, RelationshipState
+from tests.support import REAL_PERSON, SPAM_ACCOUNT, event
+
+
+def annotated(steps: list[tuple[str, timedelta]], profile: dict[str, Any]) -> AnnotatedEvent:
+    """The last event of a history, annotated by the churn rules."""
+    state = RelationshipState()
+    last = None
+    for n, (kind, at) in enumerate(steps):
+        interaction = "reply" if kind == "interaction" else None
+        ev = Event.model_validate(event(f"e{n}", kind, "9", at, profile, interaction=interaction))
+        state, note = apply(state, ev)
+        last = AnnotatedEvent(event=ev, relationship=note)
+    assert last is not None
+    return last
+
+
+FOLLOW = [("follow", timedelta(0))]
+
+
+def test_a_follow_back_begging_fake_account_is_spam_with_its_reasons() -> None:
+    decision = score(annotated(FOLLOW, SPAM_ACCOUNT))
+    assert decision.decision_class is DecisionClass.SPAM
+    signals = {r.signal for r in decision.reasons}
+    assert {"follow_back_begging", "few_followers", "follows_far_more", "default_image"} <= signals
+
+
+def test_a_real_person_who_engages_is_high_value() -> None:
+    steps = [*FOLLOW, ("interaction", timedelta(hours=2)), ("interaction", timedelta(days=1))]
+    decision = score(annotated(steps, REAL_PERSON))
+    assert decision.decision_class is DecisionClass.HIGH_VALUE
+    assert decision.reasons[0].signal == "engagement"  # the strongest signal comes first
+
+
+def test_a_real_person_who_only_follows_is_worth_following_not_pushed() -> None:
+    decision = score(annotated(FOLLOW, REAL_PERSON))
+    assert decision.decision_class is DecisionClass.WORTH_FOLLOWING
+
+
+def test_a_quick_unfollower_is_a_churner() -> None:
+    steps = [*FOLLOW, ("unfollow", timedelta(days=1))]
+    decision = score(annotated(steps, REAL_PERSON))
+    assert decision.decision_class is DecisionClass.CHURNER
+    assert any(r.signal == "churn" and "quick_unfollow" in str(r.value) for r in decision.reasons)
+
+
+def test_an_inactive_account_loses_points() -> None:
+    idle = {**REAL_PERSON, "last_status_at": "2025-06-01T00:00:00Z"}
+    active, inactive = score(annotated(FOLLOW, REAL_PERSON)), score(annotated(FOLLOW, idle))
+    assert inactive.score < active.score
+    assert any(r.signal == "inactive" for r in inactive.reasons)
+
+
+def test_reasons_add_up_to_the_score_and_are_sorted_by_weight() -> None:
+    decision = score(annotated([*FOLLOW, ("interaction", timedelta(hours=1))], REAL_PERSON))
+    total = 50 + sum(r.contribution for r in decision.reasons)
+    assert decision.score == max(0, min(100, round(total, 2)))
+    weights = [abs(r.contribution) for r in decision.reasons]
+    assert weights == sorted(weights, reverse=True)
+
+
+def test_a_decision_records_its_provenance() -> None:
+    item = annotated(FOLLOW, REAL_PERSON)
+    decision = score(item, ScoringRules(config_version="7"))
+    assert decision.event_ids == (item.event.event_id,)
+    assert decision.decision_id == decision_id_for(item.event.event_id)
+    assert decision.config_version == "7"
+    assert decision.occurred_at == item.event.occurred_at
+
+
+def test_thresholds_come_from_the_rules() -> None:
+    item = annotated(FOLLOW, REAL_PERSON)
+    assert score(item, ScoringRules(high_value_threshold=10)).decision_class is DecisionClass.HIGH_VALUE
+
+
+def test_next_decision_records_only_changes() -> None:
+    first = annotated(FOLLOW, REAL_PERSON)
+    decided = next_decision(None, first)
+    assert decided is not None
+    same = Current(decided.decision_class, decided.score, 1)
+    assert next_decision(same, first) is None
+    engaged = annotated([*FOLLOW, ("interaction", timedelta(hours=1))], REAL_PERSON)
+    raised = next_decision(same, engaged)
+    assert raised is not None
+    assert raised.decision_class is DecisionClass.HIGH_VALUE
+
+
+def test_an_interaction_from_a_stranger_records_nothing() -> None:
+    stranger = annotated([("interaction", timedelta(0))], REAL_PERSON)
+    assert next_decision(None, stranger) is None
+
+
+def test_begging_is_matched_on_words_not_inside_other_words() -> None:
+    from services.scorer.scoring import _BEGGING
+
+    for text in ["follow back", "F4F", "#TeamFollowBack", "I follow back everyone", "followback pls"]:
+        assert _BEGGING.search(text), text
+    for text in ["I follow backend news", "softfb", "follow backcountry skiing"]:
+        assert not _BEGGING.search(text), text
