@@ -108,6 +108,9 @@ def send(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV events")],
     url: Annotated[str | None, typer.Option(help="Ingest URL (default: the local ingest)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+    token: Annotated[
+        str | None, typer.Option(envvar="FOLLOWBACK_TOKEN", help="Bearer token for ingest")
+    ] = None,
 ) -> None:
     """Send a file of events through ingest; exits 1 when any event was rejected."""
     from followback.send import send as send_file
@@ -115,7 +118,7 @@ def send(
     settings = load_settings()
     url = url or f"http://{settings.http.host}:{settings.http.ingest_port}/v1/events"
     try:
-        report = send_file(file, url, batch_size=batch_size, show_progress=sys.stderr.isatty())
+        report = send_file(file, url, batch_size=batch_size, show_progress=sys.stderr.isatty(), token=token)
     except (RuntimeError, OSError) as error:
         raise _fail(str(error)) from error
     for rejected in report.rejected[:50]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -20,7 +22,8 @@ from followback.summary import Summary, summarize
 from shared.decisions import DecisionClass
 from shared.settings import Settings
 
-console = Console()
+# Wide enough for the persona table when the output is a log rather than a terminal.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def wait_drained(settings: Settings, timeout: float = 300.0) -> dict[str, int]:
@@ -69,7 +72,10 @@ def run(settings: Settings, *, once: bool, followers: int) -> int:
     already = manager.status()
     started = manager.up()
     console.print(f"  infra ({started.mode}) ready: Kafka {started.kafka_seconds:.1f}s")
-    processes = runner.spawn(runner.SERVICES)
+    # The demo's ingest takes a bearer token made for this run (or the first one configured).
+    tokens = settings.ingest.tokens
+    token = tokens[0].get_secret_value() if tokens else secrets.token_urlsafe(24)
+    processes = runner.spawn(runner.SERVICES, env={"FOLLOWBACK_INGEST__TOKENS": json.dumps([token])})
     try:
         runner.wait_healthy(settings, runner.SERVICES)
         console.print("[bold]Services up:[/bold] " + ", ".join(runner.SERVICES))
@@ -79,7 +85,7 @@ def run(settings: Settings, *, once: bool, followers: int) -> int:
             path = Path(folder) / "sample.ndjson"
             sample.write_ndjson(events, path)
             url = f"http://{settings.http.host}:{settings.http.ingest_port}/v1/events"
-            report = send(path, url)
+            report = send(path, url, token=token)
         wait_drained(settings)
         seconds = time.monotonic() - began
         summary = asyncio.run(summarize(settings.postgres.dsn.get_secret_value()))

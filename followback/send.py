@@ -63,7 +63,9 @@ class _Unreadable:
     reason: str
 
 
-def send(path: Path, url: str, batch_size: int = 500, show_progress: bool = True) -> SendReport:
+def send(
+    path: Path, url: str, batch_size: int = 500, show_progress: bool = True, token: str | None = None
+) -> SendReport:
     """Validate every event locally, post the valid ones in batches, report what was refused."""
     items = list(read_items(path))
     report = SendReport()
@@ -77,7 +79,11 @@ def send(path: Path, url: str, batch_size: int = 500, show_progress: bool = True
             report.rejected.extend(FieldError(index, e.field, e.message) for e in errors)
         else:
             valid.append(item)
-    with httpx.Client(timeout=60.0) as client, Progress(disable=not show_progress) as progress:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with (
+        httpx.Client(timeout=60.0, headers=headers) as client,
+        Progress(disable=not show_progress) as progress,
+    ):
         task = progress.add_task(f"sending {path.name}", total=len(valid))
         for start in range(0, len(valid), batch_size):
             batch = valid[start : start + batch_size]

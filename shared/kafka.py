@@ -31,8 +31,14 @@ async def ensure_topics(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        retention = {"retention.ms": str(settings.kafka.events_retention_ms)}
         wanted = [
-            NewTopic(settings.topic(name), settings.kafka.partitions, 1)
+            NewTopic(
+                settings.topic(name),
+                settings.kafka.partitions,
+                1,
+                topic_configs=retention if name == "events" else None,
+            )
             for name in TOPIC_NAMES
             if settings.topic(name) not in existing
         ]

@@ -23,8 +23,11 @@ class KafkaSettings(BaseModel):
         default="followback.",
         description="Prepended to every topic name; tests use a unique prefix per run.",
     )
-    partitions: int = Field(default=6, ge=1, description="Partitions of each topic created.")
+    partitions: int = Field(default=12, ge=1, description="Partitions of each topic created.")
     group_prefix: str = "followback."
+    events_retention_ms: int = Field(
+        default=-1, description="Retention of the raw events topic, the system of record (-1: forever)."
+    )
 
 
 class PostgresSettings(BaseModel):
@@ -57,13 +60,28 @@ class ScoringSettings(BaseModel):
     config_version: str = "1"
 
 
+class IngestSettings(BaseModel):
+    tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer tokens accepted by POST /v1/events. None configured: open, outside production.",
+    )
+    x_consumer_secret: SecretStr | None = Field(
+        default=None, description="The X app's consumer secret: CRC answers and webhook signatures."
+    )
+    max_events: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for Kafka's acknowledgement before answering 503."
+    )
+    retry_after_s: int = 5
+
+
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     ingest_port: int = 8081
     churn_port: int = 8082
     scorer_port: int = 8083
     notifier_port: int = 8084
-    max_batch_events: int = 10_000
 
 
 class Settings(BaseSettings):
@@ -76,6 +94,11 @@ class Settings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     scoring: ScoringSettings = ScoringSettings()
     http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     def topic(self, name: str) -> str:
         """The full topic name for a logical name from :class:`Topics` (``"events"`` ...)."""

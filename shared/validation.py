@@ -1,19 +1,20 @@
-"""Turning a request body into events, or into errors that name each bad event and field."""
+"""Turning request bodies and file lines into events, or into errors naming each bad event and field."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.events import Event
+
+_EVENTS = TypeAdapter(list[Event])
 
 
 @dataclass(frozen=True)
 class FieldError:
-    index: int
+    index: int | None
     field: str
     message: str
 
@@ -25,20 +26,50 @@ class BodyError(ValueError):
     """The body is not JSON, NDJSON, an object or an array of objects."""
 
 
-def items_of(body: bytes, ndjson: bool) -> list[Any]:
-    """The JSON values the body holds: one object, an array, or one object per NDJSON line."""
+def _field_errors(error: ValidationError, index: int | None, in_list: bool) -> list[FieldError]:
+    found = []
+    for detail in error.errors(include_url=False):
+        loc = list(detail["loc"])
+        at = int(loc.pop(0)) if in_list and loc else index
+        found.append(FieldError(at, ".".join(str(p) for p in loc) or "(event)", detail["msg"]))
+    return found
+
+
+def _is_json_error(error: ValidationError) -> bool:
+    return any(d["type"] == "json_invalid" for d in error.errors())
+
+
+def parse_body(body: bytes, ndjson: bool) -> tuple[list[Event], list[FieldError]]:
+    """Events from one JSON object, a JSON array, or NDJSON, parsed straight from the bytes.
+
+    Raises :class:`BodyError` when the body is not JSON at all (or not an object or array).
+    """
+    if ndjson:
+        events: list[Event] = []
+        errors: list[FieldError] = []
+        for index, line in enumerate(line for line in body.splitlines() if line.strip()):
+            try:
+                events.append(Event.model_validate_json(line))
+            except ValidationError as error:
+                if _is_json_error(error):
+                    raise BodyError(f"line {index + 1} is not valid JSON") from error
+                errors.extend(_field_errors(error, index, in_list=False))
+        return events, errors
+    head = body.lstrip()[:1]
     try:
-        if ndjson:
-            lines = [line for line in body.splitlines() if line.strip()]
-            return [json.loads(line) for line in lines]
-        value = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BodyError(f"the body is not valid JSON: {error}") from error
-    return value if isinstance(value, list) else [value]
+        if head == b"[":
+            return _EVENTS.validate_json(body), []
+        if head == b"{":
+            return [Event.model_validate_json(body)], []
+    except ValidationError as error:
+        if _is_json_error(error):
+            raise BodyError(f"the body is not valid JSON: {error.errors()[0]['msg']}") from error
+        return [], _field_errors(error, 0, in_list=head == b"[")
+    raise BodyError("the body must be a JSON object, a JSON array of objects, or NDJSON")
 
 
 def validate(items: list[Any]) -> tuple[list[Event], list[FieldError]]:
-    """Every item validated; the batch is good only when the error list is empty."""
+    """Every already-decoded item validated; the batch is good only when the error list is empty."""
     events: list[Event] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
@@ -48,7 +79,5 @@ def validate(items: list[Any]) -> tuple[list[Event], list[FieldError]]:
         try:
             events.append(Event.model_validate(item))
         except ValidationError as error:
-            for detail in error.errors(include_url=False):
-                field = ".".join(str(part) for part in detail["loc"]) or "(event)"
-                errors.append(FieldError(index, field, detail["msg"]))
+            errors.extend(_field_errors(error, index, in_list=False))
     return events, errors

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from shared.events import Event, EventType
-from shared.validation import items_of, validate
+from shared.validation import BodyError, parse_body, validate
 from tests.support import T0, event
 
 
@@ -63,7 +65,27 @@ def test_validate_names_each_bad_event_by_index_and_field() -> None:
     ]
 
 
-def test_items_of_reads_one_object_an_array_or_ndjson() -> None:
-    assert items_of(b'{"a": 1}', ndjson=False) == [{"a": 1}]
-    assert items_of(b'[{"a": 1}, {"b": 2}]', ndjson=False) == [{"a": 1}, {"b": 2}]
-    assert items_of(b'{"a": 1}\n\n{"b": 2}\n', ndjson=True) == [{"a": 1}, {"b": 2}]
+def test_parse_body_reads_one_object_an_array_or_ndjson() -> None:
+    one = event("e1", "follow", "1", T0)
+    two = event("e2", "unfollow", "1", T0)
+    single, _ = parse_body(json.dumps(one).encode(), ndjson=False)
+    array, _ = parse_body(json.dumps([one, two]).encode(), ndjson=False)
+    lines, _ = parse_body(f"{json.dumps(one)}\n\n{json.dumps(two)}\n".encode(), ndjson=True)
+    assert [e.event_id for e in single] == ["e1"]
+    assert [e.event_id for e in array] == ["e1", "e2"]
+    assert [e.event_id for e in lines] == ["e1", "e2"]
+
+
+def test_parse_body_names_the_index_and_field_of_bad_events() -> None:
+    good, bad = event("e1", "follow", "1", T0), event("e2", "follow", "2", T0)
+    bad["occurred_at"] = "yesterday"
+    _, errors = parse_body(json.dumps([good, bad]).encode(), ndjson=False)
+    assert [(e.index, e.field) for e in errors] == [(1, "occurred_at")]
+    _, errors = parse_body(f"{json.dumps(good)}\n{json.dumps(bad)}".encode(), ndjson=True)
+    assert [(e.index, e.field) for e in errors] == [(1, "occurred_at")]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"42", b'"text"'])
+def test_a_body_that_is_not_an_object_or_array_is_a_body_error(body: bytes) -> None:
+    with pytest.raises(BodyError):
+        parse_body(body, ndjson=False)

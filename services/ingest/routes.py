@@ -1,0 +1,105 @@
+"""The ingest API: our own event endpoint and the X Account Activity webhook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.ingest.deps import BodyDep, ProducerDep, SettingsDep, require_token
+from services.ingest.publishing import publish_or_503
+from services.ingest.signatures import crc_response, verify
+from services.ingest.webhook import map_payload
+from shared.validation import BodyError, FieldError, parse_body, validate
+
+NDJSON = "application/x-ndjson"
+SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+
+router = APIRouter()
+
+
+def _rejected(errors: list[FieldError]) -> JSONResponse:
+    bad = len({e.index for e in errors})
+    return JSONResponse(
+        {"detail": f"{bad} invalid event(s); none accepted", "errors": [e.as_dict() for e in errors]},
+        status_code=422,
+    )
+
+
+def _not_json(error: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(error), "errors": [{"index": None, "field": "(body)", "message": str(error)}]},
+        status_code=400,
+    )
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    dependencies=[Depends(require_token)],
+    responses={
+        400: {"description": "The body is not JSON or NDJSON"},
+        401: {"description": "Missing or wrong bearer token"},
+        413: {"description": "Too many events or too many bytes"},
+        422: {"description": "Invalid events: each bad event's index, field and reason"},
+        503: {"description": "Kafka is unavailable; retry after Retry-After seconds"},
+    },
+)
+async def post_events(
+    request: Request, body: BodyDep, settings: SettingsDep, producer: ProducerDep
+) -> JSONResponse:
+    """Accept one event, a JSON array of events, or NDJSON (one event per line).
+
+    202 only once Kafka acknowledged every event; a request with any invalid event publishes nothing.
+    """
+    ndjson = request.headers.get("content-type", "").startswith(NDJSON)
+    try:
+        events, errors = parse_body(body, ndjson)
+    except BodyError as error:
+        return _not_json(error)
+    if errors:
+        return _rejected(errors)
+    if len(events) > settings.ingest.max_events:
+        raise HTTPException(413, f"at most {settings.ingest.max_events} events per request")
+    accepted = await publish_or_503(producer, settings, events)
+    return JSONResponse({"accepted": accepted}, status_code=202)
+
+
+def _secret(settings: SettingsDep) -> str:
+    if settings.ingest.x_consumer_secret is None:
+        raise HTTPException(404, "the X webhook is not configured (FOLLOWBACK_INGEST__X_CONSUMER_SECRET)")
+    return settings.ingest.x_consumer_secret.get_secret_value()
+
+
+@router.get("/v1/webhooks/x")
+async def x_crc(settings: SettingsDep, crc_token: str = Query(min_length=1)) -> dict[str, str]:
+    """Answer X's CRC challenge with the token signed under the consumer secret."""
+    return crc_response(_secret(settings), crc_token)
+
+
+@router.post("/v1/webhooks/x", status_code=200)
+async def x_activity(
+    request: Request, body: BodyDep, settings: SettingsDep, producer: ProducerDep
+) -> JSONResponse:
+    """Account Activity events, verified by their signature, mapped to our events and published."""
+    if not verify(_secret(settings), body, request.headers.get(SIGNATURE_HEADER)):
+        raise HTTPException(401, f"missing or wrong {SIGNATURE_HEADER}")
+    try:
+        payload: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return _not_json(error)
+    if not isinstance(payload, dict) or not payload.get("for_user_id"):
+        return _rejected([FieldError(None, "for_user_id", "the payload names no brand account")])
+    mapped = map_payload(payload)
+    events, errors = validate(mapped.events)
+    if errors:
+        return _rejected(errors)
+    accepted = await publish_or_503(producer, settings, events) if events else 0
+    return JSONResponse({"accepted": accepted, "skipped": mapped.skipped}, status_code=200)

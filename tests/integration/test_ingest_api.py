@@ -1,0 +1,148 @@
+"""The ingest API on the real broker: every input form lands keyed by follower; bad input never does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from services.ingest.app import create_app
+from services.ingest.signatures import sign
+from shared.events import Event
+from shared.settings import IngestSettings, Settings
+from tests.support import T0, end_offsets, event, read_topic
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-token-1"
+SECRET = "x-consumer-secret"
+X_DATA = Path(__file__).resolve().parents[1] / "data" / "x"
+
+
+@pytest.fixture
+def ingest_settings(settings: Settings) -> Settings:
+    ingest = IngestSettings(
+        tokens=[SecretStr(TOKEN)],
+        x_consumer_secret=SecretStr(SECRET),
+        max_body_bytes=64 * 1024,
+        max_events=50,
+    )
+    return settings.model_copy(update={"ingest": ingest})
+
+
+@pytest.fixture
+async def client(ingest_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(ingest_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest", headers=headers) as c:
+            yield c
+
+
+async def landed(settings: Settings, count: int) -> list[Any]:
+    return await read_topic(settings, settings.topic("events"), count, timeout=10)
+
+
+async def test_one_event_an_array_and_ndjson_land_keyed_by_follower(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    one = event("i1", "follow", "501", T0)
+    batch = [event("i2", "follow", "502", T0), event("i3", "interaction", "501", T0, interaction="like")]
+    ndjson = "\n".join(json.dumps(event(f"i{n}", "follow", f"5{n:02d}", T0)) for n in (4, 5)) + "\n"
+
+    answers = [
+        await client.post("/v1/events", json=one),
+        await client.post("/v1/events", json=batch),
+        await client.post("/v1/events", content=ndjson, headers={"Content-Type": "application/x-ndjson"}),
+    ]
+    assert [(a.status_code, a.json()["accepted"]) for a in answers] == [(202, 1), (202, 2), (202, 2)]
+
+    records = await landed(ingest_settings, 5)
+    keyed = {Event.model_validate_json(r.value).event_id: r.key for r in records}
+    assert keyed == {"i1": b"501", "i2": b"502", "i3": b"501", "i4": b"504", "i5": b"505"}
+    # One follower's events share a partition, so they stay in order.
+    partitions = {r.partition for r in records if r.key == b"501"}
+    assert len(partitions) == 1
+
+
+def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
+    good = event("b0", "follow", "600", T0)
+    wrong_type = {**good, "follower": {**good["follower"], "friends_count": "lots"}}
+    missing = {k: v for k, v in good.items() if k != "account_id"}
+    unknown = {**good, "type": "block"}
+    not_rfc3339 = {**good, "occurred_at": "03/01/2026 09:00"}
+    return [
+        ("malformed JSON", {"content": b'{"event_id": '}, 400, "(body)"),
+        ("wrong types", {"json": [good, wrong_type]}, 422, "follower.friends_count"),
+        ("missing field", {"json": missing}, 422, "account_id"),
+        ("unknown event type", {"json": unknown}, 422, "type"),
+        ("timestamp not RFC 3339", {"json": not_rfc3339}, 422, "occurred_at"),
+        ("oversize body", {"content": b"[" + b" " * 70_000 + b"]"}, 413, ""),
+        ("too many events", {"json": [good] * 51}, 413, ""),
+    ]
+
+
+@pytest.mark.parametrize(("case", "request_args", "status", "field"), _bad_requests())
+async def test_bad_input_gets_a_clear_4xx_and_publishes_nothing(
+    client: httpx.AsyncClient,
+    ingest_settings: Settings,
+    case: str,
+    request_args: dict[str, Any],
+    status: int,
+    field: str,
+) -> None:
+    before = await end_offsets(ingest_settings, ingest_settings.topic("events"))
+    answer = await client.post("/v1/events", **request_args)
+    assert answer.status_code == status, (case, answer.text)
+    if field:
+        assert field in [e["field"] for e in answer.json()["errors"]], answer.text
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == before
+
+
+async def test_a_missing_or_wrong_token_is_refused(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    one = event("t1", "follow", "700", T0)
+    missing = await client.post("/v1/events", json=one, headers={"Authorization": ""})
+    wrong = await client.post("/v1/events", json=one, headers={"Authorization": "Bearer nope"})
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
+
+
+async def test_the_webhook_answers_crc_and_publishes_signed_activity_once_per_id(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    crc = await client.get("/v1/webhooks/x", params={"crc_token": "challenge"})
+    assert crc.json() == {"response_token": sign(SECRET, b"challenge")}
+
+    body = (X_DATA / "follow_events.json").read_bytes()
+    signed = {"x-twitter-webhooks-signature": sign(SECRET, body)}
+    first = await client.post("/v1/webhooks/x", content=body, headers=signed)
+    again = await client.post("/v1/webhooks/x", content=body, headers=signed)  # a re-delivery
+    assert (first.status_code, first.json()["accepted"]) == (200, 2)
+    assert again.json()["accepted"] == 2
+
+    records = await landed(ingest_settings, 4)
+    ids = [Event.model_validate_json(r.value).event_id for r in records]
+    assert len(ids) == 4
+    assert len(set(ids)) == 2  # the re-delivery carries the same event ids
+    assert {r.key for r in records} == {b"1462352436237893632"}
+
+
+async def test_a_bad_or_missing_signature_is_refused_and_publishes_nothing(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    body = (X_DATA / "activity_events.json").read_bytes()
+    forged = await client.post(
+        "/v1/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": sign("guess", body)}
+    )
+    unsigned = await client.post("/v1/webhooks/x", content=body)
+    assert (forged.status_code, unsigned.status_code) == (401, 401)
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
