@@ -104,6 +104,32 @@ def demo(
 
 
 @app.command()
+def bench(
+    events: Annotated[int, typer.Option(min=1000, help="Events per measurement.")] = 50_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Measure throughput on the running infrastructure, each figure beside a raw baseline."""
+    from rich.table import Table
+
+    from followback import bench as benchmark
+
+    figures = benchmark.run(load_settings(), events=events)
+    result = benchmark.report(figures)
+    if not as_json:
+        table = Table(title="followback bench (same run, same broker)")
+        for column in ("figure", "events", "seconds", "events/s", "vs baseline"):
+            table.add_column(column, justify="left" if column == "figure" else "right")
+        for row in result["figures"]:  # type: ignore[attr-defined]
+            ratio = row.get("ratio_to_baseline")
+            table.add_row(
+                row["name"], str(row["events"]), f"{row['seconds']:.2f}", f"{row['events_per_s']:,}",
+                f"{ratio:.0%} of {row['baseline']}" if ratio is not None else "(baseline)",
+            )  # fmt: skip
+        console.print(table)
+    console.print(json.dumps(result), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def send(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV events")],
     url: Annotated[str | None, typer.Option(help="Ingest URL (default: the local ingest)")] = None,

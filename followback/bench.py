@@ -1,0 +1,158 @@
+"""``followback bench``: pipeline figures beside raw baselines measured in the same run.
+
+Stage measured so far: HTTP ingest (batches of 1,000 events posted to a real ingest process, each
+answered only after Kafka acknowledged every event) beside a bare aiokafka producer sending the
+same events, already serialized, with the same producer settings. Both write to throwaway topics of
+this run on the running broker, which are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from followback import runner, sample
+from shared.events import Event
+from shared.kafka import TOPIC_NAMES, ensure_topics
+from shared.settings import HttpSettings, KafkaSettings, Settings
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    events: int
+    seconds: float
+    baseline: str
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def bare_producer(settings: Settings, events: list[Event]) -> Figure:
+    """The raw baseline: pre-serialized events through one aiokafka producer, all acks awaited."""
+    payloads = [(e.key, e.model_dump_json().encode()) for e in events]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    try:
+        topic = settings.topic("annotated")  # an unused topic of this run's throwaway prefix
+        began = time.perf_counter()
+        futures = [await producer.send(topic, value, key=key) for key, value in payloads]
+        await asyncio.gather(*futures)
+        took = time.perf_counter() - began
+    finally:
+        await producer.stop()
+    return Figure("bare aiokafka producer", len(events), took, "")
+
+
+async def http_ingest(url: str, token: str, events: list[Event], batch: int, concurrency: int) -> Figure:
+    """POST the events in JSON arrays of ``batch``, ``concurrency`` requests in flight."""
+    bodies = [
+        ("[" + ",".join(e.model_dump_json() for e in events[i : i + batch]) + "]").encode()
+        for i in range(0, len(events), batch)
+    ]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    accepted = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal accepted
+        while not queue.empty():
+            response = await client.post(url, content=queue.get_nowait(), headers=headers)
+            response.raise_for_status()
+            accepted += int(response.json()["accepted"])
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        took = time.perf_counter() - began
+    return Figure(f"HTTP ingest (batches of {batch})", accepted, took, "bare aiokafka producer")
+
+
+async def _drop_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([settings.topic(name) for name in TOPIC_NAMES])
+    finally:
+        await admin.close()
+
+
+def run(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:
+    """Measure each figure and its baseline on the running infrastructure."""
+    run_id = uuid.uuid4().hex[:8]
+    scratch = settings.model_copy(
+        update={
+            "kafka": KafkaSettings(
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                topic_prefix=f"bench-{run_id}.",
+                group_prefix=f"bench-{run_id}.",
+                partitions=settings.kafka.partitions,
+            ),
+            "http": HttpSettings(ingest_port=_free_port()),
+        }
+    )
+    stream = _events(events)
+    token = secrets.token_urlsafe(16)
+    asyncio.run(ensure_topics(scratch))
+    env = {
+        "FOLLOWBACK_KAFKA__TOPIC_PREFIX": scratch.kafka.topic_prefix,
+        "FOLLOWBACK_HTTP__INGEST_PORT": str(scratch.http.ingest_port),
+        "FOLLOWBACK_INGEST__TOKENS": json.dumps([token]),
+    }
+    processes = runner.spawn(["ingest"], env=env)
+    try:
+        runner.wait_healthy(scratch, ["ingest"])
+        url = f"http://{scratch.http.host}:{scratch.http.ingest_port}/v1/events"
+        asyncio.run(http_ingest(url, token, stream[: min(len(stream), 2 * batch)], batch, 1))  # warm-up
+        baseline = asyncio.run(bare_producer(scratch, stream))
+        ingest = asyncio.run(http_ingest(url, token, stream, batch, concurrency))
+    finally:
+        runner.stop(processes)
+        asyncio.run(_drop_topics(scratch))
+    return [baseline, ingest]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _events(count: int) -> list[Event]:
+    """A realistic stream of at least ``count`` events, cut to exactly ``count``."""
+    stream: list[Event] = []
+    seed = 1
+    while len(stream) < count:
+        stream.extend(sample.generate(followers=max(100, int(count / 1.4)), seed=seed))
+        seed += 1
+    return stream[:count]
+
+
+def report(figures: list[Figure]) -> dict[str, object]:
+    by_name = {f.name: f for f in figures}
+    rows = []
+    for figure in figures:
+        row = {**asdict(figure), "events_per_s": round(figure.rate)}
+        if figure.baseline in by_name:
+            row["ratio_to_baseline"] = round(figure.rate / by_name[figure.baseline].rate, 3)
+        rows.append(row)
+    return {"figures": rows}
