@@ -11,12 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from followback.accounts_cli import app as accounts_app
 from followback.infra.paths import InfraError
 from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 infra_app = typer.Typer(no_args_is_help=True, help="Kafka and PostgreSQL for followback.")
 app.add_typer(infra_app, name="infra")
+app.add_typer(accounts_app, name="account")
 console = Console()
 err = Console(stderr=True)
 

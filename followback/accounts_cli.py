@@ -1,0 +1,117 @@
+"""``followback account ...``: show, change and list the history of a brand's configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+
+from shared import accounts
+from shared.accounts import AccountConfig
+from shared.db import migrate
+from shared.settings import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="Per-brand configuration, versioned in PostgreSQL.")
+console = Console()
+
+ListOption = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
+
+
+def _items(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [item for value in values for item in value.split(",")]
+
+
+async def _connect() -> asyncpg.Connection:
+    settings = load_settings()
+    await migrate(settings.postgres)
+    return await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+
+
+async def _current(conn: asyncpg.Connection, account: str) -> accounts.VersionedConfig | None:
+    return (await accounts.latest(conn, [account])).get(account)
+
+
+@app.command("show")
+def show(account: str) -> None:
+    """The account's current configuration as JSON (defaults when it has none)."""
+
+    async def go() -> None:
+        conn = await _connect()
+        try:
+            found = await _current(conn, account)
+        finally:
+            await conn.close()
+        version = found.version if found else 0
+        config = found.config if found else AccountConfig()
+        console.print_json(json.dumps({"account_id": account, "version": version, **config.model_dump()}))
+
+    asyncio.run(go())
+
+
+@app.command("set")
+def set_(
+    account: str,
+    topics: ListOption = None,
+    keywords: ListOption = None,
+    customers: ListOption = None,
+    vips: ListOption = None,
+    blocked_terms: ListOption = None,
+    blocked_accounts: ListOption = None,
+    high_value_threshold: Annotated[float | None, typer.Option(min=0, max=100)] = None,
+    worth_following_threshold: Annotated[float | None, typer.Option(min=0, max=100)] = None,
+    daily_push_budget: Annotated[int | None, typer.Option(min=0)] = None,
+) -> None:
+    """Change the given fields (lists are replaced whole); records a new version."""
+    changes = {
+        "topics": _items(topics),
+        "keywords": _items(keywords),
+        "customers": _items(customers),
+        "vips": _items(vips),
+        "blocked_terms": _items(blocked_terms),
+        "blocked_accounts": _items(blocked_accounts),
+        "high_value_threshold": high_value_threshold,
+        "worth_following_threshold": worth_following_threshold,
+        "daily_push_budget": daily_push_budget,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise typer.BadParameter("name at least one field to change (see --help)")
+
+    async def go() -> int:
+        conn = await _connect()
+        try:
+            found = await _current(conn, account)
+            base = found.config.model_dump() if found else {}
+            config = AccountConfig.model_validate({**base, **changes})
+            return await accounts.save(conn, account, config, getpass.getuser())
+        finally:
+            await conn.close()
+
+    version = asyncio.run(go())
+    console.print(f"{account}: configuration version {version} recorded")
+
+
+@app.command("history")
+def history(account: str) -> None:
+    """Every version of the account's configuration, who changed it and when."""
+
+    async def go() -> None:
+        conn = await _connect()
+        try:
+            rows = await accounts.history(conn, account)
+        finally:
+            await conn.close()
+        if not rows:
+            console.print(f"{account} has no recorded configuration (defaults apply)")
+        for version, who, when, config in rows:
+            console.print(f"[bold]v{version}[/bold] {when:%Y-%m-%d %H:%M:%S} by {who}")
+            console.print_json(config.model_dump_json())
+
+    asyncio.run(go())

@@ -1,0 +1,105 @@
+"""Per-brand configuration: what the brand cares about, who it knows, what it never wants.
+
+Stored versioned in PostgreSQL (``account_configs``); the scorer reads the newest version of each
+account in a batch and records ``"<account>@v<version>"`` as the decision's configuration version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _clean(values: list[str]) -> list[str]:
+    """Lower-cased, stripped, without a leading @, empty entries dropped, order kept."""
+    seen: dict[str, None] = {}
+    for value in values:
+        item = value.strip().lower().removeprefix("@")
+        if item:
+            seen[item] = None
+    return list(seen)
+
+
+class AccountConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topics: list[str] = Field(default_factory=list, description="Interests matched against bios.")
+    keywords: list[str] = Field(default_factory=list, description="Brand words matched against bios.")
+    customers: list[str] = Field(default_factory=list, description="Known customers: ids or handles.")
+    vips: list[str] = Field(default_factory=list, description="Always worth a look: ids or handles.")
+    blocked_terms: list[str] = Field(default_factory=list, description="Harmful to the brand's image.")
+    blocked_accounts: list[str] = Field(default_factory=list, description="Ids or handles never pushed.")
+    high_value_threshold: float | None = Field(default=None, ge=0, le=100)
+    worth_following_threshold: float | None = Field(default=None, ge=0, le=100)
+    daily_push_budget: int = Field(default=400, ge=0, description="Most pushes per day (platform limit).")
+
+    @field_validator(
+        "topics", "keywords", "customers", "vips", "blocked_terms", "blocked_accounts", mode="after"
+    )
+    @classmethod
+    def _normalise(cls, values: list[str]) -> list[str]:
+        return _clean(values)
+
+
+class VersionedConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    version: int
+    config: AccountConfig
+
+    @property
+    def label(self) -> str:
+        return f"{self.account_id}@v{self.version}"
+
+
+async def latest(conn: asyncpg.Connection, accounts: list[str]) -> dict[str, VersionedConfig]:
+    """The newest configuration of each account that has one."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (account_id) account_id, version, config::text AS config
+        FROM account_configs WHERE account_id = ANY($1::text[])
+        ORDER BY account_id, version DESC
+        """,
+        accounts,
+    )
+    return {
+        row["account_id"]: VersionedConfig(
+            account_id=row["account_id"], version=row["version"], config=_config(row["config"])
+        )
+        for row in rows
+    }
+
+
+def _config(text: str) -> AccountConfig:
+    return AccountConfig.model_validate_json(text)
+
+
+async def history(conn: asyncpg.Connection, account: str) -> list[tuple[int, str, Any, AccountConfig]]:
+    rows = await conn.fetch(
+        "SELECT version, changed_by, changed_at, config::text AS config FROM account_configs "
+        "WHERE account_id = $1 ORDER BY version",
+        account,
+    )
+    return [(r["version"], r["changed_by"], r["changed_at"], _config(r["config"])) for r in rows]
+
+
+async def save(conn: asyncpg.Connection, account: str, config: AccountConfig, changed_by: str) -> int:
+    """Record ``config`` as the account's next version; returns that version."""
+    async with conn.transaction():
+        # Serialise concurrent changes of one account so versions never collide.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", account)
+        version: int = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) + 1 FROM account_configs WHERE account_id = $1", account
+        )
+        await conn.execute(
+            "INSERT INTO account_configs (account_id, version, config, changed_by) "
+            "VALUES ($1, $2, $3::text::jsonb, $4)",  # text: works with or without a jsonb codec
+            account,
+            version,
+            config.model_dump_json(),
+            changed_by,
+        )
+    return version
