@@ -65,11 +65,14 @@ async def test_a_csv_file_with_a_bad_row_reports_it_and_exits_non_zero(
 ) -> None:
     settings, env = ingest
     path = tmp_path / "events.csv"
-    columns = ["event_id", "type", "account_id", "occurred_at", "interaction_kind", "interaction_text",
-               "id", "screen_name", "description", "followers_count", "friends_count", "default_profile_image"]  # fmt: skip
+    columns = [
+        "event_id", "type", "account_id", "occurred_at", "interaction_kind", "interaction_text",
+        "id", "screen_name", "description", "followers_count", "friends_count", "default_profile_image",
+    ]  # fmt: skip
     rows = [
         ["c1", "follow", "brand", T0.isoformat(), "", "", "7001", "ana", "coffee", "1800", "420", ""],
-        ["c2", "interaction", "brand", T0.isoformat(), "mention", "@brand hi", "7001", "ana", "", "1800", "420", ""],
+        ["c2", "interaction", "brand", T0.isoformat(), "mention", "@brand hi", "7001", "ana", "", "1800",
+         "420", ""],
         ["c3", "follow", "brand", "not a time", "", "", "7002", "bob", "", "12", "2001", "1"],
         ["c4", "follow", "brand", T0.isoformat(), "", "", "7003", SPAM_ACCOUNT["screen_name"],
          SPAM_ACCOUNT["description"], "3", "2001", "1"],
