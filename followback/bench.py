@@ -1,9 +1,13 @@
 """``followback bench``: pipeline figures beside raw baselines measured in the same run.
 
-Stage measured so far: HTTP ingest (batches of 1,000 events posted to a real ingest process, each
-answered only after Kafka acknowledged every event) beside a bare aiokafka producer sending the
-same events, already serialized, with the same producer settings. Both write to throwaway topics of
-this run on the running broker, which are deleted afterwards.
+- HTTP ingest: batches of 1,000 events posted to a real ingest process, each answered only after
+  Kafka acknowledged every event, beside a bare aiokafka producer sending the same events, already
+  serialized, with the same producer settings.
+- The pipeline (``followback.bench_pipeline``): events in Kafka to decisions committed, beside a bare
+  aiokafka consume loop and a bare asyncpg COPY; latency at a fixed offered load; peak memory.
+
+Everything runs on the running broker and server, in throwaway topics and a throwaway database of
+this run, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ async def http_ingest(url: str, token: str, events: list[Event], batch: int, con
     return Figure(f"HTTP ingest (batches of {batch})", accepted, took, "bare aiokafka producer")
 
 
-async def _drop_topics(settings: Settings) -> None:
+async def drop_topics(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     await admin.start()
     try:
@@ -93,8 +97,34 @@ async def _drop_topics(settings: Settings) -> None:
         await admin.close()
 
 
-def run(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:
+def run(
+    settings: Settings, *, events: int, rate: int = 5000, latency_seconds: int = 10
+) -> tuple[list[Figure], dict[str, object]]:
     """Measure each figure and its baseline on the running infrastructure."""
+    from followback import bench_pipeline
+
+    figures = run_ingest(settings, events=events)
+    stream = _events(events)
+    # Other seeds, so the latency run's events and followers are new to the pipeline.
+    later = _events(rate * latency_seconds, first_seed=1000)
+    found = bench_pipeline.run(settings, stream, later, rate)
+    consume = "bare aiokafka consume loop"
+    figures += [
+        Figure(consume, found.events, found.consume_s, ""),
+        Figure("bare asyncpg COPY (decision rows)", found.events, found.copy_s, ""),
+        Figure("pipeline: events in Kafka to decisions committed", found.events, found.pipeline_s, consume),
+    ]
+    extra = {
+        "latency_ms_ingest_ack_to_decision": found.latency_ms,
+        "latency_offered_events_per_s": found.latency_rate,
+        "latency_decided_events": found.latency_events,
+        "peak_rss_mb": found.peak_rss_mb,
+    }
+    return figures, extra
+
+
+def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:
+    """HTTP ingest beside a bare producer."""
     run_id = uuid.uuid4().hex[:8]
     scratch = settings.model_copy(
         update={
@@ -124,7 +154,7 @@ def run(settings: Settings, *, events: int, batch: int = 1000, concurrency: int 
         ingest = asyncio.run(http_ingest(url, token, stream, batch, concurrency))
     finally:
         runner.stop(processes)
-        asyncio.run(_drop_topics(scratch))
+        asyncio.run(drop_topics(scratch))
     return [baseline, ingest]
 
 
@@ -137,17 +167,17 @@ def _free_port() -> int:
         return port
 
 
-def _events(count: int) -> list[Event]:
+def _events(count: int, first_seed: int = 1) -> list[Event]:
     """A realistic stream of at least ``count`` events, cut to exactly ``count``."""
     stream: list[Event] = []
-    seed = 1
+    seed = first_seed
     while len(stream) < count:
         stream.extend(sample.generate(followers=max(100, int(count / 1.4)), seed=seed))
         seed += 1
     return stream[:count]
 
 
-def report(figures: list[Figure]) -> dict[str, object]:
+def report(figures: list[Figure], extra: dict[str, object]) -> dict[str, object]:
     by_name = {f.name: f for f in figures}
     rows = []
     for figure in figures:
@@ -155,4 +185,4 @@ def report(figures: list[Figure]) -> dict[str, object]:
         if figure.baseline in by_name:
             row["ratio_to_baseline"] = round(figure.rate / by_name[figure.baseline].rate, 3)
         rows.append(row)
-    return {"figures": rows}
+    return {"figures": rows, **extra}

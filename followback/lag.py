@@ -12,23 +12,26 @@ STAGES = {"churn": "events", "scorer": "annotated", "notifier": "decisions"}
 
 
 async def stage_lag(settings: Settings) -> dict[str, int]:
-    """Messages each stage has yet to commit, summed over the topic's partitions."""
+    """Messages each stage has yet to commit, summed over its topic's partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()  # refresh metadata so partitions are known
+        topics = {service: settings.topic(name) for service, name in STAGES.items()}
+        described = await admin.describe_topics(list(topics.values()))
+        partitions = {
+            d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
+            for d in described
+        }
         lags: dict[str, int] = {}
-        for service, topic_name in STAGES.items():
-            topic = settings.topic(topic_name)
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = await consumer.end_offsets(partitions)
+        for service, topic in topics.items():
+            if not partitions.get(topic):
+                raise LookupError(f"topic {topic} does not exist")
+            ends = await consumer.end_offsets(partitions[topic])
             committed = await admin.list_consumer_group_offsets(settings.group(service))
             lags[service] = sum(
-                ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions
+                end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()
             )
         return lags
     finally:

@@ -1,0 +1,268 @@
+"""The pipeline's end-to-end figures, each beside a raw baseline from the same run.
+
+- Throughput: the churn detector, scorer and notifier run as real processes; N events are put on
+  the events topic and the clock stops when every stage has committed everything (consumer lag 0).
+  Baselines: a bare aiokafka consume loop over the same N records, and a bare asyncpg COPY of N
+  decision-sized rows.
+- Latency: events posted to a real ingest process at a fixed rate in small batches; for each event
+  that yields a decision, the time from ingest's 202 to the decision arriving on the decisions
+  topic (the scorer publishes only after its database commit, so this bounds "committed").
+- Memory: peak resident set (VmHWM) of each service process at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from followback import runner
+from followback.lag import stage_lag
+from shared.db import migrate
+from shared.decisions import Decision
+from shared.events import Event
+from shared.kafka import ensure_topics
+from shared.settings import HttpSettings, KafkaSettings, PostgresSettings, Settings
+
+
+@dataclass
+class PipelineFigures:
+    events: int
+    pipeline_s: float
+    consume_s: float
+    copy_s: float
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_rate: int = 0
+    latency_events: int = 0
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _admin_execute(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def scratch(settings: Settings) -> Iterator[Settings]:
+    """Settings for throwaway topics and a throwaway database, dropped afterwards."""
+    run_id = uuid.uuid4().hex[:8]
+    server, _, _ = settings.postgres.dsn.get_secret_value().rpartition("/")
+    database = f"bench_{run_id}"
+    asyncio.run(_admin_execute(f"{server}/postgres", f'CREATE DATABASE "{database}"'))
+    config = settings.model_copy(
+        update={
+            "kafka": KafkaSettings(
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                topic_prefix=f"bench-{run_id}.",
+                group_prefix=f"bench-{run_id}.",
+                partitions=settings.kafka.partitions,
+            ),
+            "postgres": PostgresSettings(dsn=f"{server}/{database}"),  # type: ignore[arg-type]
+            "http": HttpSettings(**{f"{s}_port": _free_port() for s in runner.SERVICES}),
+        }
+    )
+    asyncio.run(ensure_topics(config))
+    asyncio.run(migrate(config.postgres))
+    try:
+        yield config
+    finally:
+        from followback.bench import drop_topics
+
+        asyncio.run(drop_topics(config))
+        asyncio.run(
+            _admin_execute(f"{server}/postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        )
+
+
+def env_for(settings: Settings, token: str) -> dict[str, str]:
+    http = settings.http
+    return {
+        "FOLLOWBACK_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "FOLLOWBACK_KAFKA__GROUP_PREFIX": settings.kafka.group_prefix,
+        "FOLLOWBACK_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "FOLLOWBACK_INGEST__TOKENS": json.dumps([token]),
+        **{f"FOLLOWBACK_HTTP__{s.upper()}_PORT": str(getattr(http, f"{s}_port")) for s in runner.SERVICES},
+    }
+
+
+async def produce(settings: Settings, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=5, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        topic = settings.topic("events")
+        futures = [await producer.send(topic, e.model_dump_json().encode(), key=e.key) for e in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def bare_consume(settings: Settings, count: int) -> float:
+    """Seconds for a bare consumer to read ``count`` records of the events topic."""
+    consumer = AIOKafkaConsumer(
+        settings.topic("events"),
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+    await consumer.start()
+    try:
+        began, seen = time.perf_counter(), 0
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            seen += sum(len(records) for records in batch.values())
+        return time.perf_counter() - began
+    finally:
+        await consumer.stop()
+
+
+async def bare_copy(settings: Settings, events: list[Event]) -> float:
+    """Seconds for a bare asyncpg COPY of one decision-sized row per event."""
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE bench_rows (id text, account_id text, follower_id text, class text, "
+            "score numeric(5,2), reasons jsonb, occurred_at timestamptz)"
+        )
+        reasons = json.dumps([{"signal": "engagement", "value": 2, "contribution": 20.0}] * 6)
+        rows = [
+            (e.event_id, e.account_id, e.follower.id, "ignore", 50, reasons, e.occurred_at) for e in events
+        ]
+        began = time.perf_counter()
+        await conn.copy_records_to_table("bench_rows", records=rows)
+        return time.perf_counter() - began
+    finally:
+        await conn.close()
+
+
+async def wait_drained(settings: Settings, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any((await stage_lag(settings)).values()):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the pipeline did not drain within {timeout:.0f}s")
+
+
+async def fixed_rate_latency(
+    settings: Settings, token: str, events: list[Event], rate: int, batch: int = 50
+) -> list[float]:
+    """Milliseconds from ingest's 202 to the decision on the decisions topic, per decided event."""
+    arrived: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await consumer.start()
+    topic = settings.topic("decisions")
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        await consumer.position(partition)  # resolve "the end" now, before any load is offered
+
+    async def collect() -> None:
+        while True:
+            records = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for part in records.values():
+                for record in part:
+                    for event_id in Decision.model_validate_json(record.value).event_ids:
+                        arrived.setdefault(event_id, now)
+
+    collector = asyncio.create_task(collect())
+    acked: dict[str, float] = {}
+    url = f"http://{settings.http.host}:{settings.http.ingest_port}/v1/events"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    interval = batch / rate
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            began = time.perf_counter()
+
+            async def post(chunk: list[Event]) -> None:
+                body = "[" + ",".join(e.model_dump_json() for e in chunk) + "]"
+                response = await client.post(url, content=body, headers=headers)
+                response.raise_for_status()
+                done = time.perf_counter()
+                for event in chunk:
+                    acked[event.event_id] = done
+
+            pending = []
+            for n, start in enumerate(range(0, len(events), batch)):
+                # Offer load on a fixed schedule, whatever the answers' timing (an open loop).
+                await asyncio.sleep(max(0.0, began + n * interval - time.perf_counter()))
+                pending.append(asyncio.create_task(post(events[start : start + batch])))
+            await asyncio.gather(*pending)
+        await wait_drained(settings, timeout=120)
+        await asyncio.sleep(0.5)
+    finally:
+        collector.cancel()
+        await consumer.stop()
+    return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived]
+
+
+def peak_rss_mb(process: Popen[bytes]) -> float:
+    try:
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
+
+
+def run(settings: Settings, events: list[Event], latency_events: list[Event], rate: int) -> PipelineFigures:
+    token = secrets.token_urlsafe(16)
+    with scratch(settings) as config:
+        processes = runner.spawn(runner.SERVICES, env=env_for(config, token))
+        try:
+            runner.wait_healthy(config, runner.SERVICES)
+            began = time.perf_counter()
+            asyncio.run(produce(config, events))
+            asyncio.run(wait_drained(config, timeout=600))
+            pipeline_s = time.perf_counter() - began
+            consume_s = asyncio.run(bare_consume(config, len(events)))
+            copy_s = asyncio.run(bare_copy(config, events))
+            latencies = asyncio.run(fixed_rate_latency(config, token, latency_events, rate))
+            memory = {s: round(peak_rss_mb(p), 1) for s, p in zip(runner.SERVICES, processes, strict=True)}
+        finally:
+            runner.stop(processes)
+    return PipelineFigures(
+        events=len(events),
+        pipeline_s=pipeline_s,
+        consume_s=consume_s,
+        copy_s=copy_s,
+        latency_ms=percentiles(latencies),
+        latency_rate=rate,
+        latency_events=len(latencies),
+        peak_rss_mb=memory,
+    )
