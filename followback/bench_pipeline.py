@@ -81,7 +81,7 @@ def scratch(settings: Settings) -> Iterator[Settings]:
                 group_prefix=f"bench-{run_id}.",
                 partitions=settings.kafka.partitions,
             ),
-            "postgres": PostgresSettings(dsn=f"{server}/{database}"),  # type: ignore[arg-type]
+            "postgres": PostgresSettings(dsn=f"{server}/{database}"),
             "http": HttpSettings(**{f"{s}_port": _free_port() for s in runner.SERVICES}),
         }
     )

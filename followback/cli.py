@@ -108,6 +108,7 @@ def demo(
 @app.command()
 def bench(
     events: Annotated[int, typer.Option(min=1000, help="Events per measurement.")] = 50_000,
+    rate: Annotated[int, typer.Option(min=100, help="Offered events/s for the latency figure.")] = 5000,
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Measure throughput on the running infrastructure, each figure beside a raw baseline."""
@@ -115,8 +116,8 @@ def bench(
 
     from followback import bench as benchmark
 
-    figures = benchmark.run(load_settings(), events=events)
-    result = benchmark.report(figures)
+    figures, extra = benchmark.run(load_settings(), events=events, rate=rate)
+    result = benchmark.report(figures, extra)
     if not as_json:
         table = Table(title="followback bench (same run, same broker)")
         for column in ("figure", "events", "seconds", "events/s", "vs baseline"):
@@ -128,6 +129,9 @@ def bench(
                 f"{ratio:.0%} of {row['baseline']}" if ratio is not None else "(baseline)",
             )  # fmt: skip
         console.print(table)
+        latency = extra["latency_ms_ingest_ack_to_decision"]
+        console.print(f"latency, ingest 202 to decision committed, at {rate} events/s: {latency} ms")
+        console.print(f"peak memory per service (MB): {extra['peak_rss_mb']}")
     console.print(json.dumps(result), highlight=False, soft_wrap=True)
 
 
@@ -157,3 +161,33 @@ def send(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    accounts: Annotated[
+        Path, typer.Argument(help="Labelled accounts CSV: user-object columns, label human/bot")
+    ],
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Bot probability from which an account is spam (default: the model's)."
+        ),
+    ] = None,
+) -> None:
+    """Score a labelled account file as the scorer would; print accuracy, precision, recall, F1, MCC.
+
+    Each row is a new follower's follow, observed at its `updated` (or `crawled_at`) time.
+
+    Class spam counts as bot, every other class as human. The last line is one JSON object.
+    """
+    from followback.evaluate import EvaluationError, render
+    from followback.evaluate import evaluate as score_file
+    from services.scorer.scoring import ScoringRules
+
+    try:
+        report = score_file(accounts, ScoringRules(spam_probability=threshold))
+    except EvaluationError as error:
+        raise _fail(str(error)) from error
+    render(report, console)
+    typer.echo(json.dumps(report.summary()))

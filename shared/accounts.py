@@ -34,6 +34,14 @@ class AccountConfig(BaseModel):
     high_value_threshold: float | None = Field(default=None, ge=0, le=100)
     worth_following_threshold: float | None = Field(default=None, ge=0, le=100)
     daily_push_budget: int = Field(default=400, ge=0, description="Most pushes per day (platform limit).")
+    # Push channels besides the built-in review queue (the notifier's); unset means off.
+    slack_webhook_url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$", description="Slack-compatible incoming webhook."
+    )
+    email_to: list[str] = Field(default_factory=list, description="Addresses that get pushes by e-mail.")
+    follow_back_webhook_url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$", description="Called when a person presses Follow back."
+    )
 
     @field_validator(
         "topics", "keywords", "customers", "vips", "blocked_terms", "blocked_accounts", mode="after"
@@ -41,6 +49,15 @@ class AccountConfig(BaseModel):
     @classmethod
     def _normalise(cls, values: list[str]) -> list[str]:
         return _clean(values)
+
+    @field_validator("email_to", mode="after")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        cleaned = [value.strip() for value in values if value.strip()]
+        for address in cleaned:
+            if "@" not in address or any(c.isspace() or c in ",;<>" for c in address):
+                raise ValueError(f"not an e-mail address: {address!r}")
+        return cleaned
 
 
 class VersionedConfig(BaseModel):

@@ -56,7 +56,12 @@ class ConsumerSettings(BaseModel):
 class ScoringSettings(BaseModel):
     high_value_threshold: float = 70.0
     worth_following_threshold: float = 50.0
-    spam_penalty: float = 40.0
+    spam_probability: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Bot probability from which a follower is spam (default: the model's).",
+    )
     config_version: str = "1"
 
 
@@ -84,6 +89,43 @@ class HttpSettings(BaseModel):
     notifier_port: int = 8084
 
 
+class NotifierSettings(BaseModel):
+    """The notifier: delivery of pushes, the review queue's web sessions and users, SMTP."""
+
+    public_url: str = Field(
+        default="", description="The review queue's address, linked from pushes (default: host and port)."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None, description="Signs session cookies; required in production (else random per start)."
+    )
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Review queue users: name to scrypt hash (`followback user hash`), as a JSON object.",
+    )
+    smtp_host: str | None = Field(default=None, description="No host: e-mail is off for every account.")
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "followback@localhost"
+    max_attempts: int = Field(default=8, ge=1, description="Sends of one message before it is dead.")
+    retry_base_s: float = Field(default=2.0, gt=0, description="First back-off; doubles per attempt.")
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    send_timeout_s: float = Field(default=10.0, gt=0)
+    lease_s: float = Field(
+        default=60.0, gt=0, description="A send claimed longer ago than this was interrupted (a crash)."
+    )
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    claim_batch: int = Field(
+        default=20, ge=1, description="Messages claimed (and sent concurrently) at once."
+    )
+    budget_carry_over_days: int = Field(
+        default=1, ge=0, description="Days a follower over budget keeps competing for later days' pushes."
+    )
+    page_size: int = Field(default=25, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLLOWBACK_", env_nested_delimiter="__", extra="ignore")
 
@@ -95,6 +137,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
+    notifier: NotifierSettings = NotifierSettings()
 
     @property
     def production(self) -> bool:

@@ -18,7 +18,7 @@ def rules_from(settings: Settings) -> ScoringRules:
     return ScoringRules(
         high_value_threshold=settings.scoring.high_value_threshold,
         worth_following_threshold=settings.scoring.worth_following_threshold,
-        spam_penalty=settings.scoring.spam_penalty,
+        spam_probability=settings.scoring.spam_probability,
         config_version=settings.scoring.config_version,
     )
 

@@ -3,64 +3,73 @@
 Each signal yields a :class:`Reason` with its value and its contribution in points; the score is
 50 plus the contributions, clamped to 0-100. The class follows from hard rules first (churn, spam)
 and then from the score thresholds. No I/O, no wall clock: "now" is the event's own time.
+
+Authenticity comes from the fitted model of :mod:`services.scorer.authenticity`: the class is
+``spam`` when its bot probability reaches the artefact's threshold (``ScoringRules.spam_probability``
+overrides it). Its points: a follower the model gives bot probability ``p`` loses
+``authenticity_points * p`` points (default 50; a typical genuine profile, p well under 1%, loses
+next to nothing), shared among the features that pushed towards "bot" in proportion to their
+log-odds contributions. Each such feature is one reason (its value, its points, its log-odds in the
+detail); features that pushed towards "genuine" take no points (the value signals below already
+reward followers, lists and activity); one ``bot_probability`` reason records p and the model version.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
+from services.scorer.authenticity import BEGGING, Assessment, assess
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
-from shared.events import EventType, Profile
+from shared.events import EventType
 from shared.relationships import AnnotatedEvent
 
-SCORER_VERSION = "0.1.0"
+SCORER_VERSION = "0.2.0"
 
-_BEGGING = re.compile(
-    r"\bfollow\s*back\b|\bf4f\b|\bfollow4follow\b|teamfollowback|\bi\s+follow\s+back\b|"
-    r"\bgain\s+followers\b|#tfb\b",
-    re.IGNORECASE,
-)
+_BEGGING = BEGGING  # kept importable here: the begging pattern now lives with the model's features
 
 
 @dataclass(frozen=True)
 class ScoringRules:
     high_value_threshold: float = 70.0
     worth_following_threshold: float = 50.0
-    # Authenticity penalty (sum of negative authenticity points) at or beyond which it is spam.
-    spam_penalty: float = 40.0
+    # Bot probability at or beyond which a follower is spam; None: the model artefact's threshold.
+    spam_probability: float | None = None
+    # Points a certain bot (p = 1) loses; a follower with bot probability p loses p times this.
+    authenticity_points: float = 50.0
     config_version: str = "1"
 
 
-def _authenticity(profile: Profile, at_days: float | None) -> list[Reason]:
-    reasons: list[Reason] = []
-
-    def add(signal: str, value: float | int | str | bool | None, points: float, why: str) -> None:
-        reasons.append(Reason(signal=signal, value=value, contribution=points, detail=why))
-
-    if profile.followers_count < 30:
-        add("few_followers", profile.followers_count, -15, "fewer than 30 followers")
-    if profile.statuses_count < 50:
-        add("few_posts", profile.statuses_count, -15, "fewer than 50 posts")
-    if profile.listed_count == 0:
-        add("on_no_list", 0, -5, "listed by nobody")
-    if not profile.description.strip():
-        add("no_bio", True, -5, "empty profile description")
-    if profile.default_profile_image:
-        add("default_image", True, -10, "default profile image")
-    if profile.friends_count >= 50 * max(profile.followers_count, 1) and profile.friends_count > 100:
-        add("follows_far_more", profile.friends_count, -15, "friends >= 50 x followers")
-    elif profile.friends_count > 2 * profile.followers_count and profile.friends_count > 500:
-        add("follows_more", profile.friends_count, -5, "friends > 2 x followers")
-    if profile.favourites_count == 0:
-        add("never_liked", 0, -5, "has never liked a post")
-    begging = _BEGGING.search(f"{profile.screen_name} {profile.name} {profile.description}")
-    if begging:
-        add("follow_back_begging", begging.group(0), -40, "asks for follow-backs")
-    if at_days is not None and at_days < 30:
-        add("new_account", round(at_days, 1), -5, "account younger than 30 days")
+def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
+    """The model's verdict as reasons: bot-ward features share ``authenticity_points * p`` points."""
+    penalty = rules.authenticity_points * assessment.probability
+    botward = [c for c in assessment.contributions if c.log_odds > 0]
+    pushed = sum(c.log_odds for c in botward)
+    reasons = [
+        Reason(
+            signal="bot_probability",
+            value=round(assessment.probability, 4),
+            contribution=0.0 if botward else round(-penalty, 2) or 0.0,
+            detail=f"{assessment.model_version}: log-odds {assessment.logit:+.2f}; spam at p >= "
+            f"{_threshold(assessment, rules):g}; {penalty:.2f} points shared by the features towards bot",
+        )
+    ]
+    for c in botward:
+        points = round(-penalty * c.log_odds / pushed, 2)
+        if points:
+            reasons.append(
+                Reason(
+                    signal=c.feature,
+                    value=c.value,
+                    contribution=points,
+                    detail=f"{c.detail}: {c.log_odds:+.2f} log-odds towards bot",
+                )
+            )
     return reasons
+
+
+def _threshold(assessment: Assessment, rules: ScoringRules) -> float:
+    return assessment.threshold if rules.spam_probability is None else rules.spam_probability
 
 
 def _value(annotated: AnnotatedEvent) -> list[Reason]:
@@ -128,14 +137,10 @@ def score(annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()) -> De
     event = annotated.event
     profile = event.follower
     rel = annotated.relationship
-    age_days = (
-        (event.occurred_at - profile.created_at).total_seconds() / 86400 if profile.created_at else None
-    )
-    authenticity = _authenticity(profile, age_days)
-    reasons = authenticity + _value(annotated)
+    assessment = assess(profile, event.occurred_at)
+    reasons = _authenticity(assessment, rules) + _value(annotated)
     total = 50.0 + sum(r.contribution for r in reasons)
     points = max(0.0, min(100.0, round(total, 2)))
-    penalty = -sum(r.contribution for r in authenticity)
 
     if rel.patterns:
         reasons.append(
@@ -149,7 +154,7 @@ def score(annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()) -> De
         cls = DecisionClass.CHURNER
     elif event.type is EventType.UNFOLLOW or not rel.following:
         cls = DecisionClass.WITHDRAWN
-    elif penalty >= rules.spam_penalty:
+    elif assessment.probability >= _threshold(assessment, rules):
         cls = DecisionClass.SPAM
     elif points >= rules.high_value_threshold:
         cls = DecisionClass.HIGH_VALUE

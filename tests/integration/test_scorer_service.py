@@ -57,7 +57,7 @@ async def test_decisions_are_versioned_recorded_once_and_published(
     ]
     assert [list(r["event_ids"]) for r in rows] == [["s1"], ["s2"], ["s3"]]
     assert rows[0]["scorer_version"]
-    assert json.loads(rows[2]["reasons"])[0]["signal"] == "follow_back_begging"
+    assert "follow_back_begging" in {r["signal"] for r in json.loads(rows[2]["reasons"])}
 
     published = [Decision.model_validate_json(r.value) for r in records]
     # The redelivered s1 is published again with the same decision id, never recorded twice.
