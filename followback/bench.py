@@ -112,6 +112,12 @@ def run(
     figures += [
         Figure(consume, found.events, found.consume_s, ""),
         Figure("bare asyncpg COPY (decision rows)", found.events, found.copy_s, ""),
+        Figure(
+            "scorer: decisions written to PostgreSQL",
+            found.decisions,
+            found.decide_s,
+            "bare asyncpg COPY (decision rows)",
+        ),
         Figure("pipeline: events in Kafka to decisions committed", found.events, found.pipeline_s, consume),
     ]
     extra = {

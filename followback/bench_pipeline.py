@@ -43,6 +43,8 @@ class PipelineFigures:
     pipeline_s: float
     consume_s: float
     copy_s: float
+    decisions: int = 0
+    decide_s: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_rate: int = 0
     latency_events: int = 0
@@ -160,6 +162,35 @@ async def bare_copy(settings: Settings, events: list[Event]) -> float:
         await conn.close()
 
 
+async def scorer_writes(settings: Settings, events: list[Event], batch: int = 500) -> tuple[int, float]:
+    """Decisions recorded per second by the scorer's own batch step (no Kafka), from annotated events.
+
+    The events are annotated up front by the pure churn rules, so only scoring and the database
+    writes are timed; the count is of decision rows written.
+    """
+    from services.churn.rules import apply
+    from services.scorer.app import rules_from
+    from services.scorer.decider import process
+    from shared.db import create_pool
+    from shared.relationships import AnnotatedEvent, RelationshipState
+
+    states: dict[tuple[str, str], RelationshipState] = {}
+    annotated = []
+    for event in events:
+        key = (event.account_id, event.follower.id)
+        states[key], note = apply(states.get(key, RelationshipState()), event)
+        annotated.append(AnnotatedEvent(event=event, relationship=note))
+    pool = await create_pool(settings.postgres)
+    try:
+        rules = rules_from(settings)
+        began, written = time.perf_counter(), 0
+        for start in range(0, len(annotated), batch):
+            written += len(await process(pool, annotated[start : start + batch], rules))
+        return written, time.perf_counter() - began
+    finally:
+        await pool.close()
+
+
 async def wait_drained(settings: Settings, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -223,6 +254,11 @@ async def fixed_rate_latency(
     return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived]
 
 
+def _renamed(events: list[Event]) -> list[Event]:
+    """The same events under another account, so they are new to the database the pipeline filled."""
+    return [e.model_copy(update={"account_id": f"{e.account_id}-direct"}) for e in events]
+
+
 def peak_rss_mb(process: Popen[bytes]) -> float:
     try:
         for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
@@ -252,6 +288,7 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
             pipeline_s = time.perf_counter() - began
             consume_s = asyncio.run(bare_consume(config, len(events)))
             copy_s = asyncio.run(bare_copy(config, events))
+            decisions, decide_s = asyncio.run(scorer_writes(config, _renamed(events)))
             latencies = asyncio.run(fixed_rate_latency(config, token, latency_events, rate))
             memory = {s: round(peak_rss_mb(p), 1) for s, p in zip(runner.SERVICES, processes, strict=True)}
         finally:
@@ -261,6 +298,8 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
         pipeline_s=pipeline_s,
         consume_s=consume_s,
         copy_s=copy_s,
+        decisions=decisions,
+        decide_s=decide_s,
         latency_ms=percentiles(latencies),
         latency_rate=rate,
         latency_events=len(latencies),

@@ -8,6 +8,7 @@ import asyncpg
 
 from services.scorer import store
 from services.scorer.scoring import Current, ScoringRules, next_decision
+from shared import accounts
 from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
 
@@ -25,6 +26,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         already = await store.recorded(conn, ids)
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
+        brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
         out: dict[str, Decision] = {}
         new: list[tuple[Decision, int]] = []
         for decision_id, annotated in zip(ids, batch, strict=True):
@@ -34,7 +36,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             if decision_id in out:
                 continue
             key = (annotated.event.account_id, annotated.event.follower.id)
-            decision = next_decision(latest.get(key), annotated, rules)
+            decision = next_decision(latest.get(key), annotated, rules, brands.get(key[0]))
             if decision is None:
                 continue
             version = latest[key].version + 1 if key in latest else 1

@@ -1,8 +1,11 @@
 """Scoring: a pure function from an annotated event and the scoring rules to a decision.
 
 Each signal yields a :class:`Reason` with its value and its contribution in points; the score is
-50 plus the contributions, clamped to 0-100. The class follows from hard rules first (churn, spam)
-and then from the score thresholds. No I/O, no wall clock: "now" is the event's own time.
+50 plus the contributions, clamped to 0-100. The class follows from hard rules first, in this order:
+the brand's block lists (``harmful``), churn (``churner``), leaving (``withdrawn``), the brand's VIPs
+and customers (``high_value``: always worth a look), the authenticity model (``spam``); then from the
+score thresholds (the brand's own, where it set them). No I/O, no wall clock: "now" is the event's
+own time. The brand's signals come from :mod:`services.scorer.brand`.
 
 Authenticity comes from the fitted model of :mod:`services.scorer.authenticity`: the class is
 ``spam`` when its bot probability reaches the artefact's threshold (``ScoringRules.spam_probability``
@@ -20,11 +23,13 @@ import math
 from dataclasses import dataclass
 
 from services.scorer.authenticity import BEGGING, Assessment, assess
+from services.scorer.brand import assess_brand
+from shared.accounts import VersionedConfig
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
 from shared.events import EventType
 from shared.relationships import AnnotatedEvent
 
-SCORER_VERSION = "0.2.0"
+SCORER_VERSION = "0.3.0"
 
 _BEGGING = BEGGING  # kept importable here: the begging pattern now lives with the model's features
 
@@ -132,17 +137,35 @@ def _value(annotated: AnnotatedEvent) -> list[Reason]:
     return reasons
 
 
-def score(annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()) -> Decision:
+DEFAULT_RULES = ScoringRules()
+
+
+def config_label(rules: ScoringRules, brand: VersionedConfig | None) -> str:
+    """The configuration a decision was made under: the global rules' version and the brand's."""
+    return f"{rules.config_version}/{brand.label if brand else 'default'}"
+
+
+def score(
+    annotated: AnnotatedEvent, rules: ScoringRules = DEFAULT_RULES, brand: VersionedConfig | None = None
+) -> Decision:
     """Decide what one follower is worth to the brand, with every reason."""
     event = annotated.event
     profile = event.follower
     rel = annotated.relationship
+    config = brand.config if brand else None
     assessment = assess(profile, event.occurred_at)
-    reasons = _authenticity(assessment, rules) + _value(annotated)
+    view = assess_brand(profile, config)
+    reasons = _authenticity(assessment, rules) + _value(annotated) + view.reasons
     total = 50.0 + sum(r.contribution for r in reasons)
     points = max(0.0, min(100.0, round(total, 2)))
+    high, worth = rules.high_value_threshold, rules.worth_following_threshold
+    if config is not None:  # the brand's own thresholds, where it set them
+        high = high if config.high_value_threshold is None else config.high_value_threshold
+        worth = worth if config.worth_following_threshold is None else config.worth_following_threshold
 
-    if rel.patterns:
+    if view.harmful:
+        cls = DecisionClass.HARMFUL
+    elif rel.patterns:
         reasons.append(
             Reason(
                 signal="churn",
@@ -154,11 +177,13 @@ def score(annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()) -> De
         cls = DecisionClass.CHURNER
     elif event.type is EventType.UNFOLLOW or not rel.following:
         cls = DecisionClass.WITHDRAWN
+    elif view.always_worth_a_look:
+        cls = DecisionClass.HIGH_VALUE
     elif assessment.probability >= _threshold(assessment, rules):
         cls = DecisionClass.SPAM
-    elif points >= rules.high_value_threshold:
+    elif points >= high:
         cls = DecisionClass.HIGH_VALUE
-    elif points >= rules.worth_following_threshold:
+    elif points >= worth:
         cls = DecisionClass.WORTH_FOLLOWING
     else:
         cls = DecisionClass.IGNORE
@@ -173,7 +198,7 @@ def score(annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()) -> De
         score=points,
         reasons=ordered,
         scorer_version=SCORER_VERSION,
-        config_version=rules.config_version,
+        config_version=config_label(rules, brand),
         event_ids=(event.event_id,),
         occurred_at=event.occurred_at,
     )
@@ -189,14 +214,17 @@ class Current:
 
 
 def next_decision(
-    current: Current | None, annotated: AnnotatedEvent, rules: ScoringRules = ScoringRules()
+    current: Current | None,
+    annotated: AnnotatedEvent,
+    rules: ScoringRules = DEFAULT_RULES,
+    brand: VersionedConfig | None = None,
 ) -> Decision | None:
     """The decision to record for this event, or None when nothing changes.
 
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
     """
-    decision = score(annotated, rules)
+    decision = score(annotated, rules, brand)
     if current is None:
         if decision.decision_class is DecisionClass.WITHDRAWN:
             return None

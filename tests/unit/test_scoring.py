@@ -77,7 +77,7 @@ def test_a_decision_records_its_provenance() -> None:
     decision = score(item, ScoringRules(config_version="7"))
     assert decision.event_ids == (item.event.event_id,)
     assert decision.decision_id == decision_id_for(item.event.event_id)
-    assert decision.config_version == "7"
+    assert decision.config_version == "7/default"  # the global rules, no brand configuration
     assert decision.occurred_at == item.event.occurred_at
 
 
