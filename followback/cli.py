@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from followback.accounts_cli import app as accounts_app
+from followback.audit_cli import log_app, replay_command
 from followback.infra.paths import InfraError
 from shared.settings import load_settings
 
@@ -19,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 infra_app = typer.Typer(no_args_is_help=True, help="Kafka and PostgreSQL for followback.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(accounts_app, name="account")
+app.add_typer(log_app, name="log")
+app.command("replay")(replay_command)
 console = Console()
 err = Console(stderr=True)
 

@@ -94,6 +94,16 @@ def _config(text: str) -> AccountConfig:
     return AccountConfig.model_validate_json(text)
 
 
+async def at_version(conn: asyncpg.Connection, account: str, version: int) -> VersionedConfig | None:
+    """One recorded version of an account's configuration."""
+    text = await conn.fetchval(
+        "SELECT config::text FROM account_configs WHERE account_id = $1 AND version = $2", account, version
+    )
+    if text is None:
+        return None
+    return VersionedConfig(account_id=account, version=version, config=_config(text))
+
+
 async def history(conn: asyncpg.Connection, account: str) -> list[tuple[int, str, Any, AccountConfig]]:
     rows = await conn.fetch(
         "SELECT version, changed_by, changed_at, config::text AS config FROM account_configs "

@@ -1,0 +1,134 @@
+"""``followback log export`` and ``followback replay``: the event log for auditors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from followback import eventlog, replay
+from followback.eventlog import Record, Window
+from services.scorer.app import rules_from
+from shared import accounts
+from shared.settings import Settings, load_settings
+
+log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
+console = Console()
+err = Console(stderr=True)
+
+Since = Annotated[datetime | None, typer.Option(help="Event time from (inclusive), RFC 3339.")]
+Until = Annotated[datetime | None, typer.Option(help="Event time until (exclusive), RFC 3339.")]
+Account = Annotated[str | None, typer.Option(help="Only this brand account.")]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise typer.BadParameter("give an offset, e.g. 2026-01-05T00:00:00Z")
+    return value
+
+
+async def _collect(settings: Settings, source: Path | None, label: str) -> list[Record]:
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        if source is not None:
+            records = []
+            for record in eventlog.from_file(source):
+                records.append(record)
+                progress.advance(task)
+            return records
+        found = []
+        async for record in eventlog.from_kafka(settings, lambda n: progress.update(task, total=n)):
+            found.append(record)
+            progress.advance(task)
+        return found
+
+
+@log_app.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write (gzip-compressed NDJSON)")],
+    since: Since = None,
+    until: Until = None,
+    account: Account = None,
+) -> None:
+    """Write the raw events of an event-time range to compressed NDJSON."""
+    window = Window(_aware(since), _aware(until), account)
+    records = asyncio.run(_collect(load_settings(), None, "reading the event log"))
+    written = eventlog.write_export([r for r in records if window.holds(r.event)], file)
+    console.print(json.dumps({"file": str(file), "events": written, "read": len(records)}), highlight=False)
+
+
+def replay_command(
+    since: Since = None,
+    until: Until = None,
+    account: Account = None,
+    source: Annotated[str, typer.Option(help="kafka, or an exported file")] = "kafka",
+    config: Annotated[
+        int | None, typer.Option(help="The account's configuration version to replay with (needs --account)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Recompute the decisions of a range without writing or notifying; report what differs."""
+    settings = load_settings()
+    window = Window(_aware(since), _aware(until), account)
+    if config is not None and account is None:
+        raise typer.BadParameter("--config needs --account")
+    path = None if source == "kafka" else Path(source)
+    if path is not None and not path.exists():
+        raise typer.BadParameter(f"no such file: {path}")
+
+    async def go() -> replay.ReplayReport:
+        records = await _collect(settings, path, "reading events")
+        began = time.perf_counter()
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+        try:
+            names = sorted({r.event.account_id for r in records})
+            brands = await accounts.latest(conn, names)
+            if config is not None and account is not None:
+                pinned = await accounts.at_version(conn, account, config)
+                if pinned is None:
+                    raise typer.BadParameter(f"{account} has no configuration version {config}")
+                brands[account] = pinned
+            read, in_window, decided = replay.recompute(records, window, rules_from(settings), brands)
+            recorded = await replay.recorded_decisions(conn, in_window)
+        finally:
+            await conn.close()
+        report = replay.ReplayReport(
+            events_read=read,
+            events_in_window=len(in_window),
+            decisions_recomputed=len(decided),
+            decisions_recorded=len(recorded),
+            differences=replay.compare(in_window, decided, recorded),
+            seconds=time.perf_counter() - began,
+        )
+        return report
+
+    report = asyncio.run(go())
+    summary = report.summary()
+    if not as_json:
+        table = Table(title=f"replay: {(report.differences and len(report.differences)) or 0} difference(s)")
+        for column in ("follower", "event", "recorded", "recomputed", "reasons changed"):
+            table.add_column(column)
+        for diff in report.differences[:100]:
+            table.add_row(
+                f"{diff.account_id}/{diff.follower_id}",
+                diff.event_id,
+                f"{diff.recorded[0]} {diff.recorded[1]}" if diff.recorded else "-",
+                f"{diff.recomputed[0]} {diff.recomputed[1]}" if diff.recomputed else "-",
+                ", ".join(diff.reasons_changed),
+            )
+        console.print(table)
+        console.print(
+            f"{report.events_read} events read, {report.events_in_window} in the window, "
+            f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
+            f"{len(report.differences)} different; {report.events_per_second:,.0f} events/s"
+        )
+    console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)

@@ -1,0 +1,119 @@
+"""The raw events topic read back as the system of record: every record, in each partition's order.
+
+Used by ``followback log export`` and ``followback replay``. The read stops at the end offsets
+seen when it began, so a replay of a live topic is a fixed, repeatable range.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
+
+from shared.events import Event
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Record:
+    event: Event
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which events count: event time in [since, until), one account or all."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    account: str | None = None
+
+    def holds(self, event: Event) -> bool:
+        return (
+            (self.since is None or event.occurred_at >= self.since)
+            and (self.until is None or event.occurred_at < self.until)
+            and (self.account is None or event.account_id == self.account)
+        )
+
+
+async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+
+
+async def from_kafka(
+    settings: Settings, on_total: Callable[[int], None] | None = None
+) -> AsyncIterator[Record]:
+    """Every valid event of the events topic, up to the end offsets at the start of the read.
+
+    Records that are not valid events (they went to the dead-letter topic live) are skipped.
+    """
+    topic = settings.topic("events")
+    partitions = await _partitions(settings, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        if on_total:
+            on_total(sum(ends[tp] - starts[tp] for tp in partitions))
+        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    try:
+                        event = Event.model_validate_json(record.value)
+                    except ValidationError:
+                        continue
+                    yield Record(event, record.value)
+                if records and records[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+def from_file(path: Path) -> Iterator[Record]:
+    """Events from an exported file (gzip NDJSON, or plain NDJSON)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield Record(Event.model_validate_json(line), line.rstrip(b"\n"))
+
+
+def write_export(records: list[Record], path: Path) -> int:
+    """Write records as gzip-compressed NDJSON (the raw bytes as they were on the topic)."""
+    with gzip.open(path, "wb") as handle:
+        for record in records:
+            handle.write(record.raw + b"\n")
+    return len(records)
+
+
+def describe(path: Path) -> dict[str, object]:
+    """A small header for humans: how many events the file holds."""
+    return {"file": str(path), "events": sum(1 for _ in from_file(path))}
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,155 @@
+"""``followback replay``: recompute decisions from the event log and compare them with the record.
+
+The same pure code as the live services (the churn rules, then the scorer's ``next_decision``),
+in event-time order, in process: nothing is written and nobody is notified. Every event before the
+window's end is folded, so each relationship's state is as it was when the window opened; only
+the decisions of events inside the window are compared with the recorded ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from followback.eventlog import Record, Window
+from services.churn.rules import apply
+from services.scorer.scoring import Current, ScoringRules, next_decision
+from shared.accounts import VersionedConfig
+from shared.decisions import Decision
+from shared.relationships import AnnotatedEvent, RelationshipState
+
+MAX_LISTED = 1000
+
+
+@dataclass(frozen=True)
+class Difference:
+    event_id: str
+    account_id: str
+    follower_id: str
+    recorded: tuple[str, float] | None  # class, score
+    recomputed: tuple[str, float] | None
+    reasons_changed: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "account_id": self.account_id,
+            "follower_id": self.follower_id,
+            "recorded": dict(zip(("class", "score"), self.recorded, strict=True)) if self.recorded else None,
+            "recomputed": dict(zip(("class", "score"), self.recomputed, strict=True))
+            if self.recomputed
+            else None,
+            "reasons_changed": list(self.reasons_changed),
+        }
+
+
+@dataclass
+class ReplayReport:
+    events_read: int = 0
+    events_in_window: int = 0
+    decisions_recomputed: int = 0
+    decisions_recorded: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events_read / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "events_read": self.events_read,
+            "events_in_window": self.events_in_window,
+            "decisions_recomputed": self.decisions_recomputed,
+            "decisions_recorded": self.decisions_recorded,
+            "differences": len(self.differences),
+            "events_per_s": round(self.events_per_second),
+            # The first differences in full; the count above is always complete.
+            "changed": [d.as_dict() for d in self.differences[:MAX_LISTED]],
+        }
+
+
+def recompute(
+    records: Iterable[Record],
+    window: Window,
+    rules: ScoringRules,
+    brands: dict[str, VersionedConfig],
+) -> tuple[int, list[str], dict[str, Decision]]:
+    """Fold every event before the window's end; decide the ones inside it.
+
+    Returns the number of events read, the ids of the events in the window, and the recomputed
+    decision of each of those events that yields one.
+    """
+    ordered = sorted(records, key=lambda r: r.event.occurred_at)  # stable: log order breaks ties
+    states: dict[tuple[str, str], RelationshipState] = {}
+    current: dict[tuple[str, str], Current] = {}
+    seen: set[str] = set()
+    in_window: list[str] = []
+    decided: dict[str, Decision] = {}
+    for record in ordered:
+        event = record.event
+        if event.event_id in seen or (window.until is not None and event.occurred_at >= window.until):
+            continue  # a duplicate is already done; later events cannot change the window
+        if window.account is not None and event.account_id != window.account:
+            continue
+        seen.add(event.event_id)
+        key = (event.account_id, event.follower.id)
+        states[key], note = apply(states.get(key, RelationshipState()), event)
+        decision = next_decision(
+            current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brands.get(key[0])
+        )
+        if decision is not None:
+            version = current[key].version + 1 if key in current else 1
+            current[key] = Current(decision.decision_class, decision.score, version)
+        if window.holds(event):
+            in_window.append(event.event_id)
+            if decision is not None:
+                decided[event.event_id] = decision
+    return len(ordered), in_window, decided
+
+
+async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT event_ids[1] AS event_id, account_id, follower_id, class, score::float8 AS score,
+               reasons::text AS reasons
+        FROM decisions WHERE event_ids[1] = ANY($1::text[])
+        """,
+        event_ids,
+    )
+    return {row["event_id"]: {**dict(row), "reasons": json.loads(row["reasons"])} for row in rows}
+
+
+def _signals(reasons: Iterable[Any]) -> dict[str, float]:
+    return {
+        (r["signal"] if isinstance(r, dict) else r.signal): float(
+            r["contribution"] if isinstance(r, dict) else r.contribution
+        )
+        for r in reasons
+    }
+
+
+def compare(
+    in_window: list[str], decided: dict[str, Decision], recorded: dict[str, dict[str, Any]]
+) -> list[Difference]:
+    """Every event of the window whose recorded and recomputed decisions differ (or only one exists)."""
+    differences = []
+    for event_id in in_window:
+        new, old = decided.get(event_id), recorded.get(event_id)
+        if new is None and old is None:
+            continue
+        was = (old["class"], round(old["score"], 2)) if old else None
+        now = (new.decision_class.value, round(new.score, 2)) if new else None
+        before, after = _signals(old["reasons"]) if old else {}, _signals(new.reasons) if new else {}
+        changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
+        if was != now or changed:
+            source = new or old
+            account = new.account_id if new else old["account_id"]  # type: ignore[index]
+            follower = new.follower_id if new else old["follower_id"]  # type: ignore[index]
+            assert source is not None
+            differences.append(Difference(event_id, account, follower, was, now, changed))
+    return differences
