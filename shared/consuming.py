@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
+from shared.metrics import DEAD_LETTERS
+
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,6 +67,7 @@ async def parse_batch(
                 ("offset", str(record.offset).encode()),
             ]
             futures.append(await producer.send(dead_letter_topic, body, key=record.key, headers=headers))
+            DEAD_LETTERS.labels(record.topic).inc()
     for future in futures:
         await future
     return Parsed(good=good, dead=len(futures))

@@ -26,7 +26,9 @@ DUPLICATES = Counter(
 )
 DECISIONS = Counter("followback_decisions_total", "Decision versions recorded, by class", ["class"])
 DEAD_LETTERS = Counter(
-    "followback_dead_letters_total", "Messages sent to the dead-letter topic", ["service", "topic"]
+    "followback_dead_letters_total",
+    "Messages sent to the dead-letter topic, by their source topic",
+    ["topic"],
 )
 DECISION_LATENCY = Histogram(
     "followback_decision_latency_seconds",

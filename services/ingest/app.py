@@ -7,16 +7,20 @@ acks=all); a request with any invalid event is refused whole and publishes nothi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from prometheus_client import make_asgi_app
 
 from services.ingest.routes import router
 from shared.kafka import create_producer, ensure_topics
+from shared.metrics import REQUESTS_REJECTED
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+Next = Callable[[Request], Awaitable[Response]]
 
 
 class InsecureConfigurationError(RuntimeError):
@@ -44,4 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="followback ingest", version="1", lifespan=lifespan)
     app.include_router(router)
+    app.mount("/metrics", make_asgi_app())
+
+    @app.middleware("http")
+    async def count_rejections(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if response.status_code >= 400 and request.url.path.startswith("/v1/"):
+            REQUESTS_REJECTED.labels(str(response.status_code)).inc()
+        return response
+
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,6 +13,8 @@ from services.ingest.deps import BodyDep, ProducerDep, SettingsDep, require_toke
 from services.ingest.publishing import publish_or_503
 from services.ingest.signatures import crc_response, verify
 from services.ingest.webhook import map_payload
+from shared.events import Event
+from shared.metrics import EVENTS_RECEIVED
 from shared.validation import BodyError, FieldError, parse_body, validate
 
 NDJSON = "application/x-ndjson"
@@ -35,9 +38,25 @@ def _not_json(error: Exception) -> JSONResponse:
     )
 
 
+def _count(events: list[Event]) -> None:
+    for event in events:
+        EVENTS_RECEIVED.labels(event.type.value).inc()
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
+    """Alive: the process answers."""
     return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Kafka does not answer"}})
+async def readyz(producer: ProducerDep) -> JSONResponse:
+    """Ready: Kafka answers a metadata request (what every publish needs)."""
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), 3)
+    except Exception as error:  # any failure means not ready
+        return JSONResponse({"status": "not ready", "kafka": repr(error)}, status_code=503)
+    return JSONResponse({"status": "ready", "kafka": "ok"})
 
 
 @router.post(
@@ -69,6 +88,7 @@ async def post_events(
     if len(events) > settings.ingest.max_events:
         raise HTTPException(413, f"at most {settings.ingest.max_events} events per request")
     accepted = await publish_or_503(producer, settings, events)
+    _count(events)
     return JSONResponse({"accepted": accepted}, status_code=202)
 
 
@@ -102,4 +122,5 @@ async def x_activity(
     if errors:
         return _rejected(errors)
     accepted = await publish_or_503(producer, settings, events) if events else 0
+    _count(events)
     return JSONResponse({"accepted": accepted, "skipped": mapped.skipped}, status_code=200)

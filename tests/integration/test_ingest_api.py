@@ -146,3 +146,31 @@ async def test_a_bad_or_missing_signature_is_refused_and_publishes_nothing(
     unsigned = await client.post("/v1/webhooks/x", content=body)
     assert (forged.status_code, unsigned.status_code) == (401, 401)
     assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
+
+
+async def test_metrics_count_accepted_events_by_type_and_rejections_by_status(
+    client: httpx.AsyncClient,
+) -> None:
+    def value(text: str, line_start: str) -> float:
+        found = [line for line in text.splitlines() if line.startswith(line_start)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await client.get("/metrics/")).text
+    await client.post(
+        "/v1/events", json=[event("m1", "follow", "901", T0), event("m2", "unfollow", "901", T0)]
+    )
+    await client.post("/v1/events", json={"event_id": "bad"})
+    after = (await client.get("/metrics/")).text
+
+    follows = 'followback_events_received_total{type="follow"}'
+    unfollows = 'followback_events_received_total{type="unfollow"}'
+    rejected = 'followback_ingest_rejected_total{status="422"}'
+    assert value(after, follows) - value(before, follows) == 1
+    assert value(after, unfollows) - value(before, unfollows) == 1
+    assert value(after, rejected) - value(before, rejected) == 1
+
+
+async def test_readiness_reports_kafka(client: httpx.AsyncClient) -> None:
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "kafka": "ok"}

@@ -36,6 +36,7 @@ async def test_503_while_the_broker_is_stopped_and_202_after_it_restarts_with_no
                 during = await client.post("/v1/events", json=event("bp2", "follow", "802", T0))
                 assert during.status_code == 503, during.text
                 assert during.headers["retry-after"] == "3"
+                assert (await client.get("/readyz")).status_code == 503
             finally:
                 await asyncio.to_thread(local_kafka.start)
 
@@ -46,6 +47,7 @@ async def test_503_while_the_broker_is_stopped_and_202_after_it_restarts_with_no
                 await asyncio.sleep(1)
                 after = await client.post("/v1/events", json=event("bp2", "follow", "802", T0))
             assert after.status_code == 202, after.text
+            assert (await client.get("/readyz")).status_code == 200
 
     records = await read_topic(config, config.topic("events"), 2, timeout=20)
     assert {Event.model_validate_json(r.value).event_id for r in records} == {"bp1", "bp2"}
