@@ -139,6 +139,49 @@ def bench(
 
 
 @app.command()
+def status(
+    once: Annotated[bool, typer.Option("--once", help="One measurement, then exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Per-stage throughput, consumer lag and decisions per class, from the services' metrics."""
+    from rich.live import Live
+    from rich.table import Table
+
+    from followback.status import measure
+
+    settings = load_settings()
+
+    def table() -> tuple[Table, dict[str, object]]:
+        found = measure(settings)
+        view = Table(title="followback status")
+        for column in ("stage", "up", "per second", "processed", "lag", "lag (s)", "errors"):
+            view.add_column(column, justify="left" if column in {"stage", "up"} else "right")
+        for stage in found.stages:
+            view.add_row(
+                stage.service, "yes" if stage.up else "[red]no[/red]", f"{stage.per_second:,.1f}",
+                f"{stage.processed:,.0f}", f"{stage.lag:,.0f}", f"{stage.lag_seconds:,.1f}",
+                f"{stage.errors:,.0f}",
+            )  # fmt: skip
+        classes = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(found.decisions.items())) or "none yet"
+        view.caption = f"decisions since the scorer started: {classes}"
+        return view, found.as_dict()
+
+    if once or as_json:
+        view, found = table()
+        if as_json:
+            console.print(json.dumps(found), highlight=False, soft_wrap=True)
+        else:
+            console.print(view)
+        return
+    with Live(table()[0], console=console, refresh_per_second=1) as live:
+        try:
+            while True:
+                live.update(table()[0])
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
 def send(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV events")],
     url: Annotated[str | None, typer.Option(help="Ingest URL (default: the local ingest)")] = None,
