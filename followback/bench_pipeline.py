@@ -185,7 +185,7 @@ async def scorer_writes(settings: Settings, events: list[Event], batch: int = 50
         rules = rules_from(settings)
         began, written = time.perf_counter(), 0
         for start in range(0, len(annotated), batch):
-            written += len(await process(pool, annotated[start : start + batch], rules))
+            written += len((await process(pool, annotated[start : start + batch], rules)).recorded)
         return written, time.perf_counter() - began
     finally:
         await pool.close()

@@ -28,6 +28,8 @@ M = TypeVar("M", bound=BaseModel)
 class Parsed(Generic[M]):
     good: list[M]
     dead: int
+    # Kafka timestamps (seconds) of the good records, in the same order: when each arrived.
+    arrived: list[float]
 
 
 def _reason(error: Exception) -> str:
@@ -47,10 +49,12 @@ async def parse_batch(
 ) -> Parsed[M]:
     """Validate each body; dead-letter each one that fails (awaiting the broker's ack)."""
     good: list[M] = []
+    arrived: list[float] = []
     futures = []
     for body, record in zip(bodies, records, strict=True):
         try:
             good.append(model.model_validate_json(body))
+            arrived.append(record.timestamp / 1000)
         except ValidationError as error:
             reason = _reason(error)
             log.warning(
@@ -70,7 +74,7 @@ async def parse_batch(
             DEAD_LETTERS.labels(record.topic).inc()
     for future in futures:
         await future
-    return Parsed(good=good, dead=len(futures))
+    return Parsed(good=good, dead=len(futures), arrived=arrived)
 
 
 class Backoff:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
-from services.scorer.decider import process
+from services.scorer.decider import Outcome, process
 from services.scorer.scoring import ScoringRules
 from shared.consuming import Backoff, parse_batch
 from shared.kafka import create_broker, publish_all
+from shared.metrics import DECISION_LATENCY, DECISIONS
 from shared.relationships import AnnotatedEvent
 from shared.service import Pool, Producer, batch_subscriber_options, create_service_app
 from shared.settings import Settings, load_settings
@@ -21,6 +24,17 @@ def rules_from(settings: Settings) -> ScoringRules:
         spam_probability=settings.scoring.spam_probability,
         config_version=settings.scoring.config_version,
     )
+
+
+def observe(outcome: Outcome, batch: list[AnnotatedEvent], arrived: list[float]) -> None:
+    """Count the recorded decisions by class, and how long after their event and its arrival."""
+    now = time.time()
+    arrival = {item.event.event_id: at for item, at in zip(batch, arrived, strict=True)}
+    for decision in outcome.recorded:
+        DECISIONS.labels(decision.decision_class.value).inc()
+        DECISION_LATENCY.labels("event").observe(max(0.0, now - decision.occurred_at.timestamp()))
+        if decision.event_ids[0] in arrival:
+            DECISION_LATENCY.labels("ingest").observe(max(0.0, now - arrival[decision.event_ids[0]]))
 
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:
@@ -37,8 +51,9 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
             parsed = await parse_batch(
                 AnnotatedEvent, bodies, message.raw_message, producer, settings.topic("dead_letter")
             )
-            decisions = await process(pool, parsed.good, rules)
-            await publish_all(producer, settings.topic("decisions"), decisions)
+            outcome = await process(pool, parsed.good, rules)
+            observe(outcome, parsed.good, parsed.arrived)
+            await publish_all(producer, settings.topic("decisions"), outcome.publish)
 
         await backoff.guard(step(), "scorer batch")
 

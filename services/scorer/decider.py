@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -13,14 +14,22 @@ from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
 
 
-async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> list[Decision]:
-    """Record the batch's decisions in one transaction; returns every decision to publish.
+@dataclass(frozen=True)
+class Outcome:
+    """What a batch led to: every decision to publish, and which of them were newly recorded."""
 
-    Decisions already recorded for an event (a redelivery after a crash) are returned again so
+    publish: list[Decision]
+    recorded: list[Decision]
+
+
+async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> Outcome:
+    """Record the batch's decisions in one transaction.
+
+    Decisions already recorded for an event (a redelivery after a crash) are published again so
     they reach the notifier, which deduplicates by decision id.
     """
     if not batch:
-        return []
+        return Outcome([], [])
     async with pool.acquire() as conn, conn.transaction():
         ids = [decision_id_for(a.event.event_id) for a in batch]
         already = await store.recorded(conn, ids)
@@ -44,4 +53,4 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             new.append((decision, version))
             out[decision_id] = decision
         await store.insert(conn, new)
-    return list(out.values())
+    return Outcome(publish=list(out.values()), recorded=[decision for decision, _ in new])
