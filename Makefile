@@ -7,7 +7,7 @@ endif
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install infra-up infra-down demo test lint format clean
+.PHONY: install infra-up infra-down browser demo test lint format clean
 
 install:  ## the Python environment (.venv) from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -19,10 +19,13 @@ infra-up: install  ## Kafka and PostgreSQL (Docker Compose, or local processes)
 infra-down:
 	$(UV) run followback infra down
 
+browser: install  ## Chromium for the browser tests (Debian's package, when missing)
+	$(UV) run python -m followback.infra.browser
+
 demo: install  ## the main job: infra, the four services, a sample stream, the summary
 	$(UV) run followback demo $(DEMO_ARGS)
 
-test: infra-up  ## every test, on the real broker and database
+test: infra-up browser  ## every test, on the real broker and database
 	$(UV) run ruff check .
 	FOLLOWBACK_REQUIRE_INFRA=1 $(UV) run pytest $(PYTEST_ARGS)
 

@@ -67,6 +67,11 @@ def set_(
     high_value_threshold: Annotated[float | None, typer.Option(min=0, max=100)] = None,
     worth_following_threshold: Annotated[float | None, typer.Option(min=0, max=100)] = None,
     daily_push_budget: Annotated[int | None, typer.Option(min=0)] = None,
+    slack_webhook_url: Annotated[str | None, typer.Option(help="Push channel; '' turns it off.")] = None,
+    email_to: ListOption = None,
+    follow_back_webhook_url: Annotated[
+        str | None, typer.Option(help="Told when a person presses Follow back; '' turns it off.")
+    ] = None,
 ) -> None:
     """Change the given fields (lists are replaced whole); records a new version."""
     changes = {
@@ -79,6 +84,9 @@ def set_(
         "high_value_threshold": high_value_threshold,
         "worth_following_threshold": worth_following_threshold,
         "daily_push_budget": daily_push_budget,
+        "slack_webhook_url": slack_webhook_url,
+        "email_to": _items(email_to),
+        "follow_back_webhook_url": follow_back_webhook_url,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
@@ -89,7 +97,9 @@ def set_(
         try:
             found = await _current(conn, account)
             base = found.config.model_dump() if found else {}
-            config = AccountConfig.model_validate({**base, **changes})
+            # An empty URL turns that channel off.
+            urls = {k: v or None for k, v in changes.items() if k.endswith("_url")}
+            config = AccountConfig.model_validate({**base, **changes, **urls})
             return await accounts.save(conn, account, config, getpass.getuser())
         finally:
             await conn.close()

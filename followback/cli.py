@@ -14,6 +14,7 @@ from rich.console import Console
 from followback.accounts_cli import app as accounts_app
 from followback.audit_cli import log_app, replay_command
 from followback.infra.paths import InfraError
+from followback.users_cli import app as users_app
 from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -21,6 +22,7 @@ infra_app = typer.Typer(no_args_is_help=True, help="Kafka and PostgreSQL for fol
 app.add_typer(infra_app, name="infra")
 app.add_typer(accounts_app, name="account")
 app.add_typer(log_app, name="log")
+app.add_typer(users_app, name="user")
 app.command("replay")(replay_command)
 console = Console()
 err = Console(stderr=True)

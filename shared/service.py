@@ -6,8 +6,8 @@ FastStream's context, through the ``Pool`` and ``Producer`` aliases.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Annotated, Any
 
 import asyncpg
@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, Context, ContextRepo
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.factories import make_ping_asgi
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 
 from shared.db import create_pool, migrate
@@ -42,7 +43,37 @@ def batch_subscriber_options(settings: Settings, service: str) -> dict[str, Any]
     }
 
 
-def create_service_app(broker: KafkaBroker, settings: Settings) -> AsgiFastStream:
+# Work that lives as long as the service (the notifier's delivery worker), given the open clients.
+Background = Callable[[asyncpg.Pool, AIOKafkaProducer], AbstractAsyncContextManager[None]]
+
+
+class WebServiceApp(AsgiFastStream):
+    """A service app that hands every HTTP path it does not route itself (``/healthz``) to a web app."""
+
+    def __init__(self, *args: Any, web: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.web = web
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.web(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
+
+
+def create_service_app(
+    broker: KafkaBroker,
+    settings: Settings,
+    *,
+    web: ASGIApp | None = None,
+    background: Background | None = None,
+) -> AsgiFastStream:
+    """The service shell: topics, migrations, the pool and producer for handlers, ``/healthz``.
+
+    ``web`` serves every other HTTP path; ``background`` runs while the service does, inside the
+    lifespan (after the clients open, before they close). Both are optional.
+    """
+
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
         await ensure_topics(settings)
@@ -54,13 +85,13 @@ def create_service_app(broker: KafkaBroker, settings: Settings) -> AsgiFastStrea
         context.set_global("producer", producer)
         context.set_global("settings", settings)
         try:
-            yield
+            async with background(pool, producer) if background else nullcontext():
+                yield
         finally:
             await producer.stop()
             await pool.close()
 
-    return AsgiFastStream(
-        broker,
-        asgi_routes=[("/healthz", make_ping_asgi(broker, timeout=5.0))],
-        lifespan=lifespan,
-    )
+    routes = [("/healthz", make_ping_asgi(broker, timeout=5.0))]
+    if web is not None:
+        return WebServiceApp(broker, asgi_routes=routes, lifespan=lifespan, web=web)
+    return AsgiFastStream(broker, asgi_routes=routes, lifespan=lifespan)

@@ -1,11 +1,29 @@
-"""The notifier service: decisions in; only high-value followers are queued for a person."""
+"""The notifier service: decisions in; only high-value followers reach a person, who decides.
+
+One process: the decisions consumer (queue, budget, outbox in one transaction per batch), the
+delivery worker (a task in the lifespan) and the review queue web app (every path but /healthz).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
-from services.notifier import store
+from services.notifier import intake
+from services.notifier.channels import Channel
+from services.notifier.channels.email import EmailChannel
+from services.notifier.channels.events import EventsChannel
+from services.notifier.channels.slack import SlackChannel
+from services.notifier.channels.webhook import FollowBackWebhook
+from services.notifier.delivery import DeliveryWorker
+from services.notifier.web.app import WebState, create_web_app
 from shared.consuming import Backoff, parse_batch
 from shared.decisions import Decision
 from shared.kafka import create_broker
@@ -13,10 +31,17 @@ from shared.service import Pool, Producer, batch_subscriber_options, create_serv
 from shared.settings import Settings, load_settings
 
 
+def queue_url(settings: Settings) -> str:
+    return settings.notifier.public_url or f"http://{settings.http.host}:{settings.http.notifier_port}"
+
+
 def create_app(settings: Settings | None = None) -> AsgiFastStream:
     settings = settings or load_settings()
     broker = create_broker(settings)
     backoff = Backoff()
+    web_state = WebState()
+    web = create_web_app(settings, web_state)  # refuses insecure production settings before start
+    intake_settings = intake.IntakeSettings(notifier=settings.notifier, queue_url=queue_url(settings))
 
     @broker.subscriber(settings.topic("decisions"), **batch_subscriber_options(settings, "notifier"))
     async def on_decisions(
@@ -28,8 +53,30 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
             )
             if parsed.good:
                 async with pool.acquire() as conn, conn.transaction():
-                    await store.record(conn, parsed.good)
+                    await intake.record(conn, parsed.good, intake_settings)
+                web_state.wake()  # committed: the worker may send now
 
         await backoff.guard(step(), "notifier batch")
 
-    return create_service_app(broker, settings)
+    @contextlib.asynccontextmanager
+    async def delivering(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[None]:
+        timeout = settings.notifier.send_timeout_s
+        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+            channels: dict[str, Channel] = {
+                "slack": SlackChannel(client),
+                "email": EmailChannel(settings.notifier),
+                "follow_back_webhook": FollowBackWebhook(client),
+                "events": EventsChannel(producer, timeout),
+            }
+            worker = DeliveryWorker(pool, channels, settings.notifier)
+            web_state.pool, web_state.wake = pool, worker.wake
+            task = asyncio.create_task(worker.run(), name="notifier-delivery")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                web_state.pool = None
+
+    return create_service_app(broker, settings, web=web, background=delivering)

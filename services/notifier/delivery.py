@@ -1,0 +1,110 @@
+"""The delivery worker: claims outbox rows, sends them, and records each outcome.
+
+It runs as a task in the notifier's lifespan. Each row is marked ``sending`` in its own committed
+statement before the send and settled after it, so a crash leaves at most the rows in flight in
+doubt; those are never sent twice (see :func:`outbox.recover_interrupted`). Failures back off
+exponentially (with jitter, so a recovering receiver is not hit by every row at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Mapping
+
+import asyncpg
+
+from services.notifier import outbox
+from services.notifier.channels import Channel, InDoubtError, Outgoing, PermanentError, RetryableError
+from shared.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempts: int, settings: NotifierSettings, rng: random.Random | None = None) -> float:
+    """The wait after the ``attempts``-th failed send: doubling from the base, capped, jittered."""
+    ceiling = min(settings.retry_cap_s, settings.retry_base_s * 2.0 ** max(0, attempts - 1))
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+class DeliveryWorker:
+    def __init__(
+        self, pool: asyncpg.Pool, channels: Mapping[str, Channel], settings: NotifierSettings
+    ) -> None:
+        self.pool, self.channels, self.settings = pool, dict(channels), settings
+        self.worker_id = f"notifier-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New rows were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; a database outage only pauses it."""
+        failures = 0
+        while True:
+            try:
+                busy = await self.step()
+                failures = 0
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                failures += 1
+                wait = min(30.0, 0.5 * 2**failures)
+                log.warning("delivery worker: %s; trying again in %.1fs", error, wait)
+                await asyncio.sleep(wait)
+                continue
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+                self._wake.clear()
+
+    async def step(self) -> bool:
+        """One round: settle interrupted sends, claim due rows, send them. True if any were sent."""
+        resendable = [name for name, channel in self.channels.items() if channel.deduplicates]
+        async with self.pool.acquire() as conn:
+            if interrupted := await outbox.recover_interrupted(conn, self.settings.lease_s, resendable):
+                log.warning("%d deliveries were interrupted mid-send by a stop", interrupted)
+            await outbox.cancel_orphaned_retractions(conn)
+            claimed = await outbox.claim(conn, self.settings.claim_batch, self.worker_id)
+        if claimed:
+            await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return bool(claimed)
+
+    async def _deliver(self, message: Outgoing) -> None:
+        channel = self.channels.get(message.channel)
+        try:
+            if channel is None:
+                raise PermanentError(f"channel {message.channel!r} is not available in this notifier")
+            await asyncio.wait_for(channel.send(message), self.settings.send_timeout_s * 2)
+        except RetryableError as error:
+            await self._failed(message, error, retry=True)
+        except PermanentError as error:
+            await self._failed(message, error, retry=False)
+        except (InDoubtError, TimeoutError) as error:
+            dedup = channel is not None and channel.deduplicates
+            await self._failed(message, error, retry=dedup, doubt=not dedup)
+        except Exception as error:
+            # A bug in a channel must not stop the worker; the row stays visible with the error.
+            log.exception("delivery %s failed unexpectedly", message.delivery_id)
+            await self._failed(message, error, retry=True)
+        else:
+            async with self.pool.acquire() as conn:
+                await outbox.mark_sent(conn, message.delivery_id, self.worker_id)
+
+    async def _failed(self, message: Outgoing, error: Exception, *, retry: bool, doubt: bool = False) -> None:
+        text = f"{type(error).__name__}: {error}"
+        if doubt:
+            status = "unknown"
+        elif retry and message.attempts < self.settings.max_attempts:
+            status = "retrying"
+        else:
+            status = "dead"
+        wait = backoff_s(message.attempts, self.settings) if status == "retrying" else 0.0
+        log.warning(
+            "delivery %s (%s %s, attempt %d) -> %s: %s",
+            message.delivery_id, message.channel, message.kind, message.attempts, status, text,
+        )  # fmt: skip
+        async with self.pool.acquire() as conn:
+            await outbox.mark_failed(conn, message.delivery_id, self.worker_id, status, text, wait)

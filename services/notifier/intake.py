@@ -1,0 +1,174 @@
+"""Decisions in, in one transaction with the batch: the queue, pushes within budget, the outbox.
+
+Everything a batch of decisions causes (review items, push intents, budget scheduling, outbox rows,
+retractions) commits together, and only then are the Kafka offsets committed; a redelivered batch
+finds its effects already there (every write is keyed by the decision or the delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+
+from services.notifier import budget, outbox, profiles, retraction, review_items
+from services.notifier.outbox import NewDelivery
+from shared import accounts
+from shared.accounts import AccountConfig
+from shared.decisions import Decision, DecisionClass
+from shared.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    queued: int = 0
+    scheduled: int = 0
+    retracted: int = 0
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    notifier: NotifierSettings
+    queue_url: str  # the review queue's public address, linked from pushes
+
+
+async def _versions(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT decision_id::text, version FROM decisions WHERE decision_id = ANY($1::uuid[])", list(ids)
+    )
+    return {row["decision_id"]: row["version"] for row in rows}
+
+
+async def _preferences(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    if not keys:
+        return {}
+    accounts_, followers = zip(*keys, strict=True)
+    rows = await conn.fetch(
+        """
+        SELECT p.account_id, p.follower_id, p.preference FROM notify_preferences p
+        JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
+          ON p.account_id = k.account_id AND p.follower_id = k.follower_id
+        """,
+        list(accounts_),
+        list(followers),
+    )
+    return {(r["account_id"], r["follower_id"]): r["preference"] for r in rows}
+
+
+def _wants_push(d: Decision, preference: str | None, state: str | None) -> bool:
+    if preference == "never" or state not in (None, review_items.OPEN):
+        return False
+    if preference == "always":
+        return d.decision_class in review_items.REVIEWABLE
+    return d.decision_class is DecisionClass.HIGH_VALUE
+
+
+async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: IntakeSettings) -> Intake:
+    """Apply a batch of decisions in the caller's transaction."""
+    unique = list({d.decision_id: d for d in batch}.values())
+    versions = await _versions(conn, [d.decision_id for d in unique])
+    missing = [d.decision_id for d in unique if d.decision_id not in versions]
+    if missing:
+        # The scorer records a decision before publishing it; one it never recorded has no row to
+        # point at, and waiting would never change that.
+        log.warning("skipping %d decisions with no recorded row: %s", len(missing), missing[:5])
+    decisions = [(d, versions[d.decision_id]) for d in unique if d.decision_id in versions]
+    if not decisions:
+        return Intake()
+    reviewable = [d for d, _ in decisions if d.decision_class in review_items.REVIEWABLE]
+    states = await review_items.apply(conn, decisions, await profiles.snapshots(conn, reviewable))
+    prefs = await _preferences(conn, {(d.account_id, d.follower_id) for d, _ in decisions})
+
+    wanted = [
+        (d, v, prefs.get((d.account_id, d.follower_id)))
+        for d, v in decisions
+        if _wants_push(d, prefs.get((d.account_id, d.follower_id)), states.get((d.account_id, d.follower_id)))
+    ]
+    queued = await conn.fetch(
+        """
+        INSERT INTO notifications (decision_id, account_id, follower_id, version, score, occurred_at, day,
+            priority)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::float8[],
+            $6::timestamptz[], $7::date[], $8::smallint[])
+        ON CONFLICT DO NOTHING  -- already recorded, or this follower already waits for a person
+        RETURNING account_id, day
+        """,
+        [d.decision_id for d, _, _ in wanted],
+        [d.account_id for d, _, _ in wanted],
+        [d.follower_id for d, _, _ in wanted],
+        [v for _, v, _ in wanted],
+        [d.score for d, _, _ in wanted],
+        [d.occurred_at for d, _, _ in wanted],
+        [d.occurred_at.astimezone(UTC).date() for d, _, _ in wanted],
+        [1 if pref == "always" else 0 for _, _, pref in wanted],
+    )
+    retracted = await retraction.retract(
+        conn, [(d, v) for d, v in decisions if d.decision_class in retraction.RETRACTING]
+    )
+    days = {(row["account_id"], row["day"]) for row in queued}
+    configs = await accounts.latest(conn, sorted({account for account, _ in days}))
+    budgets = {a: c.config.daily_push_budget for a, c in configs.items()}
+    scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days)
+    await outbox.enqueue(conn, await _push_deliveries(conn, scheduled, configs, config))
+    return Intake(queued=len(queued), scheduled=len(scheduled), retracted=retracted)
+
+
+async def _push_deliveries(
+    conn: asyncpg.Connection,
+    decision_ids: Sequence[str],
+    configs: Mapping[str, accounts.VersionedConfig],
+    config: IntakeSettings,
+) -> list[NewDelivery]:
+    """One push per scheduled decision and channel the account has on."""
+    if not decision_ids:
+        return []
+    rows = await conn.fetch(
+        """
+        SELECT d.decision_id::text, d.account_id, d.follower_id, d.screen_name, d.score::float8 AS score,
+               d.reasons, r.profile->>'name' AS name
+        FROM decisions d
+        LEFT JOIN review_items r ON r.account_id = d.account_id AND r.follower_id = d.follower_id
+        WHERE d.decision_id = ANY($1::uuid[])
+        """,
+        list(decision_ids),
+    )
+    found = []
+    for row in rows:
+        account = configs.get(row["account_id"])
+        channels = outbox.push_channels(account.config if account else AccountConfig(), config.notifier)
+        payload = _push_payload(row, config.queue_url)
+        for channel, target in channels:
+            found.append(
+                NewDelivery(
+                    idempotency_key=f"push:{row['decision_id']}:{channel}",
+                    decision_id=row["decision_id"],
+                    account_id=row["account_id"],
+                    follower_id=row["follower_id"],
+                    channel=channel,
+                    kind="push",
+                    target=target,
+                    payload=payload,
+                )
+            )
+    return found
+
+
+def _push_payload(row: asyncpg.Record, queue_url: str) -> dict[str, Any]:
+    link = f"{queue_url.rstrip('/')}/?" + urlencode({"account": row["account_id"], "q": row["follower_id"]})
+    return {
+        "decision_id": row["decision_id"],
+        "account_id": row["account_id"],
+        "follower_id": row["follower_id"],
+        "screen_name": row["screen_name"],
+        "name": row["name"] or "",
+        "score": row["score"],
+        "reasons": list(row["reasons"])[:3],
+        "url": link,
+    }

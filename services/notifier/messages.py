@@ -1,0 +1,68 @@
+"""What a push, a retraction and a follow-back request say, rendered from an outbox payload.
+
+Payloads hold data (handle, score, reasons, links), never finished text, so every channel renders
+them in its own format at send time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Why a pushed follower was taken back, by the decision class that retracted them.
+RETRACTION_WHY = {
+    "withdrawn": "unfollowed",
+    "churner": "turned out to be a follow-then-unfollow churner",
+    "spam": "turned out to be spam",
+    "harmful": "matched the brand's block list",
+}
+
+
+def _who(payload: dict[str, Any]) -> str:
+    handle = payload.get("screen_name") or payload.get("follower_id", "?")
+    name = payload.get("name") or ""
+    return f"@{handle} ({name})" if name else f"@{handle}"
+
+
+def _reasons(payload: dict[str, Any], top: int = 3) -> str:
+    parts = []
+    for reason in payload.get("reasons", [])[:top]:
+        points = float(reason.get("contribution", 0))
+        parts.append(f"{reason.get('signal', '?')} {points:+.0f}")
+    return ", ".join(parts)
+
+
+def push_subject(payload: dict[str, Any]) -> str:
+    return f"[{payload.get('account_id', '?')}] worth following back: {_who(payload)}"
+
+
+def push_text(payload: dict[str, Any]) -> str:
+    """One short paragraph: who, the score, the strongest reasons, where to decide."""
+    lines = [
+        f"New high-value follower of {payload.get('account_id', '?')}: {_who(payload)}, "
+        f"score {float(payload.get('score', 0)):.0f}."
+    ]
+    if reasons := _reasons(payload):
+        lines.append(f"Why: {reasons}.")
+    if payload.get("url"):
+        lines.append(f"Decide in the review queue: {payload['url']}")
+    return "\n".join(lines)
+
+
+def retraction_subject(payload: dict[str, Any]) -> str:
+    return f"[{payload.get('account_id', '?')}] retracted: {_who(payload)}"
+
+
+def retraction_text(payload: dict[str, Any]) -> str:
+    why = RETRACTION_WHY.get(str(payload.get("retracted_as")), "left")
+    return (
+        f"Retracted: {_who(payload)} {why} before anyone acted; "
+        f"removed from the review queue of {payload.get('account_id', '?')}. No action needed."
+    )
+
+
+def subject(kind: str, payload: dict[str, Any]) -> str:
+    return retraction_subject(payload) if kind == "retraction" else push_subject(payload)
+
+
+def text(kind: str, payload: dict[str, Any]) -> str:
+    return retraction_text(payload) if kind == "retraction" else push_text(payload)

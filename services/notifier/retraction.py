@@ -1,0 +1,61 @@
+"""Retraction: a pushed follower who leaves (or turns out a churner, spam or harmful) before anyone acted.
+
+Their pending notification is retracted, pushes not yet sent are cancelled, and every channel that
+got the push (or may have) gets a short retraction, sent only after that push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.notifier import outbox
+from shared.decisions import Decision, DecisionClass
+
+# The follower left, or turned out not worth following back (churner, spam, on the brand's block list).
+RETRACTING = {DecisionClass.WITHDRAWN, DecisionClass.CHURNER, DecisionClass.SPAM, DecisionClass.HARMFUL}
+
+
+async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, int]]) -> int:
+    """Retract the pending notifications these decisions end; returns how many."""
+    if not leaving:
+        return 0
+    rows = await conn.fetch(
+        """
+        UPDATE notifications n SET status = 'retracted', retracted_at = k.at,
+            push = CASE WHEN n.push = 'waiting' THEN 'cancelled' ELSE n.push END
+        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
+             AS k(account_id, follower_id, at, version, class)
+        WHERE n.account_id = k.account_id AND n.follower_id = k.follower_id AND n.status = 'pending'
+          AND coalesce(n.version, 0) < k.version  -- a redelivered older decision retracts nothing newer
+        RETURNING n.decision_id::text AS decision_id, k.class
+        """,
+        [d.account_id for d, _ in leaving],
+        [d.follower_id for d, _ in leaving],
+        [d.occurred_at for d, _ in leaving],
+        [v for _, v in leaving],
+        [d.decision_class.value for d, _ in leaving],
+    )
+    if not rows:
+        return 0
+    ids = [row["decision_id"] for row in rows]
+    await outbox.cancel_unsent(conn, ids, "retracted before it was sent")
+    # Pushes that went out, are going out, or may have: each channel gets its retraction.
+    await conn.execute(
+        """
+        INSERT INTO deliveries (idempotency_key, decision_id, account_id, follower_id, channel, kind,
+            target, payload, depends_on)
+        SELECT p.idempotency_key || ':retraction', p.decision_id, p.account_id, p.follower_id,
+               p.channel, 'retraction', p.target,
+               p.payload || jsonb_build_object('retracted_as', k.class, 'push_key', p.idempotency_key),
+               p.delivery_id
+        FROM deliveries p
+        JOIN unnest($1::uuid[], $2::text[]) AS k(decision_id, class) ON p.decision_id = k.decision_id
+        WHERE p.kind = 'push' AND p.status IN ('sent', 'sending', 'unknown')
+        ON CONFLICT (idempotency_key) DO NOTHING
+        """,
+        ids,
+        [row["class"] for row in rows],
+    )
+    return len(rows)

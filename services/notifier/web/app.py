@@ -1,0 +1,240 @@
+"""The review queue: a small server-rendered web app served by the notifier (no JavaScript).
+
+Every page but the login needs a session; every POST needs the session's CSRF token. Templates are
+rendered by Jinja2 with autoescaping on, so profile text (bios may contain markup or script) is
+always shown as text. Responses carry a strict Content-Security-Policy that allows no script at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import asyncpg
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from services.notifier import outbox, users
+from services.notifier.actions import Action, perform
+from services.notifier.web import listing
+from services.notifier.web.auth import COOKIE, FLASH, Session, Signer
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+MAX_FORM_BYTES = 16 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class InsecureConfigurationError(RuntimeError):
+    """Production settings that would leave the review queue open."""
+
+
+@dataclass
+class WebState:
+    """What the lifespan hands the web app once the service runs."""
+
+    pool: asyncpg.Pool | None = None
+    wake: Callable[[], None] = field(default=lambda: None)
+
+
+def signer_for(settings: Settings) -> Signer:
+    secret = settings.notifier.session_secret
+    if secret is None:
+        if settings.production:
+            raise InsecureConfigurationError("FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set in production")
+        log.warning("no FOLLOWBACK_NOTIFIER__SESSION_SECRET: sessions end when the notifier restarts")
+    key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+    return Signer(key, settings.notifier.session_max_age_s, secure=settings.production)
+
+
+def _safe_back(value: str | None) -> str:
+    """A same-site path to return to; anything else (another host, a scheme) goes home."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return None
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    return dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+
+
+def create_web_app(settings: Settings, state: WebState) -> Starlette:
+    """The review queue's ASGI app; ``state.pool`` must be set before it serves a request."""
+    signer = signer_for(settings)
+    templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
+    )
+    templates.filters["urlencode_query"] = lambda params: urlencode(params)
+
+    def pool() -> asyncpg.Pool:
+        if state.pool is None:
+            raise RuntimeError("the notifier is still starting")
+        return state.pool
+
+    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+
+    def session_of(request: Request) -> Session | None:
+        return signer.load_session(request.cookies.get(COOKIE))
+
+    def login_form(request: Request, status: int = 200, error: str = "") -> Response:
+        session = session_of(request) or Session.fresh()
+        response = render("login.html", status, csrf=session.csrf, error=error,
+                          back=_safe_back(request.query_params.get("back")))  # fmt: skip
+        signer.store_session(response, session)
+        return response
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_form(request)
+        form = await _form(request)
+        session = session_of(request)
+        if form is None or session is None or not session.csrf_matches(form.get("csrf")):
+            return login_form(request, 403, "The form expired. Please try again.")
+        name, password = form.get("username", "").strip()[:100], form.get("password", "")
+        async with pool().acquire() as conn:
+            ok = bool(name) and await users.authenticate(conn, settings.notifier.users, name, password)
+            await _audit_login(conn, name, ok)
+        if not ok:
+            return login_form(request, 401, "Wrong user name or password.")
+        response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
+        signer.store_session(response, Session.fresh(name))
+        return response
+
+    async def logout(request: Request) -> Response:
+        form = await _form(request)
+        session = session_of(request)
+        if form is None or session is None or not session.csrf_matches(form.get("csrf")):
+            return PlainTextResponse("Forbidden: missing or wrong form token.", status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        signer.store_session(response, Session.fresh())
+        return response
+
+    async def queue(request: Request) -> Response:
+        session = session_of(request)
+        if session is None or session.user is None:
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/login?" + urlencode({"back": back}), status_code=303)
+        filters = listing.Filters.parse(request.query_params)
+        async with pool().acquire() as conn:
+            page = await listing.queue_page(conn, filters, settings.notifier.page_size)
+            accounts = await listing.accounts(conn)
+            troubled, problems = await listing.troubled_deliveries(conn)
+        notice = signer.unsign("notice", request.cookies.get(FLASH))
+        response = render(
+            "queue.html", user=session.user, csrf=session.csrf, page=page, filters=filters, accounts=accounts,
+            classes=listing.CLASSES, states=listing.STATES, sorts=list(listing.SORTS), troubled=troubled,
+            problems=problems, notice=notice if isinstance(notice, str) else "",
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        )  # fmt: skip
+        if notice is not None:
+            response.delete_cookie(FLASH, path="/")
+        return response
+
+    async def guarded_form(request: Request) -> tuple[Session, dict[str, str]] | Response:
+        """The session and form of a POST, or the refusal: no session 401, no or wrong token 403."""
+        session = session_of(request)
+        if session is None or session.user is None:
+            return PlainTextResponse("Unauthorized: log in first.", status_code=401)
+        form = await _form(request)
+        if form is None or not session.csrf_matches(form.get("csrf")):
+            log.warning(
+                "refused a POST to %s by %s: missing or wrong CSRF token", request.url.path, session.user
+            )
+            return PlainTextResponse("Forbidden: missing or wrong form token.", status_code=403)
+        return session, form
+
+    async def act(request: Request) -> Response:
+        guarded = await guarded_form(request)
+        if isinstance(guarded, Response):
+            return guarded
+        session, form = guarded
+        try:
+            action = Action(form.get("action", ""))
+        except ValueError:
+            return PlainTextResponse("Bad request: unknown action.", status_code=400)
+        async with pool().acquire() as conn:
+            outcome = await perform(
+                conn, actor=str(session.user), action=action, account_id=form.get("account_id", ""),
+                follower_id=form.get("follower_id", ""), events_topic=settings.topic("events"),
+            )  # fmt: skip
+        if outcome.done:
+            state.wake()
+        response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
+        signer.store_notice(response, outcome.message)
+        return response
+
+    async def retry_delivery(request: Request) -> Response:
+        guarded = await guarded_form(request)
+        if isinstance(guarded, Response):
+            return guarded
+        session, form = guarded
+        try:
+            delivery_id = int(form.get("delivery_id", ""))
+        except ValueError:
+            return PlainTextResponse("Bad request: delivery_id.", status_code=400)
+        async with pool().acquire() as conn, conn.transaction():
+            retried = await outbox.retry_dead(conn, delivery_id)
+            if retried:
+                await conn.execute(
+                    "INSERT INTO review_audit (action_id, actor, action, detail) "
+                    "VALUES ($1, $2, 'retry_delivery', $3)",
+                    str(uuid.uuid4()), session.user, {"delivery_id": delivery_id},
+                )  # fmt: skip
+        state.wake()
+        response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
+        signer.store_notice(response, "Delivery retried." if retried else "That delivery is not dead.")
+        return response
+
+    async def stylesheet(request: Request) -> Response:
+        return FileResponse(HERE / "static" / "queue.css", media_type="text/css")
+
+    async def headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    async def _audit_login(conn: asyncpg.Connection, name: str, ok: bool) -> None:
+        await conn.execute(
+            "INSERT INTO review_audit (action_id, actor, action) VALUES ($1, $2, $3)",
+            str(uuid.uuid4()), name or "(empty)", "login" if ok else "login_failed",
+        )  # fmt: skip
+
+    return Starlette(
+        routes=[
+            Route("/", queue, methods=["GET"]),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/actions", act, methods=["POST"]),
+            Route("/deliveries/retry", retry_delivery, methods=["POST"]),
+            Route("/static/queue.css", stylesheet, methods=["GET"]),
+        ],
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=headers)],
+    )

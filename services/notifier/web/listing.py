@@ -1,0 +1,133 @@
+"""The review queue page's queries: filtered, sorted, paged rows, and the deliveries in trouble."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import asyncpg
+
+from services.notifier import profiles
+
+CLASSES = ("high_value", "worth_following", "any")
+STATES = ("open", "followed_back", "dismissed", "marked_spam", "any")
+# Fixed ORDER BY clauses chosen by name: the request never supplies SQL.
+SORTS = {
+    "score": "r.score DESC, r.occurred_at DESC, r.follower_id",
+    "newest": "r.occurred_at DESC, r.follower_id",
+    "oldest": "r.occurred_at ASC, r.follower_id",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    cls: str = "high_value"
+    state: str = "open"
+    account: str = ""
+    sort: str = "score"
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Filters:
+        """Filters from query parameters; anything unknown falls back to the default."""
+        default = cls()
+        try:
+            page = max(1, min(10_000, int(params.get("page", "1"))))
+        except ValueError:
+            page = 1
+        return cls(
+            cls=params.get("class", default.cls) if params.get("class") in CLASSES else default.cls,
+            state=params.get("state", default.state) if params.get("state") in STATES else default.state,
+            account=params.get("account", "")[:64],
+            sort=params.get("sort", default.sort) if params.get("sort") in SORTS else default.sort,
+            q=params.get("q", "").strip().removeprefix("@")[:64],
+            page=page,
+        )
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """These filters (with ``changes``) as query parameters, defaults left out."""
+        chosen = replace(self, **changes)
+        params = {
+            "class": chosen.cls,
+            "state": chosen.state,
+            "account": chosen.account,
+            "sort": chosen.sort,
+            "q": chosen.q,
+            "page": str(chosen.page),
+        }
+        defaults = {
+            "class": "high_value",
+            "state": "open",
+            "account": "",
+            "sort": "score",
+            "q": "",
+            "page": "1",
+        }
+        return {k: v for k, v in params.items() if v != defaults[k]}
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    pages: int
+
+
+async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> Page:
+    """One page of followers with their current decision, push state, preference and interactions."""
+    where = """
+        ($1 = 'any' OR r.class = $1) AND ($2 = 'any' OR r.state = $2) AND ($3 = '' OR r.account_id = $3)
+        AND ($4 = '' OR r.follower_id = $4 OR lower(r.screen_name) = lower($4))
+    """
+    args = (filters.cls, filters.state, filters.account, filters.q)
+    total = await conn.fetchval(f"SELECT count(*) FROM review_items r WHERE {where}", *args)  # noqa: S608
+    rows = await conn.fetch(
+        f"""
+        SELECT r.account_id, r.follower_id, r.decision_id::text AS decision_id, r.class,
+               r.score::float8 AS score, r.reasons, r.screen_name, r.profile, r.occurred_at, r.state,
+               r.decided_by, r.decided_at,
+               n.push, n.suppressed_reason, n.status AS notification, p.preference
+        FROM review_items r
+        LEFT JOIN LATERAL (
+            SELECT push, suppressed_reason, status FROM notifications
+            WHERE account_id = r.account_id AND follower_id = r.follower_id
+            ORDER BY created_at DESC LIMIT 1
+        ) n ON true
+        LEFT JOIN notify_preferences p ON p.account_id = r.account_id AND p.follower_id = r.follower_id
+        WHERE {where}
+        ORDER BY {SORTS[filters.sort]}
+        LIMIT $5 OFFSET $6
+        """,  # noqa: S608 - the interpolated parts are fixed strings, the values are parameters
+        *args,
+        size,
+        (filters.page - 1) * size,
+    )
+    found = [dict(row) for row in rows]
+    seen = await profiles.interactions(conn, [(r["account_id"], r["follower_id"]) for r in found])
+    for row in found:
+        row["profile"] = row["profile"] or {}
+        row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
+    return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
+
+
+async def accounts(conn: asyncpg.Connection) -> list[str]:
+    return [
+        r["account_id"] for r in await conn.fetch("SELECT DISTINCT account_id FROM review_items ORDER BY 1")
+    ]
+
+
+async def troubled_deliveries(conn: asyncpg.Connection, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    """Deliveries a person should know about: dead (gave up) or unknown (interrupted mid-send)."""
+    total = await conn.fetchval("SELECT count(*) FROM deliveries WHERE status IN ('dead', 'unknown')")
+    rows = await conn.fetch(
+        """
+        SELECT delivery_id, account_id, follower_id, channel, kind, status, attempts, last_error,
+               coalesce(payload->>'screen_name', follower_id) AS screen_name, created_at
+        FROM deliveries WHERE status IN ('dead', 'unknown')
+        ORDER BY delivery_id DESC LIMIT $1
+        """,
+        limit,
+    )
+    return int(total), [dict(row) for row in rows]

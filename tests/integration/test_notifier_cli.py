@@ -1,0 +1,81 @@
+"""`followback user ...` and the channel options of `followback account set`, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from followback.accounts_cli import app as accounts_app
+from followback.users_cli import app as users_app
+from services.notifier import users
+from services.notifier.passwords import verify_password
+from shared import accounts
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_users_are_added_with_hashed_passwords_listed_and_removed(settings: Settings) -> None:
+    dsn = settings.postgres.dsn.get_secret_value()
+    runner = CliRunner(env={"FOLLOWBACK_POSTGRES__DSN": dsn})
+    added = runner.invoke(users_app, ["add", "ana", "--password-stdin"], input="a long passphrase\n")
+    assert added.exit_code == 0, added.output
+    assert "ana: created" in added.output
+    short = runner.invoke(users_app, ["add", "rui", "--password-stdin"], input="short\n")
+    assert short.exit_code != 0
+    assert "ana" in runner.invoke(users_app, ["list"]).output
+    hashed = runner.invoke(users_app, ["hash", "--password-stdin"], input="another long one\n").output.strip()
+    assert verify_password("another long one", hashed)
+
+    async def check() -> tuple[str, bool, bool]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            stored = await conn.fetchval("SELECT password_hash FROM review_users WHERE username = 'ana'")
+            good = await users.authenticate(conn, {}, "ana", "a long passphrase")
+            bad = await users.authenticate(conn, {}, "ana", "a long passphrasE")
+            return stored, good, bad
+        finally:
+            await conn.close()
+
+    stored, good, bad = asyncio.run(check())
+    assert stored.startswith("scrypt$")
+    assert "a long passphrase" not in stored
+    assert (good, bad) == (True, False)
+    assert runner.invoke(users_app, ["remove", "ana"]).exit_code == 0
+    assert runner.invoke(users_app, ["remove", "ana"]).exit_code == 1
+
+
+def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
+    dsn = settings.postgres.dsn.get_secret_value()
+    runner = CliRunner(env={"FOLLOWBACK_POSTGRES__DSN": dsn})
+    on = runner.invoke(
+        accounts_app,
+        [
+            "set",
+            "brand",
+            "--slack-webhook-url",
+            "https://hooks.example/T1",
+            "--email-to",
+            "a@b.example,c@d.example",
+        ],
+    )
+    assert on.exit_code == 0, on.output
+    off = runner.invoke(accounts_app, ["set", "brand", "--slack-webhook-url", ""])
+    assert off.exit_code == 0, off.output
+    bad = runner.invoke(accounts_app, ["set", "brand", "--email-to", "not an address"])
+    assert bad.exit_code != 0
+
+    async def current() -> accounts.VersionedConfig:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return (await accounts.latest(conn, ["brand"]))["brand"]
+        finally:
+            await conn.close()
+
+    found = asyncio.run(current())
+    assert found.version == 2
+    assert found.config.slack_webhook_url is None
+    assert found.config.email_to == ["a@b.example", "c@d.example"]

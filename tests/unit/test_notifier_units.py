@@ -1,0 +1,101 @@
+"""The notifier's pure parts: password hashes, signed sessions, messages, back-off, page filters."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from services.notifier import messages
+from services.notifier.channels import Outgoing
+from services.notifier.channels.email import compose, message_id
+from services.notifier.channels.slack import escape
+from services.notifier.delivery import backoff_s
+from services.notifier.passwords import hash_password, is_hash, verify_password
+from services.notifier.web.app import _safe_back
+from services.notifier.web.auth import Session, Signer
+from services.notifier.web.listing import Filters
+from shared.settings import NotifierSettings
+
+PAYLOAD = {
+    "account_id": "brand",
+    "follower_id": "42",
+    "screen_name": "ana_roasts",
+    "name": "Ana <b>Costa</b>",
+    "score": 87.4,
+    "reasons": [
+        {"signal": "engagement", "contribution": 30.2},
+        {"signal": "topic_match", "contribution": 12},
+        {"signal": "inactive", "contribution": -4},
+        {"signal": "lists", "contribution": 2},
+    ],
+    "url": "http://queue.example/?account=brand",
+}
+
+
+def test_a_password_hash_verifies_only_its_password() -> None:
+    stored = hash_password("correct horse battery staple")
+    assert is_hash(stored)
+    assert stored != hash_password("correct horse battery staple")  # salted
+    assert verify_password("correct horse battery staple", stored)
+    assert not verify_password("correct horse battery stapler", stored)
+    assert not verify_password("anything", "plain-text-password")
+    assert not verify_password("anything", "scrypt$1$1$1$!!$!!")
+
+
+def test_a_session_survives_signing_and_nothing_else_does() -> None:
+    signer = Signer(b"k" * 32, max_age_s=60, secure=False)
+    session = Session.fresh("ana")
+    token = signer.sign("session", {"u": session.user, "c": session.csrf, "t": session.issued})
+    assert signer.load_session(token) == session
+    body, mac = token.split(".")
+    forged = Signer(b"x" * 32, 60, False).sign("session", {"u": "root", "c": "c", "t": int(time.time())})
+    assert signer.load_session(forged) is None
+    assert signer.load_session(body + "." + mac[:-2] + "AA") is None
+    assert signer.load_session(None) is None
+    # A notice signed for another purpose is not a session.
+    assert signer.load_session(signer.sign("notice", {"u": "ana", "c": "c", "t": int(time.time())})) is None
+    old = signer.sign("session", {"u": "ana", "c": "c", "t": int(time.time()) - 61})
+    assert signer.load_session(old) is None
+    assert session.csrf_matches(session.csrf)
+    assert not session.csrf_matches(None)
+    assert not session.csrf_matches(session.csrf[:-1])
+
+
+def test_push_and_retraction_texts_name_the_follower_the_score_and_the_strongest_reasons() -> None:
+    assert messages.push_text(PAYLOAD) == (
+        "New high-value follower of brand: @ana_roasts (Ana <b>Costa</b>), score 87.\n"
+        "Why: engagement +30, topic_match +12, inactive -4.\n"
+        "Decide in the review queue: http://queue.example/?account=brand"
+    )
+    assert messages.retraction_text({**PAYLOAD, "retracted_as": "withdrawn"}).startswith(
+        "Retracted: @ana_roasts (Ana <b>Costa</b>) unfollowed before anyone acted"
+    )
+    # Slack would turn <...> into links or mentions: a name cannot write "<!channel>".
+    assert escape("<!channel> & <b>") == "&lt;!channel&gt; &amp; &lt;b&gt;"
+
+
+def test_a_retraction_mail_answers_its_push() -> None:
+    retraction = Outgoing(1, "push:d1:email:retraction", "email", "retraction", "a@b.example, c@d.example",
+                          {**PAYLOAD, "retracted_as": "churner", "push_key": "push:d1:email"}, 1)  # fmt: skip
+    mail = compose(retraction, "followback@brand.example")
+    assert mail["Message-ID"] == message_id("push:d1:email:retraction")
+    assert mail["In-Reply-To"] == message_id("push:d1:email")
+    assert mail["To"] == "a@b.example, c@d.example"
+    assert mail["Subject"] == "[brand] retracted: @ana_roasts (Ana <b>Costa</b>)"
+
+
+def test_back_off_doubles_up_to_the_cap_with_jitter_below_the_ceiling() -> None:
+    settings = NotifierSettings(retry_base_s=2, retry_cap_s=60)
+    rng = random.Random(7)
+    waits = [backoff_s(n, settings, rng) for n in range(1, 9)]
+    ceilings = [2, 4, 8, 16, 32, 60, 60, 60]
+    assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True))
+
+
+def test_page_filters_fall_back_to_defaults_and_back_links_stay_on_this_site() -> None:
+    parsed = Filters.parse({"class": "worth_following", "sort": "1; DROP TABLE x", "page": "-3", "q": "@Ana"})
+    assert (parsed.cls, parsed.sort, parsed.page, parsed.q) == ("worth_following", "score", 1, "Ana")
+    assert parsed.query(page=2) == {"class": "worth_following", "q": "Ana", "page": "2"}
+    assert _safe_back("/?class=any") == "/?class=any"
+    for hostile in ("https://evil.example/", "//evil.example", "/\\evil.example", "", None):
+        assert _safe_back(hostile) == "/"
