@@ -6,20 +6,24 @@ FastStream's context, through the ``Pool`` and ``Producer`` aliases.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, Context, ContextRepo
-from faststream.asgi import AsgiFastStream
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.factories import make_ping_asgi
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
+from prometheus_client import make_asgi_app
 
 from shared.db import create_pool, migrate
 from shared.kafka import create_producer, ensure_topics, raw_body
+from shared.lag import lag_reporter
 from shared.settings import Settings
 
 Pool = Annotated[asyncpg.Pool, Context("pool")]
@@ -61,18 +65,49 @@ class WebServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
+def readiness(broker: KafkaBroker, clients: dict[str, Any]) -> ASGIApp:
+    """``/readyz``: 200 when Kafka and PostgreSQL both answer, else 503 naming what does not."""
+
+    @get
+    async def readyz(scope: Scope) -> AsgiResponse:
+        checks: dict[str, str] = {}
+        try:
+            checks["kafka"] = "ok" if await broker.ping(timeout=3.0) else "no answer"
+        except Exception as error:  # any failure means not ready
+            checks["kafka"] = repr(error)
+        pool = clients.get("pool")
+        try:
+            if pool is None:
+                raise RuntimeError("not started")
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), 3.0)
+            checks["postgres"] = "ok"
+        except Exception as error:  # any failure means not ready
+            checks["postgres"] = repr(error)
+        ready = all(value == "ok" for value in checks.values())
+        body = {"status": "ready" if ready else "not ready", **checks}
+        return AsgiResponse(
+            json.dumps(body).encode(), 200 if ready else 503, {"content-type": "application/json"}
+        )
+
+    return readyz
+
+
 def create_service_app(
     broker: KafkaBroker,
     settings: Settings,
     *,
     web: ASGIApp | None = None,
     background: Background | None = None,
+    lag_of: tuple[str, str] | None = None,
 ) -> AsgiFastStream:
-    """The service shell: topics, migrations, the pool and producer for handlers, ``/healthz``.
+    """The service shell: topics, migrations, the pool and producer for handlers, ``/healthz``
+    (alive), ``/readyz`` (Kafka and PostgreSQL answer) and ``/metrics`` (Prometheus text).
 
     ``web`` serves every other HTTP path; ``background`` runs while the service does, inside the
-    lifespan (after the clients open, before they close). Both are optional.
+    lifespan (after the clients open, before they close); ``lag_of`` (group, topic) keeps that
+    group's consumer-lag gauges current. All are optional.
     """
+    clients: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
@@ -84,14 +119,21 @@ def create_service_app(
         context.set_global("pool", pool)
         context.set_global("producer", producer)
         context.set_global("settings", settings)
+        clients["pool"] = pool
+        lag = lag_reporter(settings.kafka.bootstrap_servers, *lag_of) if lag_of else nullcontext()
         try:
-            async with background(pool, producer) if background else nullcontext():
+            async with lag, background(pool, producer) if background else nullcontext():
                 yield
         finally:
+            clients.clear()
             await producer.stop()
             await pool.close()
 
-    routes = [("/healthz", make_ping_asgi(broker, timeout=5.0))]
+    routes: list[tuple[str, ASGIApp]] = [
+        ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+        ("/readyz", readiness(broker, clients)),
+        ("/metrics", cast(ASGIApp, make_asgi_app())),
+    ]
     if web is not None:
         return WebServiceApp(broker, asgi_routes=routes, lifespan=lifespan, web=web)
     return AsgiFastStream(broker, asgi_routes=routes, lifespan=lifespan)

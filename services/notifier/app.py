@@ -79,4 +79,5 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
                     await task
                 web_state.pool = None
 
-    return create_service_app(broker, settings, web=web, background=delivering)
+    lag_of = (settings.group("notifier"), settings.topic("decisions"))
+    return create_service_app(broker, settings, web=web, background=delivering, lag_of=lag_of)

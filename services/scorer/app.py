@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
 
         await backoff.guard(step(), "scorer batch")
 
-    return create_service_app(broker, settings)
+    lag_of = (settings.group("scorer"), settings.topic("annotated"))
+    return create_service_app(broker, settings, lag_of=lag_of)
