@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +24,7 @@ from followback.infra import manager
 from followback.lag import stage_lag
 from followback.send import send
 from followback.summary import Summary, summarize
+from services.notifier import users
 from shared.decisions import DecisionClass
 from shared.settings import Settings
 
@@ -67,18 +73,69 @@ def print_summary(summary: Summary, personas: dict[str, str], seconds: float, ev
     console.print(json.dumps(summary.as_dict()), soft_wrap=True, highlight=False)
 
 
+DEMO_USER = "demo"
+DEMO_DATABASE = "followback_demo"
+DEMO_TOPICS = "demo-"
+
+
+async def sandbox(settings: Settings) -> Settings:
+    """The demo's own database and topics, new each run, so its summary shows this run only.
+
+    The database ``followback_demo`` is recreated; topics get a fresh ``demo-<run>.`` prefix and
+    the previous demos' topics are deleted. The project's own database and topics are untouched.
+    """
+    server, _, _ = settings.postgres.dsn.get_secret_value().rpartition("/")
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    finally:
+        await conn.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        old = [t for t in await admin.list_topics() if t.startswith(DEMO_TOPICS)]
+        if old:
+            await admin.delete_topics(old)
+    finally:
+        await admin.close()
+    prefix = f"{DEMO_TOPICS}{uuid.uuid4().hex[:6]}."
+    kafka = settings.kafka.model_copy(update={"topic_prefix": prefix, "group_prefix": prefix})
+    postgres = settings.postgres.model_copy(update={"dsn": SecretStr(f"{server}/{DEMO_DATABASE}")})
+    return settings.model_copy(update={"kafka": kafka, "postgres": postgres})
+
+
+async def demo_reviewer(settings: Settings) -> str:
+    """A reviewer for the demo's queue: FOLLOWBACK_DEMO_PASSWORD, or a fresh password per run."""
+    password = os.environ.get("FOLLOWBACK_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        await users.add(conn, DEMO_USER, password, "followback demo")
+    finally:
+        await conn.close()
+    return password
+
+
 def run(settings: Settings, *, once: bool, followers: int) -> int:
     console.print("[bold]Starting Kafka and PostgreSQL[/bold]")
     already = manager.status()
     started = manager.up()
     console.print(f"  infra ({started.mode}) ready: Kafka {started.kafka_seconds:.1f}s")
+    settings = asyncio.run(sandbox(settings))
     # The demo's ingest takes a bearer token made for this run (or the first one configured).
     tokens = settings.ingest.tokens
     token = tokens[0].get_secret_value() if tokens else secrets.token_urlsafe(24)
-    processes = runner.spawn(runner.SERVICES, env={"FOLLOWBACK_INGEST__TOKENS": json.dumps([token])})
+    env = {
+        "FOLLOWBACK_INGEST__TOKENS": json.dumps([token]),
+        "FOLLOWBACK_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "FOLLOWBACK_KAFKA__GROUP_PREFIX": settings.kafka.group_prefix,
+        "FOLLOWBACK_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+    }
+    processes = runner.spawn(runner.SERVICES, env=env)
     try:
         runner.wait_healthy(settings, runner.SERVICES)
         console.print("[bold]Services up:[/bold] " + ", ".join(runner.SERVICES))
+        password = asyncio.run(demo_reviewer(settings))
         events, personas = sample.generate_with_personas(followers=followers)
         began = time.monotonic()
         with tempfile.TemporaryDirectory() as folder:
@@ -90,6 +147,8 @@ def run(settings: Settings, *, once: bool, followers: int) -> int:
         seconds = time.monotonic() - began
         summary = asyncio.run(summarize(settings.postgres.dsn.get_secret_value()))
         print_summary(summary, personas, seconds, report.accepted)
+        queue = settings.notifier.public_url or f"http://{settings.http.host}:{settings.http.notifier_port}/"
+        console.print(f"[bold]Review queue:[/bold] {queue}  (log in as {DEMO_USER} / {password})")
         if not once:
             console.print(
                 f"Services keep running (ingest http://{settings.http.host}:"
