@@ -7,7 +7,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import typer
@@ -63,7 +63,11 @@ def export(
     window = Window(_aware(since), _aware(until), account)
     records = asyncio.run(_collect(load_settings(), None, "reading the event log"))
     written = eventlog.write_export([r for r in records if window.holds(r.event)], file)
-    console.print(json.dumps({"file": str(file), "events": written, "read": len(records)}), highlight=False)
+    console.print(
+        json.dumps({"file": str(file), "events": written, "read": len(records)}),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def replay_command(
@@ -132,3 +136,86 @@ def replay_command(
             f"{len(report.differences)} different; {report.events_per_second:,.0f} events/s"
         )
     console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)
+
+
+def explain_command(
+    account: Annotated[str, typer.Argument(help="The brand account")],
+    follower: Annotated[str, typer.Argument(help="The follower's id")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of tables.")] = False,
+) -> None:
+    """The whole trail of one relationship: events, churn annotations, decisions, pushes, actions."""
+    from followback.explain import trail
+
+    async def go() -> dict[str, Any]:
+        conn = await asyncpg.connect(load_settings().postgres.dsn.get_secret_value())
+        try:
+            return await trail(conn, account, follower)
+        finally:
+            await conn.close()
+
+    found = asyncio.run(go())
+    if not any(found[section] for section in ("events", "decisions")):
+        err.print(f"no events or decisions for {follower} on {account}")
+        raise typer.Exit(1)
+    if as_json:
+        console.print(json.dumps(found, default=str), highlight=False, soft_wrap=True)
+        return
+    _print_trail(found)
+
+
+def _print_trail(found: dict[str, Any]) -> None:
+    console.print(f"[bold]{found['account_id']} / {found['follower_id']}[/bold]")
+    events = Table(title="events and churn annotations")
+    for column in ("when", "event", "type", "follows", "unfollows", "interactions", "patterns"):
+        events.add_column(column)
+    for e in found["events"]:
+        rel = e["relationship"]
+        kind = e["type"] + (f" ({e['interaction']['kind']})" if e.get("interaction") else "")
+        events.add_row(str(e["occurred_at"]), e["event_id"], kind, str(rel["follows"]), str(rel["unfollows"]),
+                       str(rel["interactions"]), ", ".join(rel["patterns"]))  # fmt: skip
+    console.print(events)
+    for d in found["decisions"]:
+        top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
+        console.print(
+            f"v{d['version']} {d['class']} {d['score']:.1f} at {d['occurred_at']} "
+            f"(scorer {d['scorer_version']}, config {d['config_version']}, "
+            f"events {', '.join(d['event_ids'])})"
+            f"\n    {top}"
+        )
+    for n in found["notifications"]:
+        console.print(
+            f"push via {n['channel']}: {n['status']} "
+            f"(queued {n['created_at']}, retracted {n['retracted_at']})"
+        )
+    for d in found["deliveries"]:
+        console.print(
+            f"delivery {d['kind']} via {d['channel']}: {d['status']} after {d['attempts']} attempt(s)"
+        )
+    for a in found["actions"]:
+        console.print(f"{a['at']} {a['actor']}: {a['action']}")
+    for e in found["erasures"]:
+        console.print(f"personal data erased {e['erased_at']} by {e['erased_by']}")
+
+
+def forget_command(
+    follower: Annotated[str, typer.Argument(help="The follower's id")],
+) -> None:
+    """Erase a follower's personal data (profiles, texts) from PostgreSQL, keeping decision counts."""
+    import getpass
+
+    from followback.forget import forget
+    from shared.db import migrate
+
+    async def go() -> dict[str, int]:
+        settings = load_settings()
+        await migrate(settings.postgres)
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+        try:
+            return await forget(conn, follower, getpass.getuser())
+        finally:
+            await conn.close()
+
+    changed = asyncio.run(go())
+    console.print(
+        json.dumps({"follower_id": follower, "rows_changed": changed}), highlight=False, soft_wrap=True
+    )

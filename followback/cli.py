@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from followback.accounts_cli import app as accounts_app
-from followback.audit_cli import log_app, replay_command
+from followback.audit_cli import explain_command, forget_command, log_app, replay_command
 from followback.infra.paths import InfraError
 from followback.users_cli import app as users_app
 from shared.settings import load_settings
@@ -24,6 +24,8 @@ app.add_typer(accounts_app, name="account")
 app.add_typer(log_app, name="log")
 app.add_typer(users_app, name="user")
 app.command("replay")(replay_command)
+app.command("explain")(explain_command)
+app.command("forget")(forget_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -206,6 +208,7 @@ def send(
     console.print(
         json.dumps({"accepted": report.accepted, "rejected": len(report.rejected)}),
         highlight=False,
+        soft_wrap=True,
     )
     if not report.ok:
         raise typer.Exit(1)

@@ -1,0 +1,126 @@
+"""`followback explain` shows a relationship's whole trail; `followback forget` erases the person."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.notifier.actions import Action, perform
+from shared.db import create_pool
+from shared.settings import Settings
+from tests.e2e.conftest import as_env
+from tests.support import REAL_PERSON, event, eventually
+
+pytestmark = pytest.mark.e2e
+
+INFLUENCER = {**REAL_PERSON, "screen_name": "dataviz_daily", "followers_count": 85_000, "listed_count": 900}
+H = timedelta(hours=1)
+
+
+async def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "followback", *args],
+        env={**os.environ, **as_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def explain(settings: Settings, follower: str) -> dict[str, Any]:
+    done = await cli(settings, "explain", "brand", follower, "--json")
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and_a_leaver(
+    pipeline: Settings, db: asyncpg.Connection
+) -> None:
+    stream = [
+        event("x1", "follow", "4001", 0 * H),
+        event("x2", "follow", "4002", 0 * H),
+        event("x3", "follow", "4003", 0 * H, INFLUENCER),
+        event("x4", "interaction", "4002", 1 * H, interaction="mention"),
+        event("x5", "interaction", "4002", 2 * H, interaction="direct_message"),
+        event("x6", "unfollow", "4001", 20 * H),
+    ]
+    url = f"http://127.0.0.1:{pipeline.http.ingest_port}/v1/events"
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(url, json=stream)).status_code == 202
+        await eventually(
+            lambda: db.fetchval("SELECT count(*) FROM review_items WHERE follower_id IN ('4002', '4003')"),
+            lambda n: n == 2,
+        )
+        pool = await create_pool(pipeline.postgres)
+        try:
+            async with pool.acquire() as conn:
+                done = await perform(conn, actor="rita", action=Action.FOLLOW_BACK, account_id="brand",
+                                     follower_id="4002", events_topic=pipeline.topic("events"))  # fmt: skip
+            assert done.done, done.message
+        finally:
+            await pool.close()
+        leave = event("x7", "unfollow", "4003", 200 * H, INFLUENCER)  # after 8 days: not churn
+        assert (await client.post(url, json=leave)).status_code == 202
+    await eventually(
+        lambda: db.fetchval("SELECT count(*) FROM notifications WHERE status = 'retracted'"), lambda n: n == 1
+    )
+
+    churner = await explain(pipeline, "4001")
+    assert [e["type"] for e in churner["events"]] == ["follow", "unfollow"]
+    assert churner["events"][1]["relationship"]["patterns"] == ["quick_unfollow"]
+    assert [d["class"] for d in churner["decisions"]] == ["worth_following", "churner"]
+    assert churner["decisions"][1]["event_ids"] == ["x6"]
+
+    customer = await explain(pipeline, "4002")
+    assert [e["event_id"] for e in customer["events"]][:3] == ["x2", "x4", "x5"]
+    assert customer["decisions"][-1]["class"] == "high_value"
+    assert customer["decisions"][-1]["scorer_version"]
+    assert customer["notifications"][0]["status"] == "acted"  # pushed, then a person acted
+    assert [(a["actor"], a["action"]) for a in customer["actions"]] == [("rita", "follow_back")]
+    assert customer["review"][0]["state"] == "followed_back"
+
+    leaver = await explain(pipeline, "4003")
+    assert [d["class"] for d in leaver["decisions"]] == ["high_value", "withdrawn"]
+    assert leaver["notifications"][0]["status"] == "retracted"
+
+
+async def test_forget_erases_profiles_and_texts_but_keeps_the_decisions(
+    pipeline: Settings, db: asyncpg.Connection
+) -> None:
+    stream = [
+        event("f1", "follow", "5001", 0 * H),
+        event("f2", "interaction", "5001", H, interaction="reply"),
+    ]
+    url = f"http://127.0.0.1:{pipeline.http.ingest_port}/v1/events"
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(url, json=stream)).status_code == 202
+    await eventually(lambda: db.fetchval("SELECT count(*) FROM decisions"), lambda n: n == 2)
+    await eventually(lambda: db.fetchval("SELECT count(*) FROM review_items"), lambda n: n == 1)
+
+    done = await cli(pipeline, "forget", "5001")
+    assert done.returncode == 0, done.stderr
+    changed = json.loads(done.stdout.strip().splitlines()[-1])["rows_changed"]
+    assert changed["churn_processed"] == 2
+    assert changed["decisions"] == 2
+
+    trail = await explain(pipeline, "5001")
+    assert len(trail["decisions"]) == 2  # the decisions and their classes stay
+    assert {e["screen_name"] for e in trail["events"]} == {""}
+    assert trail["events"][1]["interaction"] == {"kind": "reply", "text": ""}
+    assert all(r["value"] is None for d in trail["decisions"] for r in d["reasons"])
+    assert len(trail["erasures"]) == 1
+    texts = await db.fetchval("SELECT string_agg(annotated::text, ' ') FROM churn_processed")
+    assert "ana_roasts" not in texts
+    assert "Coffee roaster" not in texts
