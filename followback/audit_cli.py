@@ -219,3 +219,39 @@ def forget_command(
     console.print(
         json.dumps({"follower_id": follower, "rows_changed": changed}), highlight=False, soft_wrap=True
     )
+
+
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic: what could not be processed.")
+
+
+@dlq_app.command("list")
+def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False) -> None:
+    """Every dead letter: where it came from, why, and the start of its body."""
+    from followback import dlq
+
+    letters = asyncio.run(dlq.read(load_settings()))
+    if as_json:
+        for letter in letters:
+            row = {
+                "partition": letter.partition, "offset": letter.offset, "error": letter.error,
+                "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
+                "body": letter.value.decode("utf-8", errors="replace"),
+            }  # fmt: skip
+            console.print(json.dumps(row), highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("from", "error", "body"):
+        table.add_column(column)
+    for letter in letters:
+        source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+        table.add_row(source, letter.error, letter.preview())
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay() -> None:
+    """Re-publish to their source topic the dead letters that parse now; the rest stay."""
+    from followback import dlq
+
+    sent, left = asyncio.run(dlq.replay(load_settings()))
+    console.print(json.dumps({"republished": sent, "still_invalid": left}), highlight=False, soft_wrap=True)

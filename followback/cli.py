@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from followback.accounts_cli import app as accounts_app
-from followback.audit_cli import explain_command, forget_command, log_app, replay_command
+from followback.audit_cli import dlq_app, explain_command, forget_command, log_app, replay_command
 from followback.infra.paths import InfraError
 from followback.users_cli import app as users_app
 from shared.settings import load_settings
@@ -26,6 +26,7 @@ app.add_typer(users_app, name="user")
 app.command("replay")(replay_command)
 app.command("explain")(explain_command)
 app.command("forget")(forget_command)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 err = Console(stderr=True)
 

@@ -1,0 +1,67 @@
+"""`followback dlq list / replay`: poison messages are shown with their reason, fixed ones re-published."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from followback import dlq
+from services.churn.app import create_app
+from shared.events import Event
+from shared.settings import Settings
+from tests.support import event, publish, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_dead_letters_are_listed_with_their_source_and_valid_ones_republished(
+    settings: Settings,
+) -> None:
+    good = event("d1", "follow", "777", timedelta(0))
+    future = {**good, "event_id": "d2", "schema_version": 2}  # a version this code cannot read yet
+    huge = {**good, "event_id": "d3", "follower": {**good["follower"], "description": "x" * 5000}}
+    poison = [b"\xff\xfe not json", json.dumps(future).encode(), json.dumps(huge).encode()]
+    async with create_app(settings).start_lifespan_context():
+        await publish(settings, settings.topic("events"), poison)
+        await read_topic(settings, settings.topic("dead_letter"), 3)
+
+        letters = await dlq.read(settings)
+        assert len(letters) == 3
+        assert {letter.source_topic for letter in letters} == {settings.topic("events")}
+        errors = " | ".join(sorted(letter.error for letter in letters))
+        assert "Invalid JSON" in errors
+        assert "schema_version" in errors
+        assert "follower.description" in errors
+        assert all(letter.source_offset.isdigit() for letter in letters)
+
+        # Nothing parses yet, so nothing is re-published.
+        assert await dlq.replay(settings) == (0, 3)
+
+        # A fixed message (here: one put on the dead-letter topic by hand, as an operator would).
+        fixed = json.dumps(good).encode()
+        await publish(settings, settings.topic("dead_letter"), [fixed])
+        letters = await dlq.read(settings)
+        assert len(letters) == 4
+    # Headers name the source for letters the consumers write; a hand-made one has none: left alone.
+    assert await dlq.replay(settings) == (0, 4)
+
+
+async def test_a_letter_that_parses_now_goes_back_to_its_source_topic(settings: Settings) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    good = json.dumps(event("d9", "follow", "778", timedelta(0))).encode()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        headers = [("error", b"was broken"), ("topic", settings.topic("events").encode()),
+                   ("partition", b"0"), ("offset", b"12")]  # fmt: skip
+        await producer.send_and_wait(settings.topic("dead_letter"), good, key=b"778", headers=headers)
+    finally:
+        await producer.stop()
+
+    assert await dlq.replay(settings) == (1, 0)
+    [record] = await read_topic(settings, settings.topic("events"), 1)
+    assert Event.model_validate_json(record.value).event_id == "d9"
+    assert record.key == b"778"
