@@ -107,6 +107,7 @@ def create_service_app(
     lifespan (after the clients open, before they close); ``lag_of`` (group, topic) keeps that
     group's consumer-lag gauges current. All are optional.
     """
+    settings.require_safe()
     clients: dict[str, Any] = {}
 
     @asynccontextmanager

@@ -8,6 +8,8 @@ with explicit values in tests).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -126,6 +128,10 @@ class NotifierSettings(BaseModel):
     page_size: int = Field(default=25, ge=1, le=200)
 
 
+class InsecureConfigurationError(RuntimeError):
+    """Production settings that would leave data or an API open."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLLOWBACK_", env_nested_delimiter="__", extra="ignore")
 
@@ -142,6 +148,30 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    def production_problems(self) -> list[str]:
+        """What would make this configuration unsafe in production (nothing outside production).
+
+        Defaults are for a developer's machine: a password-less local database, short secrets.
+        Production must bring its own, from the environment.
+        """
+        if not self.production:
+            return []
+        problems = []
+        if not urlsplit(self.postgres.dsn.get_secret_value()).password:
+            problems.append("FOLLOWBACK_POSTGRES__DSN has no password")
+        short = [t for t in self.ingest.tokens if len(t.get_secret_value()) < 16]
+        if short:
+            problems.append("FOLLOWBACK_INGEST__TOKENS holds tokens shorter than 16 characters")
+        secret = self.ingest.x_consumer_secret
+        if secret is not None and len(secret.get_secret_value()) < 16:
+            problems.append("FOLLOWBACK_INGEST__X_CONSUMER_SECRET is shorter than 16 characters")
+        return problems
+
+    def require_safe(self) -> None:
+        """Refuse to start with an unsafe production configuration, naming every problem."""
+        if problems := self.production_problems():
+            raise InsecureConfigurationError("; ".join(problems))
 
     def topic(self, name: str) -> str:
         """The full topic name for a logical name from :class:`Topics` (``"events"`` ...)."""

@@ -16,19 +16,16 @@ from prometheus_client import make_asgi_app
 from services.ingest.routes import router
 from shared.kafka import create_producer, ensure_topics
 from shared.metrics import REQUESTS_REJECTED
-from shared.settings import Settings, load_settings
+from shared.settings import InsecureConfigurationError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 Next = Callable[[Request], Awaitable[Response]]
 
 
-class InsecureConfigurationError(RuntimeError):
-    """Production settings that would leave the API open."""
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    settings.require_safe()
     if not settings.ingest.tokens:
         if settings.production:
             raise InsecureConfigurationError("FOLLOWBACK_INGEST__TOKENS must be set in production")

@@ -29,7 +29,7 @@ from services.notifier import outbox, users
 from services.notifier.actions import Action, perform
 from services.notifier.web import listing
 from services.notifier.web.auth import COOKIE, FLASH, Session, Signer
-from shared.settings import Settings
+from shared.settings import InsecureConfigurationError, Settings
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -44,10 +44,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-class InsecureConfigurationError(RuntimeError):
-    """Production settings that would leave the review queue open."""
 
 
 @dataclass

@@ -1,0 +1,45 @@
+"""No working default secrets in production: unsafe settings stop a service before it starts."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from services.ingest.app import create_app as ingest_app
+from services.scorer.app import create_app as scorer_app
+from shared.settings import (
+    IngestSettings,
+    InsecureConfigurationError,
+    PostgresSettings,
+    Settings,
+)
+
+SAFE_DSN = PostgresSettings(dsn=SecretStr("postgresql://fb:a-long-password@db:5432/followback"))
+
+
+def test_development_defaults_are_allowed_outside_production() -> None:
+    assert Settings(env="development").production_problems() == []
+
+
+def test_production_names_every_unsafe_setting() -> None:
+    unsafe = Settings(
+        env="production",
+        ingest=IngestSettings(tokens=[SecretStr("short")], x_consumer_secret=SecretStr("abc")),
+    )
+    problems = " | ".join(unsafe.production_problems())
+    assert "FOLLOWBACK_POSTGRES__DSN has no password" in problems
+    assert "FOLLOWBACK_INGEST__TOKENS" in problems
+    assert "FOLLOWBACK_INGEST__X_CONSUMER_SECRET" in problems
+
+
+def test_services_refuse_to_start_with_unsafe_production_settings() -> None:
+    with pytest.raises(InsecureConfigurationError, match="no password"):
+        scorer_app(Settings(env="production"))
+    with pytest.raises(InsecureConfigurationError, match="TOKENS must be set"):
+        ingest_app(Settings(env="production", postgres=SAFE_DSN))
+
+
+def test_safe_production_settings_pass() -> None:
+    safe = Settings(env="production", postgres=SAFE_DSN, ingest=IngestSettings(tokens=[SecretStr("t" * 32)]))
+    assert safe.production_problems() == []
+    ingest_app(safe)  # builds without connecting to anything
