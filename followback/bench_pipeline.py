@@ -256,7 +256,10 @@ async def fixed_rate_latency(
 
 def _renamed(events: list[Event]) -> list[Event]:
     """The same events under another account, so they are new to the database the pipeline filled."""
-    return [e.model_copy(update={"account_id": f"{e.account_id}-direct"}) for e in events]
+    return [
+        e.model_copy(update={"account_id": f"{e.account_id}-direct", "event_id": f"{e.event_id}-direct"})
+        for e in events
+    ]
 
 
 def peak_rss_mb(process: Popen[bytes]) -> float:
