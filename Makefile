@@ -7,7 +7,7 @@ endif
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install infra-up infra-down browser demo test lint format clean
+.PHONY: install infra-up infra-down browser prometheus demo test lint format clean
 
 install:  ## the Python environment (.venv) from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -22,10 +22,13 @@ infra-down:
 browser: install  ## Chromium for the browser tests (Debian's package, when missing)
 	$(UV) run python -m followback.infra.browser
 
+prometheus: install  ## Prometheus and promtool for the scrape test (Debian's package, when missing)
+	$(UV) run python -m followback.infra.prometheus
+
 demo: install  ## the main job: infra, the four services, a sample stream, the summary
 	$(UV) run followback demo $(DEMO_ARGS)
 
-test: infra-up browser  ## every test, on the real broker and database
+test: infra-up browser prometheus  ## every test, on the real broker and database
 	$(UV) run ruff check .
 	FOLLOWBACK_REQUIRE_INFRA=1 $(UV) run pytest $(PYTEST_ARGS)
 

@@ -24,6 +24,7 @@ SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 INFRA_SERVICES = ("kafka", "postgres")
 APP_PORTS = {"ingest": 8081, "churn": 8082, "scorer": 8083, "notifier": 8084}
 APP_SERVICES = tuple(APP_PORTS)
+MONITORING = {"prometheus": ("prom/prometheus", 9090), "grafana": ("grafana/grafana", 3000)}
 
 # ${VAR}, ${VAR?msg} or ${VAR:?msg}: a value taken from the environment with no fallback.
 # ${VAR:-default} and ${VAR-default} are refused: the default would be a literal secret.
@@ -184,6 +185,66 @@ def test_app_services_reach_kafka_postgres_and_their_port(
     assert f"http://127.0.0.1:{port}/healthz" in probe
 
 
+def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """A service's bind mounts of repository files as (source, target, read-only)."""
+    found = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            if volume.get("type") == "bind":
+                found.append((volume["source"], volume["target"], bool(volume.get("read_only"))))
+            continue
+        source, target, *mode = str(volume).split(":")
+        if source.startswith((".", "/")):
+            found.append((source, target, "ro" in "".join(mode).split(",")))
+    return found
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_runs_only_in_its_profile_on_localhost(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    image, port = MONITORING[name]
+    service = services[name]
+    assert service["profiles"] == ["monitoring"]
+    assert service["image"].split(":")[0] == image
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/" in " ".join(service["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_mounts_repository_files_read_only(services: dict[str, dict[str, Any]], name: str) -> None:
+    mounts = bind_mounts(services[name])
+    assert mounts, f"{name} mounts no configuration from the repository"
+    for source, target, read_only in mounts:
+        assert (COMPOSE_FILE.parent / source).exists(), f"{name}: {source} is not in the repository"
+        assert read_only, f"{name}: {source} -> {target} must be mounted read-only"
+
+
+def test_prometheus_reads_the_shipped_scrape_configuration(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = services["prometheus"]
+    mounted = {target: source for source, target, _ in bind_mounts(prometheus)}
+    [flag] = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]
+    assert mounted[flag.split("=", 1)[1]] == "./deploy/prometheus/prometheus.yml"
+
+
+def test_grafana_is_provisioned_from_the_repository(services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    mounted = {target: source for source, target, _ in bind_mounts(grafana)}
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/followback.yml").read_text(encoding="utf-8")
+    )
+    dashboards = provider["providers"][0]["options"]["path"]
+    assert mounted[dashboards] == "./deploy/grafana/dashboards"
+    assert mounted["/etc/grafana/provisioning/datasources"] == "./deploy/grafana/provisioning/datasources"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_grafana_admin_password_comes_from_the_environment(services: dict[str, dict[str, Any]]) -> None:
+    password = environment(services["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    assert isinstance(password, str)
+    assert REQUIRED_ENV.match(password), f"the Grafana password must be ${{VAR:?message}}, got {password!r}"
+
+
 def _kafka_ports_as_int(document: dict[str, Any]) -> None:
     document["services"]["kafka"]["ports"] = 19092
 
@@ -212,3 +273,13 @@ def test_the_schema_check_catches_a_broken_file(
     errors = schema_errors(schema, broken)
     assert errors, "a broken copy of docker-compose.yml passed the schema check"
     assert any(where in error for error in errors), errors
+
+
+def test_infra_up_through_compose_needs_no_grafana_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from followback.infra import compose as infra_compose
+
+    assert "grafana" not in infra_compose.SERVICES
+    monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD", raising=False)
+    assert infra_compose.compose_env()["GRAFANA_ADMIN_PASSWORD"]
+    monkeypatch.setenv("GRAFANA_ADMIN_PASSWORD", "chosen-by-the-operator")
+    assert infra_compose.compose_env()["GRAFANA_ADMIN_PASSWORD"] == "chosen-by-the-operator"
