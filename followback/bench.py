@@ -119,6 +119,7 @@ def run(
             "bare asyncpg COPY (decision rows)",
         ),
         Figure("pipeline: events in Kafka to decisions committed", found.events, found.pipeline_s, consume),
+        replay_figure(settings, stream, consume),
     ]
     extra = {
         "latency_ms_ingest_ack_to_decision": found.latency_ms,
@@ -127,6 +128,20 @@ def run(
         "peak_rss_mb": found.peak_rss_mb,
     }
     return figures, extra
+
+
+def replay_figure(settings: Settings, events: list[Event], baseline: str) -> Figure:
+    """Replay's own work: fold and score every event in process (reading the log is the baseline's)."""
+    from followback.eventlog import Record, Window
+    from followback.replay import recompute
+    from services.scorer.app import rules_from
+
+    records = [Record(event, b"") for event in events]
+    began = time.perf_counter()
+    recompute(records, Window(), rules_from(settings), {})
+    return Figure(
+        "replay: churn and scoring recomputed in process", len(events), time.perf_counter() - began, baseline
+    )
 
 
 def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:
