@@ -22,6 +22,11 @@ class EventType(StrEnum):
     FOLLOW = "follow"
     UNFOLLOW = "unfollow"
     INTERACTION = "interaction"
+    # The brand followed this follower back (account_id is the brand, follower the person).
+    FOLLOWED_BACK = "followed_back"
+    # Emitted by the churn detector, never accepted as input: a follow lasted the quick-unfollow
+    # window without an unfollow (see services/churn/timeline.py).
+    RETAINED = "retained"
 
 
 class InteractionKind(StrEnum):
@@ -65,7 +70,8 @@ class Interaction(BaseModel):
 
 
 class Event(BaseModel):
-    """One follow, unfollow or interaction of a follower with a brand account, in event time."""
+    """One follow, unfollow or interaction of a follower with a brand account (or the brand's
+    follow-back of that follower), in event time."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True, frozen=True)
 

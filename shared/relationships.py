@@ -1,4 +1,11 @@
-"""The relationship-history contract: what the churn detector publishes for every event."""
+"""The relationship-history contract: what the churn detector keeps and publishes for every event.
+
+Outputs are upserts with stable ids, so a consumer keeps the latest version of each: an
+:class:`AnnotatedEvent` per ``event.event_id`` (``relationship.revision`` counts its versions) and a
+:class:`ChurnAlert` per ``(account_id, follower_id, pattern)`` (``revision``, ``withdrawn``). A new
+version appears only when an event arrives out of order, within the grace period, before events
+already annotated; the latest versions depend only on the events' ``occurred_at``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,18 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events import Event
+from shared.events import Event, EventType
 
 
 class ChurnPattern(StrEnum):
     QUICK_UNFOLLOW = "quick_unfollow"
     SERIAL_CHURN = "serial_churn"
+    UNFOLLOW_AFTER_FOLLOW_BACK = "unfollow_after_follow_back"
+    CROSS_ACCOUNT_CHURN = "cross_account_churn"
 
 
-class RelationshipState(BaseModel):
-    """Everything the churn detector remembers of one (account, follower) relationship."""
+class Totals(BaseModel):
+    """One relationship's counts and times as of a point in event time."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -28,14 +37,46 @@ class RelationshipState(BaseModel):
     last_follow_at: AwareDatetime | None = None
     last_unfollow_at: AwareDatetime | None = None
     last_interaction_at: AwareDatetime | None = None
-    # Event times of the unfollows that closed a follow (a cycle), newest last; trimmed to the
-    # churn horizon so the state stays small however long the relationship lives.
-    cycle_ends: tuple[AwareDatetime, ...] = ()
+    followed_back_at: AwareDatetime | None = None
     patterns: tuple[ChurnPattern, ...] = ()
 
 
+class Settled(Totals):
+    """The part of a relationship no in-order event can change any more: the events older than the
+    watermark (the stream's event time minus the grace period) when they were last settled, folded
+    in event-time order; ``through`` is the newest of them."""
+
+    through: AwareDatetime | None = None
+    # Event times of the unfollows that closed a follow of at least the minimum dwell (cycles), and of
+    # those that matched a churn pattern; both trimmed to the horizon, so the state stays small.
+    cycle_ends: tuple[AwareDatetime, ...] = ()
+    churn_ends: tuple[AwareDatetime, ...] = ()
+    # The follow whose "retained" event was emitted (one per follow).
+    retained_follow_at: AwareDatetime | None = None
+
+
+# An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).
+Pending = tuple[AwareDatetime, EventType, str, int]
+# The latest alert published for a pattern of this relationship: (pattern, revision, event_id,
+# occurred_at, dwell_seconds, cycles_in_horizon, withdrawn).
+AlertMark = tuple[ChurnPattern, int, str, AwareDatetime, float | None, int, bool]
+
+
+class RelationshipState(Totals):
+    """Everything the churn detector remembers of one (account, follower) relationship.
+
+    The top-level totals describe the relationship as of its newest event (what readers want);
+    ``settled`` plus ``pending`` is what the detector computes from: events within the grace
+    period stay in ``pending``, so one arriving out of order is folded at its event-time position.
+    """
+
+    settled: Settled = Settled()
+    pending: tuple[Pending, ...] = ()
+    alerts: tuple[AlertMark, ...] = ()
+
+
 class Annotation(BaseModel):
-    """What one event tells about its relationship, as of that event."""
+    """What one event tells about its relationship, as of that event in event time."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -56,6 +97,17 @@ class Annotation(BaseModel):
     new_patterns: tuple[ChurnPattern, ...] = Field(
         default=(), description="Patterns first matched by this event (each raises an alert)."
     )
+    followed_back_at: AwareDatetime | None = Field(default=None, description="When the brand followed back.")
+    accounts_churned: int = Field(
+        default=0, description="Brand accounts this follower churned on within the horizon, as of this event."
+    )
+    late: bool = Field(
+        default=False,
+        description="Arrived after the grace period: folded after what settled, not at its event-time place.",
+    )
+    revision: int = Field(
+        default=0, description="0 when first published; higher when an earlier event arrived afterwards."
+    )
 
 
 class AnnotatedEvent(BaseModel):
@@ -69,6 +121,11 @@ class AnnotatedEvent(BaseModel):
     def key(self) -> bytes:
         return self.event.key
 
+    @property
+    def decides(self) -> bool:
+        """Whether the event is the follower's own act (a ``retained`` or ``followed_back`` event is not)."""
+        return self.event.type not in (EventType.RETAINED, EventType.FOLLOWED_BACK)
+
 
 class ChurnAlert(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -81,7 +138,17 @@ class ChurnAlert(BaseModel):
     occurred_at: datetime
     dwell_seconds: float | None
     cycles_in_horizon: int
+    revision: int = Field(
+        default=0, description="Versions of the alert of this (account, follower, pattern)."
+    )
+    withdrawn: bool = Field(
+        default=False, description="An earlier event arrived afterwards and the pattern no longer holds."
+    )
 
     @property
     def key(self) -> bytes:
         return self.follower_id.encode()
+
+    @property
+    def alert_id(self) -> str:
+        return f"{self.account_id}/{self.follower_id}/{self.pattern}"

@@ -37,6 +37,13 @@ class PostgresSettings(BaseModel):
     dsn: SecretStr = SecretStr(f"postgresql://followback@127.0.0.1:{LOCAL_POSTGRES_PORT}/followback")
     min_pool: int = 1
     max_pool: int = 5
+    app_role: str = Field(
+        default="followback_app",
+        description=(
+            "The role the services' pooled connections SET ROLE to: rows only, no schema changes "
+            "(created by the migrations). Empty: the DSN's own user, with all of its rights."
+        ),
+    )
 
 
 class Topics(BaseModel):
@@ -65,6 +72,30 @@ class ScoringSettings(BaseModel):
         description="Bot probability from which a follower is spam (default: the model's).",
     )
     config_version: str = "1"
+
+
+class ChurnSettings(BaseModel):
+    """The churn detector's patterns and its event-time clock (``FOLLOWBACK_CHURN__...``)."""
+
+    quick_unfollow_window_s: float = Field(
+        default=7 * 86400, gt=0, description="An unfollow within this of the follow is a quick unfollow."
+    )
+    min_dwell_s: float = Field(
+        default=3600, ge=0, description="Follows shorter than this are glitches (mis-taps), never churn."
+    )
+    serial_cycles: int = Field(default=2, ge=1, description="Follow/unfollow cycles that make serial churn.")
+    horizon_s: float = Field(
+        default=90 * 86400, gt=0, description="Serial and cross-account churn count within this horizon."
+    )
+    cross_accounts: int = Field(
+        default=2, ge=2, description="Brand accounts a follower churned on, within the horizon."
+    )
+    grace_s: float = Field(
+        default=3600, ge=0, description="How late (in event time) an event may arrive and still be in order."
+    )
+    sweep_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the detector looks for follows whose window has passed."
+    )
 
 
 class IngestSettings(BaseModel):
@@ -141,6 +172,7 @@ class Settings(BaseSettings):
     topics: Topics = Topics()
     consumer: ConsumerSettings = ConsumerSettings()
     scoring: ScoringSettings = ScoringSettings()
+    churn: ChurnSettings = ChurnSettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     notifier: NotifierSettings = NotifierSettings()

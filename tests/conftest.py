@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from shared.db import migrate_sync
-from shared.kafka import ensure_topics
+from shared.kafka import TOPIC_NAMES, ensure_topics
 from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings, Settings
 
 
@@ -83,9 +85,13 @@ def infra() -> Iterator[Infra]:
         container.stop()
 
 
-@pytest.fixture
-async def settings(infra: Infra) -> AsyncIterator[Settings]:
-    """Settings for one test: its own topics, consumer groups and database."""
+@asynccontextmanager
+async def isolated_settings(infra: Infra) -> AsyncIterator[Settings]:
+    """Settings with their own topics, consumer groups and database, dropped on exit.
+
+    The ``settings`` fixture is one of these; a test that needs a second, independent pipeline
+    (a reference run beside a faulty one) opens another.
+    """
     run = uuid.uuid4().hex[:10]
     database = f"fb_test_{run}"
     conn = await asyncpg.connect(infra.admin_dsn)
@@ -104,12 +110,34 @@ async def settings(infra: Infra) -> AsyncIterator[Settings]:
         consumer=ConsumerSettings(batch_timeout_ms=20),
     )
     await ensure_topics(config)
-    yield config
-    conn = await asyncpg.connect(infra.admin_dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        yield config
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(infra.admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+        await _delete_topics(config)
+
+
+async def _delete_topics(config: Settings) -> None:
+    """Best effort: a broker left with thousands of test topics restarts slowly."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.kafka.bootstrap_servers)
+    try:
+        await admin.start()
+        await admin.delete_topics([config.topic(name) for name in TOPIC_NAMES])
+    except Exception:  # noqa: S110 - leftovers are harmless
+        pass
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def settings(infra: Infra) -> AsyncIterator[Settings]:
+    """Settings for one test: its own topics, consumer groups and database."""
+    async with isolated_settings(infra) as config:
+        yield config
 
 
 @pytest.fixture

@@ -31,6 +31,12 @@ class Post:
     status: int
 
 
+class _Server(ThreadingHTTPServer):
+    # The standard library's backlog of 5 overflows under a burst of concurrent pushes; the kernel
+    # then resets connections it had accepted, which a sender must count as "may have arrived".
+    request_queue_size = 128
+
+
 @dataclass
 class WebhookReceiver:
     """Records every POST; answers ``fail_status`` to the next ``failures`` requests, 200 after."""
@@ -60,7 +66,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

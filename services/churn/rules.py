@@ -1,92 +1,92 @@
-"""Churn rules: pure functions from a relationship's state and one event to the new state.
+"""Churn rules: the pure core's entry points. No I/O and no wall clock: the live detector, replay
+and the tests run the same code.
 
-No I/O and no wall clock: the live detector, replay and the tests all call :func:`apply`.
+- :func:`apply` folds one event into one relationship (its own event time is the clock), for callers
+  that replay a log in event-time order one relationship at a time (``followback replay``,
+  ``evaluate``, the tests).
+- :func:`fold_event` folds one event into all of a follower's relationships against the stream's
+  watermark, with cross-account churn, revisions, alerts and ``retained`` notices: what the detector
+  runs. :class:`InMemory` runs it over a whole log with one clock, cross-account churn included (for
+  replaying a log of several brand accounts).
+
+The patterns are in :mod:`services.churn.patterns`, the event-time bookkeeping in
+:mod:`services.churn.timeline`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime
 
+from services.churn import codec
+from services.churn.patterns import ChurnRules
+from services.churn.timeline import Item, Outcome, Rel, fold
 from shared.events import Event, EventType
-from shared.relationships import Annotation, ChurnPattern, RelationshipState
+from shared.relationships import Annotation, RelationshipState
+
+__all__ = ["ChurnRules", "InMemory", "apply", "fold_event", "moves_clock"]
 
 
-@dataclass(frozen=True)
-class ChurnRules:
-    quick_unfollow_window: timedelta = timedelta(days=7)
-    # Follows shorter than this are glitches (double taps, platform retries), not churn.
-    min_dwell: timedelta = timedelta(hours=1)
-    serial_cycles: int = 2
-    serial_horizon: timedelta = timedelta(days=90)
+def moves_clock(event: Event) -> bool:
+    """Whether the event advances the stream's event time. A follow-back is the brand's act, stamped
+    when a person acted: in an import or a replay that can be far ahead of the followers' stream."""
+    return event.type not in (EventType.FOLLOWED_BACK, EventType.RETAINED)
+
+
+def fold_event(
+    follower: Mapping[str, RelationshipState] | Mapping[str, Rel],
+    event: Event,
+    watermark: datetime | None,
+    rules: ChurnRules,
+) -> Outcome:
+    """Fold ``event`` into its follower's relationships (account id -> state, absent: new)."""
+    rels = {k: v if isinstance(v, Rel) else codec.to_rel(v) for k, v in follower.items()}
+    item = Item(event.occurred_at, event.type, event.event_id)
+    return fold(event.follower.id, rels, event.account_id, item, watermark, rules)
+
+
+DEFAULT_RULES = ChurnRules()
 
 
 def apply(
-    state: RelationshipState, event: Event, rules: ChurnRules = ChurnRules()
+    state: RelationshipState, event: Event, rules: ChurnRules = DEFAULT_RULES
 ) -> tuple[RelationshipState, Annotation]:
-    """Fold one event into a relationship and describe the relationship as of that event."""
-    at = event.occurred_at
-    following = state.following
-    follows, unfollows, interactions = state.follows, state.unfollows, state.interactions
-    last_follow, last_unfollow, last_interaction = (
-        state.last_follow_at,
-        state.last_unfollow_at,
-        state.last_interaction_at,
-    )
-    cycle_ends = state.cycle_ends
-    dwell: timedelta | None = None
-    matched: list[ChurnPattern] = []
+    """Fold one event into one relationship and describe the relationship as of that event.
 
-    if event.type is EventType.FOLLOW:
-        if not following:
-            follows += 1
-            last_follow = at
-        following = True
-    elif event.type is EventType.UNFOLLOW:
-        if following:
-            unfollows += 1
-            last_unfollow = at
-            if last_follow is not None:
-                dwell = at - last_follow
-                if dwell >= rules.min_dwell:
-                    cycle_ends = (*cycle_ends, at)
-                    if dwell <= rules.quick_unfollow_window:
-                        matched.append(ChurnPattern.QUICK_UNFOLLOW)
-        following = False
-    else:
-        interactions += 1
-        if last_interaction is None or at > last_interaction:
-            last_interaction = at
+    The clock is the relationship's own newest event: what arrives more than the grace period
+    behind it is late. Cross-account churn needs the follower's other relationships: see
+    :func:`fold_event`.
+    """
+    rel = codec.to_rel(state)
+    newest = [i.at for i in rel.pending if i.kind not in (EventType.FOLLOWED_BACK, EventType.RETAINED)]
+    if moves_clock(event):
+        newest.append(event.occurred_at)
+    clock = max(newest, default=None)
+    marks = [t for t in (rel.through, None if clock is None else clock - rules.grace) if t is not None]
+    watermark = max(marks, default=None)
+    item = Item(event.occurred_at, event.type, event.event_id)
+    outcome = fold(event.follower.id, {event.account_id: rel}, event.account_id, item, watermark, rules)
+    assert outcome.annotation is not None
+    changed = outcome.follower[event.account_id]
+    return codec.to_state(changed, outcome.views[event.account_id].now), outcome.annotation
 
-    horizon_start = at - rules.serial_horizon
-    cycle_ends = tuple(t for t in cycle_ends if t >= horizon_start)
-    if len(cycle_ends) >= rules.serial_cycles and event.type is EventType.UNFOLLOW and dwell:
-        matched.append(ChurnPattern.SERIAL_CHURN)
 
-    new_patterns = tuple(p for p in matched if p not in state.patterns)
-    patterns = state.patterns + new_patterns
-    new_state = RelationshipState(
-        following=following,
-        follows=follows,
-        unfollows=unfollows,
-        interactions=interactions,
-        last_follow_at=last_follow,
-        last_unfollow_at=last_unfollow,
-        last_interaction_at=last_interaction,
-        cycle_ends=cycle_ends,
-        patterns=patterns,
-    )
-    annotation = Annotation(
-        follows=follows,
-        unfollows=unfollows,
-        interactions=interactions,
-        following=following,
-        last_follow_at=last_follow,
-        last_unfollow_at=last_unfollow,
-        last_interaction_at=last_interaction,
-        dwell_seconds=dwell.total_seconds() if dwell is not None else None,
-        cycles_in_horizon=len(cycle_ends),
-        patterns=patterns,
-        new_patterns=new_patterns,
-    )
-    return new_state, annotation
+class InMemory:
+    """The detector's fold without I/O: every follower's relationships in memory, one clock (the
+    newest ``occurred_at`` folded). Fed a log in event-time order, it annotates each event as the
+    live detector does, cross-account churn included."""
+
+    def __init__(self, rules: ChurnRules = DEFAULT_RULES) -> None:
+        self.rules = rules
+        self.followers: dict[str, dict[str, Rel]] = {}
+        self.clock: datetime | None = None
+
+    def fold(self, event: Event) -> Annotation:
+        """The event's annotation (a repeated ``event_id`` is the caller's to skip)."""
+        if moves_clock(event):
+            self.clock = event.occurred_at if self.clock is None else max(self.clock, event.occurred_at)
+        watermark = None if self.clock is None else self.clock - self.rules.grace
+        outcome = fold_event(self.followers.get(event.follower.id, {}), event, watermark, self.rules)
+        self.followers[event.follower.id] = outcome.follower
+        assert outcome.annotation is not None
+        return outcome.annotation

@@ -1,7 +1,7 @@
 """The ingest service: events over HTTP and the X webhook, validated, published keyed by follower id.
 
-It answers 202 only once Kafka acknowledged every event of the request (idempotent producer,
-acks=all); a request with any invalid event is refused whole and publishes nothing.
+It answers 202 only once Kafka acknowledged every event of the request (acks=all); a request
+with any invalid event is refused whole and publishes nothing.
 """
 
 from __future__ import annotations

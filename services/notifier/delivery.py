@@ -43,16 +43,22 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until cancelled; a database outage only pauses it."""
+        """Deliver until cancelled; a database outage, or any other failure of a round, only pauses it.
+
+        Any exception, not only the expected ones: asyncpg can also raise InternalClientError when
+        PostgreSQL goes away mid-operation (seen in tests/faults/test_postgres_outage.py), and a
+        worker task that ended would leave every push unsent while the service looked healthy.
+        """
         failures = 0
         while True:
             try:
                 busy = await self.step()
                 failures = 0
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
-                log.warning("delivery worker: %s; trying again in %.1fs", error, wait)
+                expected = isinstance(error, OSError | asyncpg.PostgresError | asyncpg.InterfaceError)
+                log.warning("delivery worker: %r; trying again in %.1fs", error, wait, exc_info=not expected)
                 await asyncio.sleep(wait)
                 continue
             if not busy:

@@ -33,6 +33,10 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
     async with pool.acquire() as conn, conn.transaction():
         ids = [decision_id_for(a.event.event_id) for a in batch]
         already = await store.recorded(conn, ids)
+        # Scored before without a new version: scored again now, after a later version of the same
+        # relationship, it would record a stale decision on top. It stays a no-op.
+        no_op = await store.unchanged(conn, [a.event.event_id for a in batch])
+        new_no_op: list[str] = []
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
         brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
@@ -42,15 +46,18 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             if decision_id in already:
                 out[decision_id] = already[decision_id]
                 continue
-            if decision_id in out:
+            if decision_id in out or annotated.event.event_id in no_op:
                 continue
             key = (annotated.event.account_id, annotated.event.follower.id)
             decision = next_decision(latest.get(key), annotated, rules, brands.get(key[0]))
             if decision is None:
+                no_op.add(annotated.event.event_id)
+                new_no_op.append(annotated.event.event_id)
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)
             new.append((decision, version))
             out[decision_id] = decision
         await store.insert(conn, new)
+        await store.record_unchanged(conn, new_no_op)
     return Outcome(publish=list(out.values()), recorded=[decision for decision, _ in new])

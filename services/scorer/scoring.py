@@ -224,6 +224,8 @@ def next_decision(
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
     """
+    if not annotated.decides:  # the detector's "retained" notices and the brand's follow-backs
+        return None
     decision = score(annotated, rules, brand)
     if current is None:
         if decision.decision_class is DecisionClass.WITHDRAWN:

@@ -71,3 +71,18 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
             for d, version in rows
         ],
     )  # fmt: skip
+
+
+async def unchanged(conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
+    """The events among these that were scored before and changed nothing."""
+    rows = await conn.fetch(
+        "SELECT event_id FROM scorer_unchanged WHERE event_id = ANY($1::text[])", list(event_ids)
+    )
+    return {row["event_id"] for row in rows}
+
+
+async def record_unchanged(conn: asyncpg.Connection, event_ids: Sequence[str]) -> None:
+    await conn.execute(
+        "INSERT INTO scorer_unchanged (event_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        list(event_ids),
+    )

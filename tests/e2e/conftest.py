@@ -35,10 +35,15 @@ def as_env(settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def e2e_settings(settings: Settings) -> Settings:
+def with_free_ports(settings: Settings) -> Settings:
+    """The settings with a free HTTP port for each service, so its processes never collide."""
     ports = {f"{s}_port": free_port() for s in runner.SERVICES}
     return settings.model_copy(update={"http": HttpSettings(**ports)})
+
+
+@pytest.fixture
+def e2e_settings(settings: Settings) -> Settings:
+    return with_free_ports(settings)
 
 
 @pytest.fixture

@@ -63,3 +63,34 @@ async def test_decisions_are_versioned_recorded_once_and_published(
     # The redelivered s1 is published again with the same decision id, never recorded twice.
     assert sorted(d.event_ids[0] for d in published) == ["s1", "s1", "s2", "s3"]
     assert len({d.decision_id for d in published}) == 3
+
+
+async def test_a_redelivered_event_that_changed_nothing_stays_a_no_op_after_a_later_version(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    h = timedelta(hours=1)
+    stream = annotate(
+        [
+            event("r1", "follow", "20", 0 * h),  # v1 worth_following
+            event("r2", "unfollow", "20", 3 * h),  # v2 churner (quick unfollow)
+            event("r3", "follow", "20", 5 * h),  # still a churner, same score: no new version
+            event("r4", "interaction", "20", 8 * h, interaction="reply"),  # v3: engagement moves the score
+        ]
+    )
+    async with create_app(settings).start_lifespan_context():
+        await publish(settings, settings.topic("annotated"), stream)
+        assert len(await read_topic(settings, settings.topic("decisions"), 3)) == 3
+        # r3 and r4 delivered again (a crash before the offset commit; the churn detector re-publishes
+        # what it already annotated): r3 scored against v3 would record v2's stale score as v4.
+        await publish(settings, settings.topic("annotated"), stream[2:])
+        assert len(await read_topic(settings, settings.topic("decisions"), 4)) == 4  # r4 published again
+
+    rows = await db.fetch(
+        "SELECT version, class, score::float8 AS s, event_ids FROM decisions ORDER BY version"
+    )
+    assert [(r["version"], r["class"], r["event_ids"]) for r in rows] == [
+        (1, "worth_following", ["r1"]),
+        (2, "churner", ["r2"]),
+        (3, "churner", ["r4"]),
+    ]
+    assert rows[2]["s"] > rows[1]["s"]

@@ -84,13 +84,17 @@ def test_a_repeated_follow_without_unfollow_is_not_a_second_follow() -> None:
     assert state.follows == 1
 
 
+# Event-time order: at one instant the detector puts a follow first and an unfollow last (a history
+# fed in another order at a tie is an out-of-order arrival, whose earlier annotations are revised).
+AT_ONE_INSTANT = ["follow", "interaction", "unfollow"]
+
 steps = st.lists(
     st.tuples(
         st.sampled_from(["follow", "unfollow", "interaction"]),
         st.integers(min_value=0, max_value=400 * 24).map(lambda h: timedelta(hours=h)),
     ),
     max_size=30,
-).map(lambda s: sorted(s, key=lambda step: step[1]))
+).map(lambda s: sorted(s, key=lambda step: (step[1], AT_ONE_INSTANT.index(step[0]))))
 
 
 @given(steps)

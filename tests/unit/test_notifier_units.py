@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+
+import asyncpg
 
 from services.notifier import messages
 from services.notifier.channels import Outgoing
 from services.notifier.channels.email import compose, message_id
 from services.notifier.channels.slack import escape
-from services.notifier.delivery import backoff_s
+from services.notifier.delivery import DeliveryWorker, backoff_s
 from services.notifier.passwords import hash_password, is_hash, verify_password
 from services.notifier.web.app import _safe_back
 from services.notifier.web.auth import Session, Signer
@@ -99,3 +102,29 @@ def test_page_filters_fall_back_to_defaults_and_back_links_stay_on_this_site() -
     assert _safe_back("/?class=any") == "/?class=any"
     for hostile in ("https://evil.example/", "//evil.example", "/\\evil.example", "", None):
         assert _safe_back(hostile) == "/"
+
+
+async def test_the_delivery_worker_outlives_an_unexpected_error_of_a_round() -> None:
+    # What asyncpg raised when PostgreSQL stopped under a send (tests/faults/test_postgres_outage.py):
+    # neither an OSError nor one of its own PostgresError or InterfaceError.
+    went_on = asyncio.Event()
+
+    class Flaky(DeliveryWorker):
+        rounds = 0
+
+        async def step(self) -> bool:
+            self.rounds += 1
+            if self.rounds == 1:
+                raise asyncpg.InternalClientError(
+                    "cannot switch to state 15; another operation (2) is in progress"
+                )
+            went_on.set()
+            return False
+
+    worker = Flaky(None, {}, NotifierSettings(poll_interval_s=0.01))
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(went_on.wait(), 5)  # the next round came, after the back-off
+        assert not task.done()
+    finally:
+        task.cancel()

@@ -1,0 +1,139 @@
+"""The churn patterns of one relationship: one event stepped onto its totals, in event-time order.
+
+Pure and small on purpose: :mod:`services.churn.timeline` decides *which* totals an event is
+stepped onto (its event-time position); this module only says what the event does there.
+
+- quick unfollow: an unfollow within ``quick_unfollow_window`` of the follow it ends;
+- serial churn: the unfollow that makes ``serial_cycles`` follow/unfollow cycles within ``horizon``;
+- unfollow after follow-back: an unfollow after the brand followed the follower back;
+- a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn.
+
+Cross-account churn needs the follower's other relationships, so the timeline adds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from shared.events import EventType
+from shared.relationships import ChurnPattern
+from shared.settings import ChurnSettings
+
+# Patterns are kept in this canonical order, so the same history always serializes the same way.
+ORDER = tuple(ChurnPattern)
+
+
+@dataclass(frozen=True)
+class ChurnRules:
+    quick_unfollow_window: timedelta = timedelta(days=7)
+    # Follows shorter than this are glitches (double taps, platform retries), not churn.
+    min_dwell: timedelta = timedelta(hours=1)
+    serial_cycles: int = 2
+    horizon: timedelta = timedelta(days=90)
+    cross_accounts: int = 2
+    # How late an event may arrive and still be folded at its event-time position.
+    grace: timedelta = timedelta(hours=1)
+
+    @classmethod
+    def from_settings(cls, settings: ChurnSettings) -> ChurnRules:
+        return cls(
+            quick_unfollow_window=timedelta(seconds=settings.quick_unfollow_window_s),
+            min_dwell=timedelta(seconds=settings.min_dwell_s),
+            serial_cycles=settings.serial_cycles,
+            horizon=timedelta(seconds=settings.horizon_s),
+            cross_accounts=settings.cross_accounts,
+            grace=timedelta(seconds=settings.grace_s),
+        )
+
+
+class Tally(NamedTuple):
+    """A relationship's totals as of a point in event time (the working form of ``Settled``)."""
+
+    following: bool = False
+    follows: int = 0
+    unfollows: int = 0
+    interactions: int = 0
+    last_follow_at: datetime | None = None
+    last_unfollow_at: datetime | None = None
+    last_interaction_at: datetime | None = None
+    followed_back_at: datetime | None = None
+    patterns: tuple[ChurnPattern, ...] = ()
+    cycle_ends: tuple[datetime, ...] = ()
+    churn_ends: tuple[datetime, ...] = ()
+    retained_follow_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What one event did: the dwell of the follow an unfollow ended, the patterns it matched."""
+
+    dwell: timedelta | None = None
+    matched: tuple[ChurnPattern, ...] = ()
+
+
+NOTHING = Facts()
+
+
+def canonical(patterns: set[ChurnPattern] | tuple[ChurnPattern, ...]) -> tuple[ChurnPattern, ...]:
+    return tuple(p for p in ORDER if p in patterns)
+
+
+def _recent(times: tuple[datetime, ...], at: datetime, rules: ChurnRules) -> tuple[datetime, ...]:
+    since = at - rules.horizon
+    return tuple(t for t in times if t >= since)
+
+
+def in_horizon(times: tuple[datetime, ...], at: datetime, rules: ChurnRules) -> int:
+    """How many of ``times`` lie within the horizon ending at ``at``."""
+    if not times:
+        return 0
+    since = at - rules.horizon
+    return sum(1 for t in times if since <= t <= at)
+
+
+def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tuple[Tally, Facts]:
+    """Step one event onto the totals just before it. Counts only grow; a repeated follow (or an
+    unfollow of someone not following) changes nothing, so follows - unfollows is 0 or 1."""
+    if kind is EventType.FOLLOW:
+        if tally.following:
+            return tally, NOTHING
+        return tally._replace(following=True, follows=tally.follows + 1, last_follow_at=at), NOTHING
+    if kind is EventType.UNFOLLOW:
+        return _unfollow(tally, at, rules)
+    if kind is EventType.INTERACTION:
+        last = tally.last_interaction_at
+        return tally._replace(
+            interactions=tally.interactions + 1,
+            last_interaction_at=at if last is None or at > last else last,
+        ), NOTHING
+    if kind is EventType.FOLLOWED_BACK:
+        last = tally.followed_back_at
+        return tally._replace(followed_back_at=at if last is None or at > last else last), NOTHING
+    return tally, NOTHING  # a "retained" notice is the detector's own output, never an input
+
+
+def _unfollow(tally: Tally, at: datetime, rules: ChurnRules) -> tuple[Tally, Facts]:
+    if not tally.following:
+        return tally, NOTHING
+    ended = tally._replace(following=False, unfollows=tally.unfollows + 1, last_unfollow_at=at)
+    if tally.last_follow_at is None:  # a state upcast from before follow times were kept
+        return ended, NOTHING
+    dwell = at - tally.last_follow_at
+    if dwell < rules.min_dwell:
+        return ended, Facts(dwell=dwell)  # a glitch: no cycle, no churn
+    cycle_ends = _recent((*tally.cycle_ends, at), at, rules)
+    matched = set()
+    if dwell <= rules.quick_unfollow_window:
+        matched.add(ChurnPattern.QUICK_UNFOLLOW)
+    if len(cycle_ends) >= rules.serial_cycles:
+        matched.add(ChurnPattern.SERIAL_CHURN)
+    if tally.followed_back_at is not None and tally.followed_back_at <= at:
+        matched.add(ChurnPattern.UNFOLLOW_AFTER_FOLLOW_BACK)
+    churn_ends = _recent((*tally.churn_ends, at), at, rules) if matched else tally.churn_ends
+    return ended._replace(
+        cycle_ends=cycle_ends,
+        churn_ends=churn_ends,
+        patterns=canonical({*tally.patterns, *matched}),
+    ), Facts(dwell=dwell, matched=canonical(matched))

@@ -1,0 +1,181 @@
+"""One follower's relationships in event time: events folded at their event-time position.
+
+Each relationship keeps a *settled* tally (the events that were older than the watermark when it
+last moved, folded in event-time order) and the *pending* events since then, sorted by
+``(occurred_at, type, event_id)``. The watermark is the stream's event time (the newest
+``occurred_at`` seen on the follower's partition) minus the grace period. So:
+
+- an event within the grace period is inserted among the pending events at its event-time position,
+  and every annotation is computed from the settled tally plus the pending events up to it: the
+  result depends on ``occurred_at`` only, never on the arrival order;
+- an event already published whose annotation changes because an earlier one arrived after it is
+  published again (``revision`` + 1), and so is a churn alert whose matching event changes;
+- an event older than the watermark is *late*: it is still folded (after everything settled, where
+  it can no longer reorder anything) and flagged; the caller counts it;
+- pending events older than the watermark settle, which bounds the state: the settled tally keeps
+  counts, last times and the cycle and churn times within the horizon, nothing per event;
+- when the watermark passes ``follow + quick_unfollow_window`` of a follow still standing there, a
+  ``retained`` notice is due (the detector publishes it as an event of type ``retained``).
+
+The pieces: :mod:`services.churn.history` (the types and the annotated view),
+:mod:`services.churn.alerts`, :mod:`services.churn.retention` (settling and ``retained``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from services.churn import alerts
+from services.churn.history import (
+    CROSS,
+    TICK,
+    Follower,
+    Item,
+    Notice,
+    Outcome,
+    Point,
+    Rel,
+    View,
+    after_all,
+    annotation,
+    count_churned,
+    key,
+    view,
+    with_cross,
+)
+from services.churn.patterns import ChurnRules, Facts, Tally, canonical, in_horizon, step
+from services.churn.retention import next_due, settle
+from shared.events import EventType
+from shared.relationships import Annotation
+
+__all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
+
+
+def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
+    """A late event folded onto the settled tally, after everything there: where it can no longer
+    reorder anything. A follow or unfollow older than the last one settled changes nothing."""
+    rel = follower.get(account, Rel())
+    tally = rel.settled
+    last_move = max(
+        (t for t in (tally.last_follow_at, tally.last_unfollow_at) if t is not None), default=None
+    )
+    moves = item.kind in (EventType.FOLLOW, EventType.UNFOLLOW)
+    if moves and last_move is not None and item.at < last_move:
+        after, facts = tally, Facts()
+    else:
+        after, facts = step(tally, item.kind, item.at, rules)
+    ends = {a: tuple((t, -1, "") for t in r.settled.churn_ends) for a, r in follower.items()}
+    ends[account] = tuple((t, -1, "") for t in after.churn_ends)
+    churned = count_churned(ends, after_all(item.at), rules)
+    new = tuple(p for p in facts.matched if p not in tally.patterns)
+    if churned >= rules.cross_accounts and CROSS not in after.patterns:
+        after, new = with_cross(after), canonical({*new, CROSS})
+    return Point(item, after, facts.dwell, new, churned, in_horizon(after.cycle_ends, item.at, rules))
+
+
+def fold(
+    follower_id: str,
+    follower: Follower,
+    account: str,
+    item: Item,
+    watermark: datetime | None,
+    rules: ChurnRules,
+) -> Outcome:
+    """Fold one event into its follower's relationships; ``watermark`` is the stream's event time
+    minus the grace period (None: no clock yet, nothing is late)."""
+    rel = follower.get(account, Rel())
+    if item.kind is EventType.RETAINED or any(p.event_id == item.event_id for p in rel.pending):
+        return _unchanged(follower, account, item, rules)
+    behind = watermark is not None and item.at < watermark
+    if behind or (rel.through is not None and item.at <= rel.through):  # it cannot go before what settled
+        return _fold_late(follower_id, follower, account, item, watermark, rules)
+    reorders = any(p.order > item.order for r in follower.values() for p in r.pending)
+    before = view(follower, rules) if reorders else {}
+    pending = tuple(sorted((*rel.pending, item), key=lambda p: p.order))
+    changed = {**follower, account: rel._replace(pending=pending)}
+    after = view(changed, rules)
+    point = next(p for p in after[account].points if p.item.event_id == item.event_id)
+    changed, revised = _revise(changed, before, after)
+    outcome = Outcome(changed, after, annotation(point), False, revised)
+    alerts.publish(follower_id, outcome, late=None)
+    settle(outcome, watermark, rules)
+    return outcome
+
+
+def _fold_late(
+    follower_id: str,
+    follower: Follower,
+    account: str,
+    item: Item,
+    watermark: datetime | None,
+    rules: ChurnRules,
+) -> Outcome:
+    before = view(follower, rules)
+    point = _late_point(follower, account, item, rules)
+    rel = follower.get(account, Rel())
+    through = item.at if rel.through is None else max(rel.through, item.at)
+    changed = {**follower, account: rel._replace(settled=point.tally, through=through)}
+    after = view(changed, rules)
+    changed, revised = _revise(changed, before, after)
+    outcome = Outcome(changed, after, annotation(point, late=True), True, revised)
+    alerts.publish(follower_id, outcome, late=(account, point))
+    settle(outcome, watermark, rules)
+    return outcome
+
+
+def advance(follower: Follower, watermark: datetime, rules: ChurnRules) -> Outcome:
+    """Emit the ``retained`` notices due before ``watermark`` (the sweep, for followers with no event
+    of their own to move them on).
+
+    The relationships move from one due time to the next, never straight to the watermark: the
+    sweep runs whenever it runs, so where it leaves a state must not depend on when that was.
+    """
+    outcome = Outcome(dict(follower), view(follower, rules))
+    while True:
+        dues = [d for rel in outcome.follower.values() if (d := next_due(rel, rules)) is not None]
+        if not dues or min(dues) >= watermark:
+            return outcome
+        settle(outcome, min(dues) + TICK, rules)
+        outcome.views = view(outcome.follower, rules)
+
+
+def _unchanged(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Outcome:
+    """A duplicate of a pending event (or a ``retained`` notice fed back in): nothing changes; its
+    annotation is the one it has (a notice gets the relationship as of now)."""
+    views = view(follower, rules)
+    current = views.get(account, View((), Tally()))
+    found = next((p for p in current.points if p.item.event_id == item.event_id), None)
+    if found is None:
+        found = Point(item, current.now, None, (), 0, in_horizon(current.now.cycle_ends, item.at, rules))
+    return Outcome(dict(follower), views, annotation(found))
+
+
+def _revise(
+    follower: dict[str, Rel], before: Mapping[str, View], after: Mapping[str, View]
+) -> tuple[dict[str, Rel], list[tuple[str, Annotation]]]:
+    """Bump the revision of every pending event whose annotation the fold changed."""
+    if not before:
+        return follower, []
+    old = {p.item.event_id: key(p) for v in before.values() for p in v.points}
+    revised: list[tuple[str, Annotation]] = []
+    changed = dict(follower)
+    # The views keep the old revision numbers: only their tallies are read after this.
+    for account, current in after.items():
+        bumped = {
+            p.item.event_id
+            for p in current.points
+            if p.item.event_id in old and old[p.item.event_id] != key(p)
+        }
+        if not bumped:
+            continue
+        rel = changed[account]
+        pending = tuple(
+            i._replace(revision=i.revision + 1) if i.event_id in bumped else i for i in rel.pending
+        )
+        changed[account] = rel._replace(pending=pending)
+        for p in current.points:
+            if p.item.event_id in bumped:
+                again = p.item._replace(revision=p.item.revision + 1)
+                revised.append((again.event_id, annotation(p._replace(item=again))))
+    return changed, revised

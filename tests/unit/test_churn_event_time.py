@@ -1,0 +1,162 @@
+"""Event time: the churn core's results depend on ``occurred_at``, not on the arrival order within the
+grace period; duplicates change nothing; counts never go negative; the state stays bounded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.churn.patterns import ChurnRules
+from services.churn.rules import apply
+from shared.events import Event
+from shared.relationships import RelationshipState
+from tests.churn_support import Loop, without_revisions
+from tests.support import event
+
+M = timedelta(minutes=1)
+# Short windows, so that hypothesis' small streams reach every pattern and the grace period matters.
+RULES = ChurnRules(
+    quick_unfollow_window=timedelta(hours=6),
+    min_dwell=timedelta(minutes=20),
+    serial_cycles=2,
+    horizon=timedelta(days=2),
+    cross_accounts=2,
+    grace=timedelta(hours=1),
+)
+KINDS = ["follow", "followed_back", "interaction", "unfollow"]
+ACCOUNTS = ["brand", "shop", "cafe"]
+
+
+def make(steps: list[tuple[str, str, int]], follower: str = "7") -> list[Event]:
+    """Events of one follower: (account, kind, minute), in event-time order (at one instant a follow
+    first and an unfollow last, as the detector orders them), with distinct ids."""
+    ordered = sorted(steps, key=lambda s: (s[2], KINDS.index(s[1])))
+    return [
+        Event.model_validate(
+            event(
+                f"e{n:03}",  # ids sort like the events (ties in time are broken by id)
+                kind,
+                follower,
+                minute * M,
+                account=account,
+                interaction="like" if kind == "interaction" else None,
+            )
+        )
+        for n, (account, kind, minute) in enumerate(ordered)
+    ]
+
+
+def steps(span_minutes: int, max_size: int = 25) -> st.SearchStrategy[list[tuple[str, str, int]]]:
+    return st.lists(
+        st.tuples(
+            st.sampled_from(ACCOUNTS),
+            st.sampled_from(KINDS),
+            st.integers(min_value=0, max_value=span_minutes),
+        ),
+        max_size=max_size,
+    )
+
+
+def within_grace(events: list[Event], delays: list[int]) -> list[Event]:
+    """An arrival order in which each event is delayed by less than the grace period."""
+    grace = int(RULES.grace / M)
+    arrival = [e.occurred_at + (d % grace) * M for e, d in zip(events, delays, strict=False)]
+    return [e for _, _, e in sorted(zip(arrival, range(len(events)), events, strict=False))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps(span_minutes=59), st.randoms(use_true_random=False))
+def test_any_permutation_of_events_within_the_grace_period_gives_the_same_results(
+    history: list[tuple[str, str, int]], rng: object
+) -> None:
+    events = make(history)
+    shuffled = list(events)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    in_order, permuted = Loop(RULES).feed(events).finish(), Loop(RULES).feed(shuffled).finish()
+    assert not permuted.late
+    assert without_revisions(permuted) == without_revisions(in_order)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps(span_minutes=6 * 24 * 60, max_size=40), st.lists(st.integers(min_value=0, max_value=10**6)))
+def test_delays_within_the_grace_period_give_the_same_results_over_days(
+    history: list[tuple[str, str, int]], delays: list[int]
+) -> None:
+    events = make(history)
+    delays = delays + [0] * len(events)
+    in_order = Loop(RULES).feed(events).finish()
+    delayed = Loop(RULES).feed(within_grace(events, delays)).finish()
+    assert not delayed.late
+    assert without_revisions(delayed) == without_revisions(in_order)
+    # And in order, nothing is ever revised: every annotation is final when first published.
+    assert in_order.first == in_order.annotations
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps(span_minutes=3 * 24 * 60), st.lists(st.integers(min_value=0, max_value=40)))
+def test_a_redelivered_event_changes_nothing(history: list[tuple[str, str, int]], picks: list[int]) -> None:
+    events = make(history)
+    again = list(events)
+    for pick in picks:
+        if events:
+            original = events[pick % len(events)]
+            again.insert(again.index(original) + 1 + pick % 3, original)  # shortly after, or right after
+    once, twice = Loop(RULES).feed(events).finish(), Loop(RULES).feed(again).finish()
+    assert without_revisions(twice) == without_revisions(once)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps(span_minutes=4 * 24 * 60, max_size=40), st.permutations(list(range(40))))
+def test_counts_never_go_negative_and_stay_consistent_in_any_arrival_order(
+    history: list[tuple[str, str, int]], order: list[int]
+) -> None:
+    events = make(history)
+    arrival = [events[i] for i in order if i < len(events)]  # any order at all: many events are late
+    loop = Loop(RULES).feed(arrival).finish()
+    notes = [*loop.annotations.values(), *loop.retained.values()]
+    for note in notes:
+        assert min(note.follows, note.unfollows, note.interactions, note.cycles_in_horizon) >= 0
+        assert note.follows - note.unfollows == (1 if note.following else 0)
+        assert note.cycles_in_horizon <= note.unfollows
+        assert 0 <= note.accounts_churned <= len(ACCOUNTS)
+    for state in loop.states().values():
+        assert state.follows - state.unfollows == (1 if state.following else 0)
+        assert state.interactions >= 0
+    assert set(loop.annotations) == {e.event_id for e in events}  # late events are recorded too
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps(span_minutes=60 * 24 * 60, max_size=60))
+def test_the_state_stays_bounded(history: list[tuple[str, str, int]]) -> None:
+    loop = Loop(RULES).feed(make(history)).finish()
+    watermark = loop.watermark()
+    if watermark is None:
+        return  # only follow-backs: they do not move the clock
+    for state in loop.states().values():
+        assert all(at >= watermark for at, *_ in state.pending)  # only the grace period is pending
+        through = state.settled.through
+        for times in (state.settled.cycle_ends, state.settled.churn_ends):
+            # Trimmed whenever something settles: nothing older than the horizon before that.
+            assert through is None or all(t >= through - RULES.horizon for t in times)
+        assert len(state.alerts) <= 4
+
+
+def test_late_events_are_flagged_and_folded_after_what_settled() -> None:
+    events = make([("brand", "follow", 0), ("brand", "interaction", 30), ("brand", "unfollow", 3 * 60)])
+    follow, interaction, unfollow = events
+    loop = Loop(RULES).feed([follow, unfollow, interaction])  # the interaction 2.5 h late (grace: 1 h)
+    assert loop.late == {interaction.event_id}
+    note = loop.annotations[interaction.event_id]
+    assert note.late
+    assert note.interactions == 1
+    assert loop.states()[("brand", "7")].interactions == 1
+
+
+def test_apply_still_folds_one_relationship_in_its_own_event_time() -> None:
+    state = RelationshipState()
+    for item in make([("brand", "follow", 0), ("brand", "unfollow", 120)]):
+        state, note = apply(state, item, RULES)
+    assert note.patterns == ("quick_unfollow",)
+    assert (state.follows, state.unfollows, state.following) == (1, 1, False)
