@@ -101,7 +101,7 @@ def run(
     settings: Settings, *, events: int, rate: int = 5000, latency_seconds: int = 10
 ) -> tuple[list[Figure], dict[str, object]]:
     """Measure each figure and its baseline on the running infrastructure."""
-    from followback import bench_pipeline
+    from followback import bench_churn, bench_pipeline
 
     figures = run_ingest(settings, events=events)
     stream = _events(events)
@@ -121,7 +121,10 @@ def run(
         Figure("pipeline: events in Kafka to decisions committed", found.events, found.pipeline_s, consume),
         replay_figure(settings, stream, consume),
     ]
-    extra = {
+    churn_figures, churn_extra = bench_churn.run(settings, stream)
+    figures += [f for f in churn_figures if f.name != consume]
+    extra: dict[str, object] = {
+        **churn_extra,
         "latency_ms_ingest_ack_to_decision": found.latency_ms,
         "latency_offered_events_per_s": found.latency_rate,
         "latency_decided_events": found.latency_events,
