@@ -158,7 +158,7 @@ def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrenc
                 group_prefix=f"bench-{run_id}.",
                 partitions=settings.kafka.partitions,
             ),
-            "http": HttpSettings(ingest_port=_free_port()),
+            "http": HttpSettings(ingest_port=runner.free_port()),
         }
     )
     stream = _events(events)
@@ -180,15 +180,6 @@ def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrenc
         runner.stop(processes)
         asyncio.run(drop_topics(scratch))
     return [baseline, ingest]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _events(count: int, first_seed: int = 1) -> list[Event]:

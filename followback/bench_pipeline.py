@@ -51,15 +51,6 @@ class PipelineFigures:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def _admin_execute(dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -84,7 +75,7 @@ def scratch(settings: Settings) -> Iterator[Settings]:
                 partitions=settings.kafka.partitions,
             ),
             "postgres": PostgresSettings(dsn=f"{server}/{database}"),
-            "http": HttpSettings(**{f"{s}_port": _free_port() for s in runner.SERVICES}),
+            "http": HttpSettings(**{f"{s}_port": runner.free_port() for s in runner.SERVICES}),
         }
     )
     asyncio.run(ensure_topics(config))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,14 @@ import httpx
 from shared.settings import Settings
 
 SERVICES = ("ingest", "churn", "scorer", "notifier")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a throwaway service)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_of(settings: Settings, service: str) -> int:
