@@ -107,6 +107,28 @@ async def read_topic(settings: Settings, topic: str, count: int, timeout: float 
     return records
 
 
+async def read_to_end(settings: Settings, topic: str, timeout: float = 60.0) -> list[Any]:
+    """Every record of a topic up to its end offsets as of the call (all partitions): for tests that
+    must see everything that was published, not whatever arrives before a timeout."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()  # no group: every partition is assigned at once
+    try:
+        parts = sorted(consumer.assignment())
+        assert parts, f"no partitions of {topic}"
+        ends = await consumer.end_offsets(parts)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while [p for p in parts if await consumer.position(p) < ends[p]]:
+            assert time.monotonic() < deadline, f"could not read {topic} to its end in {timeout} s"
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
 async def end_offsets(settings: Settings, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await consumer.start()

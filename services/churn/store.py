@@ -160,10 +160,8 @@ async def save_clocks(conn: asyncpg.Connection, times: dict[int, datetime]) -> N
     )
 
 
-async def due(
-    conn: asyncpg.Connection, grace: timedelta, partitions: Iterable[int] | None, limit: int
-) -> list[tuple[str, int, datetime]]:
-    """Followers with a relationship whose ``retained`` time the partition's watermark has passed:
+async def due(conn: asyncpg.Connection, grace: timedelta, limit: int) -> list[tuple[str, int, datetime]]:
+    """Followers with a relationship whose ``retained`` time its partition's watermark has passed:
     (follower id, partition, watermark)."""
     rows = await conn.fetch(
         """
@@ -171,12 +169,10 @@ async def due(
         FROM churn_clock c
         JOIN relationships r ON r.events_partition = c.events_partition
          AND r.retain_due_at < c.stream_time - $1::interval
-        WHERE $2::int[] IS NULL OR c.events_partition = ANY($2::int[])
         ORDER BY r.follower_id
-        LIMIT $3
+        LIMIT $2
         """,
         grace,
-        None if partitions is None else sorted(set(partitions)),
         limit,
     )
     return [(row["follower_id"], row["events_partition"], row["watermark"]) for row in rows]

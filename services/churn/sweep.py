@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -37,15 +37,14 @@ async def sweep(
     pool: asyncpg.Pool,
     publish: Publish,
     rules: ChurnRules,
-    partitions: Iterable[int] | None = None,
     limit: int = 500,
 ) -> tuple[int, int]:
     """One pass over at most ``limit`` due followers; returns the followers advanced and the
     ``retained`` events published."""
     async with pool.acquire() as conn, conn.transaction():
-        due = await store.due(conn, rules.grace, partitions, limit)
-        free = await store.try_lock_followers(conn, [f for f, _, _ in due])
-        mine = [(f, p, wm) for f, p, wm in due if f in free]
+        due = {f: (p, wm) for f, p, wm in await store.due(conn, rules.grace, limit)}  # once each
+        free = await store.try_lock_followers(conn, due)
+        mine = [(f, p, wm) for f, (p, wm) in due.items() if f in free]
         loaded = await store.followers(conn, [f for f, _, _ in mine])
         saved: list[store.Saved] = []
         emitted: list[AnnotatedEvent] = []

@@ -25,7 +25,7 @@ from shared.settings import HttpSettings, Settings
 from tests.churn_support import expected_alerts, scripted
 from tests.conftest import Infra, isolated_settings
 from tests.e2e.conftest import as_env, free_port
-from tests.support import eventually, read_topic
+from tests.support import eventually, read_to_end
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +90,11 @@ async def processed(settings: Settings) -> int:
         await conn.close()
 
 
+async def until_processed(settings: Settings, count: float) -> None:
+    found = await eventually(lambda: processed(settings), lambda n: n >= count, 90)
+    assert found >= count, f"only {found} events processed"
+
+
 async def settled(settings: Settings, timeout: float = 120) -> None:
     """Until the group committed every event, the sweep has nothing due and nothing moves."""
     last = -1
@@ -141,13 +146,13 @@ async def snapshot(settings: Settings) -> Snapshot:
     finally:
         await conn.close()
     annotated: dict[str, AnnotatedEvent] = {}
-    for record in await read_topic(settings, settings.topic("annotated"), 10**6, timeout=4):
+    for record in await read_to_end(settings, settings.topic("annotated")):
         item = AnnotatedEvent.model_validate_json(record.value)
         known = annotated.get(item.event.event_id)
         if known is None or item.relationship.revision >= known.relationship.revision:
             annotated[item.event.event_id] = item
     alerts: dict[str, ChurnAlert] = {}
-    for record in await read_topic(settings, settings.topic("churn_alerts"), 10**6, timeout=2):
+    for record in await read_to_end(settings, settings.topic("churn_alerts")):
         alert = ChurnAlert.model_validate_json(record.value)
         if alert.alert_id not in alerts or alert.revision >= alerts[alert.alert_id].revision:
             alerts[alert.alert_id] = alert
@@ -195,9 +200,8 @@ async def test_sigkill_mid_stream_and_restart_leave_the_same_state_and_alerts(
         faulty = settings.model_copy(update={"http": HttpSettings(churn_port=free_port())})
         await publish(faulty, events)
         for share in (0.2, 0.5):
-            at_least = share * len(events)
             with instance(faulty) as process:
-                await eventually(lambda: processed(faulty), lambda n, least=at_least: n >= least, 90)
+                await until_processed(faulty, share * len(events))
                 process.kill()  # SIGKILL: no shutdown, no offset commit, maybe a batch half done
                 process.wait()
         with instance(faulty):
@@ -216,7 +220,7 @@ async def test_two_instances_in_one_consumer_group_give_the_same_result_as_one(
         second_port = free_port()
         await publish(pair, events)
         with instance(pair):
-            await eventually(lambda: processed(pair), lambda n: n >= 0.2 * len(events), 90)
+            await until_processed(pair, 0.2 * len(events))
             with instance(pair, second_port):  # joins mid-stream: the group rebalances
                 healthy(pair)
                 healthy(pair, second_port)

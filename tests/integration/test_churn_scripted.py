@@ -7,11 +7,12 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from followback.lag import stage_lag
 from services.churn.app import create_app
 from shared.relationships import AnnotatedEvent, ChurnAlert
 from shared.settings import Settings
 from tests.churn_support import expected_alerts, scripted
-from tests.support import eventually, publish_events, read_topic
+from tests.support import eventually, publish_events, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,11 @@ async def test_a_scripted_stream_gives_exactly_the_expected_alerts(
             lambda n: n >= expected_rows,
             60,
         )
-        alerts = await read_topic(settings, settings.topic("churn_alerts"), 10**6, timeout=3)
-        records = await read_topic(settings, settings.topic("annotated"), 10**6, timeout=3)
+        # States commit before their outputs are published; offsets commit after: no lag, all out.
+        lag = await eventually(lambda: stage_lag(settings), lambda found: found["churn"] == 0, 60)
+        assert lag["churn"] == 0, f"churn detector still {lag['churn']} events behind"
+        alerts = await read_to_end(settings, settings.topic("churn_alerts"))
+        records = await read_to_end(settings, settings.topic("annotated"))
 
     assert expected_alerts(ChurnAlert.model_validate_json(r.value) for r in alerts) == script.alerts
     latest: dict[str, AnnotatedEvent] = {}
