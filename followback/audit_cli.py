@@ -17,6 +17,7 @@ from rich.table import Table
 
 from followback import eventlog, replay
 from followback.eventlog import Record, Window
+from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
 from shared import accounts
 from shared.settings import Settings, load_settings
@@ -101,7 +102,9 @@ def replay_command(
                 if pinned is None:
                     raise typer.BadParameter(f"{account} has no configuration version {config}")
                 brands[account] = pinned
-            read, in_window, decided = replay.recompute(records, window, rules_from(settings), brands)
+            read, in_window, decided = replay.recompute(
+                records, window, rules_from(settings), brands, ChurnRules.from_settings(settings.churn)
+            )
             recorded = await replay.recorded_decisions(conn, in_window)
         finally:
             await conn.close()

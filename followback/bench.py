@@ -98,10 +98,11 @@ async def drop_topics(settings: Settings) -> None:
 
 
 def run(
-    settings: Settings, *, events: int, rate: int = 5000, latency_seconds: int = 10
+    settings: Settings, *, events: int, rate: int = 5000, latency_seconds: int = 10, relationships: int = 0
 ) -> tuple[list[Figure], dict[str, object]]:
-    """Measure each figure and its baseline on the running infrastructure."""
-    from followback import bench_churn, bench_pipeline
+    """Measure each figure and its baseline on the running infrastructure; with ``relationships``,
+    also the services' memory from 100 thousand tracked relationships up to that many."""
+    from followback import bench_churn, bench_memory, bench_pipeline
 
     figures = run_ingest(settings, events=events)
     stream = _events(events)
@@ -130,6 +131,17 @@ def run(
         "latency_decided_events": found.latency_events,
         "peak_rss_mb": found.peak_rss_mb,
     }
+    if relationships:
+        extra["memory_by_relationships"] = [
+            {
+                "relationships": point.relationships,
+                "peak_rss_mb": point.peak_rss_mb,
+                "events": point.events,
+                "events_per_s": round(point.rate),
+                "seed_seconds": round(point.seed_seconds, 1),
+            }
+            for point in bench_memory.run(settings, relationships)
+        ]
     return figures, extra
 
 
@@ -137,11 +149,12 @@ def replay_figure(settings: Settings, events: list[Event], baseline: str) -> Fig
     """Replay's own work: fold and score every event in process (reading the log is the baseline's)."""
     from followback.eventlog import Record, Window
     from followback.replay import recompute
+    from services.churn.patterns import ChurnRules
     from services.scorer.app import rules_from
 
     records = [Record(event, b"") for event in events]
     began = time.perf_counter()
-    recompute(records, Window(), rules_from(settings), {})
+    recompute(records, Window(), rules_from(settings), {}, ChurnRules.from_settings(settings.churn))
     return Figure(
         "replay: churn and scoring recomputed in process", len(events), time.perf_counter() - began, baseline
     )

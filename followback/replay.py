@@ -1,7 +1,8 @@
 """``followback replay``: recompute decisions from the event log and compare them with the record.
 
-The same pure code as the live services (the churn rules, then the scorer's ``next_decision``),
-in event-time order, in process: nothing is written and nobody is notified. Every event before the
+The same pure code as the live services (the churn detector's fold with the configured churn
+rules, a follower's relationships together so cross-account churn counts, then the scorer's
+``next_decision``), in event-time order, in process: nothing is written and nobody is notified. Every event before the
 window's end is folded, so each relationship's state is as it was when the window opened; only
 the decisions of events inside the window are compared with the recorded ones.
 """
@@ -16,11 +17,11 @@ from typing import Any
 import asyncpg
 
 from followback.eventlog import Record, Window
-from services.churn.rules import apply
+from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, ScoringRules, next_decision
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision
-from shared.relationships import AnnotatedEvent, RelationshipState
+from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000
 
@@ -78,6 +79,7 @@ def recompute(
     window: Window,
     rules: ScoringRules,
     brands: dict[str, VersionedConfig],
+    churn_rules: ChurnRules | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end; decide the ones inside it.
 
@@ -85,7 +87,8 @@ def recompute(
     decision of each of those events that yields one.
     """
     ordered = sorted(records, key=lambda r: r.event.occurred_at)  # stable: log order breaks ties
-    states: dict[tuple[str, str], RelationshipState] = {}
+    # The detector's fold: one clock for the whole log, cross-account churn included.
+    churn = InMemory(churn_rules or ChurnRules())
     current: dict[tuple[str, str], Current] = {}
     seen: set[str] = set()
     in_window: list[str] = []
@@ -98,7 +101,7 @@ def recompute(
             continue
         seen.add(event.event_id)
         key = (event.account_id, event.follower.id)
-        states[key], note = apply(states.get(key, RelationshipState()), event)
+        note = churn.fold(event)
         decision = next_decision(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brands.get(key[0])
         )

@@ -15,6 +15,7 @@ import pytest
 from followback import eventlog, replay, sample
 from followback.eventlog import Record, Window
 from services.churn.app import create_app as churn_app
+from services.churn.patterns import ChurnRules
 from services.scorer.app import create_app as scorer_app
 from services.scorer.app import rules_from
 from shared import accounts
@@ -44,7 +45,9 @@ async def run_replay(
     settings: Settings, db: asyncpg.Connection, records: list[Record], window: Window
 ) -> replay.ReplayReport:
     brands = await accounts.latest(db, ["brand"])
-    read, in_window, decided = replay.recompute(records, window, rules_from(settings), brands)
+    read, in_window, decided = replay.recompute(
+        records, window, rules_from(settings), brands, ChurnRules.from_settings(settings.churn)
+    )
     recorded = await replay.recorded_decisions(db, in_window)
     return replay.ReplayReport(
         events_read=read,
