@@ -25,7 +25,7 @@ from rich.table import Table
 from services.churn.rules import apply
 from services.scorer.scoring import SCORER_VERSION, ScoringRules, score
 from shared.decisions import DecisionClass
-from shared.events import Event, EventType, Profile
+from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 from shared.relationships import AnnotatedEvent, RelationshipState
 
 # The columns the scorer reads; the observation time comes from one of OBSERVED_COLUMNS.
@@ -212,6 +212,7 @@ def event_from_row(row: Mapping[str, str | None], n: int) -> Event:
     return Event(
         event_id=f"evaluate-{n}",
         type=EventType.FOLLOW,
+        platform=DEFAULT_PLATFORM,
         account_id="evaluate",
         follower=profile_from_row(row, n),
         occurred_at=observed_at(row, n),

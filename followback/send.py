@@ -15,7 +15,7 @@ from rich.progress import Progress
 from shared.validation import FieldError, validate
 
 # CSV columns that belong to the event; every other column is a field of the follower's profile.
-EVENT_COLUMNS = {"event_id", "type", "platform", "account_id", "occurred_at"}
+EVENT_COLUMNS = {"schema_version", "event_id", "type", "platform", "account_id", "occurred_at"}
 
 
 @dataclass
@@ -30,6 +30,8 @@ class SendReport:
 
 def _csv_item(row: dict[str, str]) -> dict[str, Any]:
     item: dict[str, Any] = {k: v for k, v in row.items() if k in EVENT_COLUMNS and v != ""}
+    if item.get("schema_version", "").isdigit():  # a number in JSON; CSV has only text
+        item["schema_version"] = int(item["schema_version"])
     follower = {
         k: v
         for k, v in row.items()

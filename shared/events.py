@@ -1,18 +1,24 @@
-"""The event contract (schema version 1): what ingest accepts and publishes to the events topic.
+"""The event contract (schema version 2): what ingest accepts and publishes to the events topic.
 
 One model for the wire and for the pure core. Ids are strings: platform ids are 64-bit snowflakes
 that JSON numbers in many clients cannot hold exactly, so numeric ids are accepted and kept as text.
+Payloads of an older version (1, or no ``schema_version`` at all) are upcast on every read by
+:mod:`shared.upcasting`; producers write version 2.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION: Literal[1] = 1
+from shared.upcasting import CURRENT, V1_PLATFORM, supported, upcast_event
+
+SCHEMA_VERSION: Literal[2] = CURRENT
+# The platform version 1 implied when none was given (version 2 requires it).
+DEFAULT_PLATFORM = V1_PLATFORM
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Count = Annotated[int, Field(ge=0)]
@@ -75,14 +81,27 @@ class Event(BaseModel):
 
     model_config = ConfigDict(coerce_numbers_to_str=True, frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     event_id: Id = Field(description="Idempotency key: a repeated id is already done.")
     type: EventType
-    platform: str = Field(default="x", min_length=1, max_length=20)
+    platform: str = Field(
+        min_length=1, max_length=20, description="The network, e.g. x (version 1 implied x when absent)."
+    )
     account_id: Id = Field(description="The brand account that was followed or engaged.")
     follower: Profile
     interaction: Interaction | None = None
     occurred_at: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """An older version's payload in this version's shape (see :mod:`shared.upcasting`)."""
+        return upcast_event(data)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> Any:
+        return supported(value)
 
     @model_validator(mode="after")
     def _interaction_matches_type(self) -> Event:

@@ -114,6 +114,8 @@ class AnnotatedEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     schema_version: Literal[1] = 1
+    # The event in the current event schema: one written under an older version (a stored row from
+    # before version 2) is upcast when read, so this envelope's own version did not change.
     event: Event
     relationship: Annotation
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.churn import store
 from services.churn.timeline import Notice
-from shared.events import Event, EventType, Profile
+from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 from shared.relationships import AnnotatedEvent, ChurnAlert
 
 _RETAINED_IDS = uuid.UUID("5b0e3a52-7d0c-4a4e-9d3c-2f1e8f6c0b7a")
@@ -48,6 +48,9 @@ def retained_event(follower_id: str, notice: Notice) -> AnnotatedEvent:
     event = Event(
         event_id=f"retained:{uuid.uuid5(_RETAINED_IDS, name).hex}",
         type=EventType.RETAINED,
+        # A relationship is keyed by the brand's account id alone (one network's account), and its
+        # state keeps no platform; every platform the pipeline reads today is x.
+        platform=DEFAULT_PLATFORM,
         account_id=notice.account_id,
         follower=Profile(id=follower_id),
         occurred_at=notice.due,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events import InteractionKind
+from shared.events import SCHEMA_VERSION, InteractionKind
 
 TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
 
@@ -69,6 +69,7 @@ def _uid(user: dict[str, Any] | None) -> str:
 
 def _event(event_id: str, kind: str, account: str, user: dict[str, Any], at: Any) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
         "event_id": event_id,
         "type": kind,
         "platform": "x",

@@ -21,7 +21,7 @@ import asyncpg
 from services.notifier import outbox
 from services.notifier.outbox import NewDelivery
 from shared import accounts
-from shared.events import Event, EventType, Profile
+from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 
 
 class Action(StrEnum):
@@ -53,6 +53,7 @@ def followed_back_event(
     event = Event(
         event_id=f"followed-back:{action_id}",  # derived from the action: a resend is the same event
         type=kind,
+        platform=DEFAULT_PLATFORM,  # the review queue keeps no platform; every brand is on x today
         account_id=account_id,
         follower=Profile.model_validate(follower),
         occurred_at=at,

@@ -20,7 +20,7 @@ async def test_dead_letters_are_listed_with_their_source_and_valid_ones_republis
     settings: Settings,
 ) -> None:
     good = event("d1", "follow", "777", timedelta(0))
-    future = {**good, "event_id": "d2", "schema_version": 2}  # a version this code cannot read yet
+    future = {**good, "event_id": "d2", "schema_version": 99}  # a version this code cannot read yet
     huge = {**good, "event_id": "d3", "follower": {**good["follower"], "description": "x" * 5000}}
     poison = [b"\xff\xfe not json", json.dumps(future).encode(), json.dumps(huge).encode()]
     async with create_app(settings).start_lifespan_context():

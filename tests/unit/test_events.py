@@ -17,7 +17,7 @@ def test_a_follow_event_validates_and_keys_by_follower() -> None:
     assert parsed.type is EventType.FOLLOW
     assert parsed.key == b"42"
     assert parsed.occurred_at == T0
-    assert parsed.schema_version == 1
+    assert parsed.schema_version == 2  # an unversioned (version 1) payload, upcast on read
 
 
 def test_numeric_ids_are_kept_exactly_as_text() -> None:
