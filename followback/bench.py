@@ -120,6 +120,12 @@ def run(
             "bare asyncpg COPY (decision rows)",
         ),
         Figure("pipeline: events in Kafka to decisions committed", found.events, found.pipeline_s, consume),
+        Figure(
+            "pipeline, 2 instances of each consuming service",
+            len(stream),
+            bench_pipeline.scale_out(settings, stream, instances=2),
+            consume,
+        ),
         replay_figure(settings, stream, consume),
     ]
     churn_figures, churn_extra = bench_churn.run(settings, stream)

@@ -245,6 +245,31 @@ async def fixed_rate_latency(
     return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived]
 
 
+CONSUMERS = ["churn", "scorer", "notifier"]
+
+
+def scale_out(settings: Settings, events: list[Event], instances: int) -> float:
+    """Seconds from the events in Kafka to every decision committed with ``instances`` processes of
+    each consuming service in one consumer group (a fresh database and topics)."""
+    token = secrets.token_urlsafe(16)
+    with scratch(settings) as config:
+        env = env_for(config, token)
+        processes = runner.spawn(CONSUMERS, env=env)
+        for _ in range(instances - 1):  # the same groups, other HTTP ports
+            for service in CONSUMERS:
+                port = {f"FOLLOWBACK_HTTP__{service.upper()}_PORT": str(runner.free_port())}
+                processes += runner.spawn([service], env={**env, **port})
+        try:
+            runner.wait_healthy(config, CONSUMERS)
+            time.sleep(3)  # let the groups settle their assignments before the clock starts
+            began = time.perf_counter()
+            asyncio.run(produce(config, events))
+            asyncio.run(wait_drained(config, timeout=600))
+            return time.perf_counter() - began
+        finally:
+            runner.stop(processes)
+
+
 def _renamed(events: list[Event]) -> list[Event]:
     """The same events under another account, so they are new to the database the pipeline filled."""
     return [

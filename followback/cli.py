@@ -117,6 +117,13 @@ def demo(
 def bench(
     events: Annotated[int, typer.Option(min=1000, help="Events per measurement.")] = 50_000,
     rate: Annotated[int, typer.Option(min=100, help="Offered events/s for the latency figure.")] = 5000,
+    relationships: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Measure service memory from 100,000 tracked relationships up to this many (0: skip).",
+        ),
+    ] = 1_000_000,
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Measure throughput on the running infrastructure, each figure beside a raw baseline."""
@@ -124,7 +131,7 @@ def bench(
 
     from followback import bench as benchmark
 
-    figures, extra = benchmark.run(load_settings(), events=events, rate=rate)
+    figures, extra = benchmark.run(load_settings(), events=events, rate=rate, relationships=relationships)
     result = benchmark.report(figures, extra)
     if not as_json:
         table = Table(title="followback bench (same run, same broker)")
@@ -140,6 +147,11 @@ def bench(
         latency = extra["latency_ms_ingest_ack_to_decision"]
         console.print(f"latency, ingest 202 to decision committed, at {rate} events/s: {latency} ms")
         console.print(f"peak memory per service (MB): {extra['peak_rss_mb']}")
+        for point in extra.get("memory_by_relationships", []):  # type: ignore[attr-defined]
+            console.print(
+                f"{point['relationships']:>12,} relationships: peak memory (MB) {point['peak_rss_mb']}, "
+                f"{point['events_per_s']:,} events/s through churn, scorer and notifier"
+            )
     console.print(json.dumps(result), highlight=False, soft_wrap=True)
 
 

@@ -2,9 +2,9 @@
 
 The same pure code as the live services (the churn detector's fold with the configured churn
 rules, a follower's relationships together so cross-account churn counts, then the scorer's
-``next_decision``), in event-time order, in process: nothing is written and nobody is notified. Every event before the
-window's end is folded, so each relationship's state is as it was when the window opened; only
-the decisions of events inside the window are compared with the recorded ones.
+``next_decision``), in event-time order, in process: nothing is written and nobody is notified.
+Every event before the window's end is folded, so each relationship's state is as it was when the
+window opened; only the decisions of events inside the window are compared with the recorded ones.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ async def reference(infra: Infra) -> Reference:
                 services.stop()
         found = await outcome(config)
     assert found.processed == {e.event_id for e in events}
+    assert found.alerts, "the sample stream raises churn alerts, so the fault tests compare them"
     assert set(found.open_pushes().values()) == {"sent"}, found.errors
     assert max(Counter(post.key for post in slack.posts).values()) == 1
     return Reference(events, found, seconds)

@@ -20,10 +20,12 @@ from followback import runner, sample
 from followback.lag import STAGES, stage_lag
 from shared.events import Event
 from shared.lag import LagProbe
+from shared.relationships import ChurnAlert
 from shared.settings import Settings
 from tests.e2e.conftest import as_env
 from tests.notifier_support import configure
 from tests.receivers import Post, WebhookReceiver
+from tests.support import read_to_end
 
 
 def fault_env(settings: Settings) -> dict[str, str]:
@@ -179,6 +181,7 @@ class Outcome:
     notifications: dict[str, str]  # decision id -> status (pending | retracted)
     deliveries: dict[str, tuple[str, str, str]]  # idempotency key -> decision id, kind, status
     errors: dict[str, str]  # idempotency key -> last error, for the deliveries that had one
+    alerts: dict[str, ChurnAlert]  # alert id -> the latest revision on the churn-alerts topic
 
     def duplicate_decisions(self) -> dict[str, int]:
         return {event: n for event, n in self.decisions_per_event.items() if n > 1}
@@ -207,6 +210,11 @@ async def outcome(settings: Settings) -> Outcome:
         )
     finally:
         await conn.close()
+    alerts: dict[str, ChurnAlert] = {}
+    for record in await read_to_end(settings, settings.topic("churn_alerts")):
+        alert = ChurnAlert.model_validate_json(record.value)
+        if alert.alert_id not in alerts or alert.revision >= alerts[alert.alert_id].revision:
+            alerts[alert.alert_id] = alert
     latest: dict[tuple[str, str], tuple[int, str, Decimal]] = {}
     for r in rows:
         key = (r["account_id"], r["follower_id"])
@@ -220,6 +228,7 @@ async def outcome(settings: Settings) -> Outcome:
         notifications={r["decision_id"]: r["status"] for r in notifications},
         deliveries={r["idempotency_key"]: (r["decision_id"], r["kind"], r["status"]) for r in deliveries},
         errors={r["idempotency_key"]: r["last_error"] for r in deliveries if r["last_error"]},
+        alerts=alerts,
     )
 
 
@@ -279,11 +288,13 @@ class Figures:
     duplicate_decisions: int
     pushed_twice: int
     pushes: Counter[str]  # status of the pushes to followers still waiting for a person
+    alerts: int  # churn alerts (latest revisions) on the topic
 
     def __str__(self) -> str:
         return (
             f"{self.sent} events sent; lost {self.lost}; duplicate decision versions "
-            f"{self.duplicate_decisions}; pushes sent twice {self.pushed_twice}; pushes {dict(self.pushes)}"
+            f"{self.duplicate_decisions}; pushes sent twice {self.pushed_twice}; pushes {dict(self.pushes)}; "
+            f"churn alerts {self.alerts}"
         )
 
 
@@ -291,7 +302,8 @@ def assert_same_outcome(
     expected: Outcome, got: Outcome, events: Sequence[Event], posts: Sequence[Post]
 ) -> Figures:
     """The faulty run ends exactly as the undisturbed one: every event processed, the same decision
-    rows (class, score, reasons, version per event), the same queue, and no push sent twice. A push a
+    rows (class, score, reasons, version per event), the same churn alerts (latest revision of each),
+    the same queue, and no push sent twice. A push a
     fault cut off mid-send is 'unknown' (it may have arrived), never sent again."""
     sent = {e.event_id for e in events}
     pushed = Counter(post.key for post in posts)
@@ -301,6 +313,7 @@ def assert_same_outcome(
         duplicate_decisions=len(got.duplicate_decisions()),
         pushed_twice=sum(1 for n in pushed.values() if n > 1),
         pushes=Counter(got.open_pushes().values()),
+        alerts=len(got.alerts),
     )
     print(f"\n  {figures}")
     assert expected.processed == sent
@@ -309,6 +322,7 @@ def assert_same_outcome(
     assert got.latest == expected.latest
     assert got.decisions == expected.decisions
     assert got.notifications == expected.notifications
+    assert got.alerts == expected.alerts, "churn alerts differ"
     assert {key: n for key, n in pushed.items() if n > 1} == {}, "pushes sent twice"
     assert got.open_pushes().keys() == expected.open_pushes().keys()
     assert set(got.open_pushes().values()) <= {"sent", "unknown"}, got.errors
