@@ -30,7 +30,8 @@ def test_each_point_seeds_its_relationships_and_measures_every_service(
         try:
             found = await conn.fetchrow(
                 "SELECT (SELECT count(*) FROM relationships WHERE follower_id LIKE 'mem-%') AS rels, "
-                "(SELECT count(DISTINCT follower_id) FROM decisions WHERE follower_id LIKE 'mem-%') AS decisions"
+                "(SELECT count(DISTINCT follower_id) FROM decisions WHERE follower_id LIKE 'mem-%') "
+                "AS decisions"
             )
         finally:
             await conn.close()
