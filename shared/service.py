@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Annotated, Any, cast
 
@@ -47,8 +47,21 @@ def batch_subscriber_options(settings: Settings, service: str) -> dict[str, Any]
     }
 
 
-# Work that lives as long as the service (the notifier's delivery worker), given the open clients.
-Background = Callable[[asyncpg.Pool, AIOKafkaProducer], AbstractAsyncContextManager[None]]
+# Work that lives as long as the service (the notifier's delivery worker, the churn sweep), given
+# the open clients. It yields the tasks it runs: /readyz fails once any of them has ended.
+BackgroundTasks = Sequence["asyncio.Task[Any]"]
+Background = Callable[[asyncpg.Pool, AIOKafkaProducer], AbstractAsyncContextManager[BackgroundTasks]]
+
+
+def task_state(task: asyncio.Task[Any]) -> str:
+    """``ok`` while a background task runs; else how it ended (a task that should run as long as
+    the service does and has ended means the service no longer does all its work)."""
+    if not task.done():
+        return "ok"
+    if task.cancelled():
+        return "ended: cancelled"
+    error = task.exception()
+    return f"ended: {error!r}" if error is not None else "ended: exited"
 
 
 class WebServiceApp(AsgiFastStream):
@@ -66,7 +79,8 @@ class WebServiceApp(AsgiFastStream):
 
 
 def readiness(broker: KafkaBroker, clients: dict[str, Any]) -> ASGIApp:
-    """``/readyz``: 200 when Kafka and PostgreSQL both answer, else 503 naming what does not."""
+    """``/readyz``: 200 when Kafka and PostgreSQL both answer and every background task still
+    runs, else 503 naming what does not (a task by its name, with how it ended)."""
 
     @get
     async def readyz(scope: Scope) -> AsgiResponse:
@@ -83,6 +97,8 @@ def readiness(broker: KafkaBroker, clients: dict[str, Any]) -> ASGIApp:
             checks["postgres"] = "ok"
         except Exception as error:  # any failure means not ready
             checks["postgres"] = repr(error)
+        for task in clients.get("tasks", ()):
+            checks[task.get_name()] = task_state(task)
         ready = all(value == "ok" for value in checks.values())
         body = {"status": "ready" if ready else "not ready", **checks}
         return AsgiResponse(
@@ -104,8 +120,9 @@ def create_service_app(
     (alive), ``/readyz`` (Kafka and PostgreSQL answer) and ``/metrics`` (Prometheus text).
 
     ``web`` serves every other HTTP path; ``background`` runs while the service does, inside the
-    lifespan (after the clients open, before they close); ``lag_of`` (group, topic) keeps that
-    group's consumer-lag gauges current. All are optional.
+    lifespan (after the clients open, before they close), and the tasks it yields are part of
+    readiness; ``lag_of`` (group, topic) keeps that group's consumer-lag gauges current. All are
+    optional.
     """
     settings.require_safe()
     clients: dict[str, Any] = {}
@@ -123,7 +140,8 @@ def create_service_app(
         clients["pool"] = pool
         lag = lag_reporter(settings.kafka.bootstrap_servers, *lag_of) if lag_of else nullcontext()
         try:
-            async with lag, background(pool, producer) if background else nullcontext():
+            async with lag, background(pool, producer) if background else nullcontext(()) as tasks:
+                clients["tasks"] = tuple(tasks)
                 yield
         finally:
             clients.clear()

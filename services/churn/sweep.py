@@ -25,7 +25,7 @@ from services.churn.patterns import ChurnRules
 from services.churn.timeline import advance, next_due
 from shared.kafka import publish_all
 from shared.relationships import AnnotatedEvent
-from shared.service import Background
+from shared.service import Background, BackgroundTasks
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def sweeper(settings: Settings, rules: ChurnRules) -> Background:
     topic = settings.topic("annotated")
 
     @asynccontextmanager
-    async def run(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[None]:
+    async def run(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[BackgroundTasks]:
         async def publish(items: list[AnnotatedEvent]) -> int:
             return await publish_all(producer, topic, items)
 
@@ -87,9 +87,9 @@ def sweeper(settings: Settings, rules: ChurnRules) -> Background:
                     log.exception("churn sweep failed; retrying in %.1fs", settings.churn.sweep_interval_s)
                 await asyncio.sleep(settings.churn.sweep_interval_s)
 
-        task = asyncio.create_task(loop())
+        task = asyncio.create_task(loop(), name="churn-sweep")
         try:
-            yield
+            yield [task]
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

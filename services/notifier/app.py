@@ -27,7 +27,7 @@ from services.notifier.web.app import WebState, create_web_app
 from shared.consuming import Backoff, parse_batch
 from shared.decisions import Decision
 from shared.kafka import create_broker
-from shared.service import Pool, Producer, batch_subscriber_options, create_service_app
+from shared.service import BackgroundTasks, Pool, Producer, batch_subscriber_options, create_service_app
 from shared.settings import Settings, load_settings
 
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         await backoff.guard(step(), "notifier batch")
 
     @contextlib.asynccontextmanager
-    async def delivering(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[None]:
+    async def delivering(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[BackgroundTasks]:
         timeout = settings.notifier.send_timeout_s
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
             channels: dict[str, Channel] = {
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
             web_state.pool, web_state.wake = pool, worker.wake
             task = asyncio.create_task(worker.run(), name="notifier-delivery")
             try:
-                yield
+                yield [task]  # /readyz fails once it has ended
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
