@@ -11,9 +11,11 @@ import asyncpg
 import typer
 from rich.console import Console
 
+from services.notifier import digest as digests
+from services.notifier.app import queue_url
 from shared import accounts
 from shared.accounts import AccountConfig
-from shared.db import migrate
+from shared.db import create_pool, migrate
 from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Per-brand configuration, versioned in PostgreSQL.")
@@ -72,6 +74,9 @@ def set_(
     follow_back_webhook_url: Annotated[
         str | None, typer.Option(help="Told when a person presses Follow back; '' turns it off.")
     ] = None,
+    digest: Annotated[
+        str | None, typer.Option(help="off, hourly or daily: one message per event-time period.")
+    ] = None,
 ) -> None:
     """Change the given fields (lists are replaced whole); records a new version."""
     changes = {
@@ -87,6 +92,7 @@ def set_(
         "slack_webhook_url": slack_webhook_url,
         "email_to": _items(email_to),
         "follow_back_webhook_url": follow_back_webhook_url,
+        "digest": digest,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
@@ -125,3 +131,21 @@ def history(account: str) -> None:
             console.print_json(config.model_dump_json())
 
     asyncio.run(go())
+
+
+@app.command("flush-digest")
+def flush_digest(account: str) -> None:
+    """Close the account's open digest periods now, without waiting for its stream time to pass them."""
+
+    async def go() -> list[int]:
+        settings = load_settings()
+        await migrate(settings.postgres)
+        pool = await create_pool(settings.postgres.model_copy(update={"min_pool": 1, "max_pool": 1}))
+        try:
+            async with pool.acquire() as conn:
+                return await digests.flush(conn, account, queue_url(settings))
+        finally:
+            await pool.close()
+
+    made = asyncio.run(go())
+    console.print(f"{account}: {len(made)} digest(s) closed; the notifier sends them")

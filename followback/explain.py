@@ -29,6 +29,11 @@ SECTIONS: dict[str, str] = {
         SELECT channel, kind, status, attempts, sent_at, last_error, created_at
         FROM deliveries WHERE account_id = $1 AND follower_id = $2 ORDER BY delivery_id
     """,
+    "digests": """
+        SELECT e.channel, e.period_start, e.period_end, e.status, d.status AS digest_status, d.sent_at
+        FROM digest_entries e LEFT JOIN deliveries d ON d.delivery_id = e.delivery_id
+        WHERE e.account_id = $1 AND e.follower_id = $2 ORDER BY e.period_start, e.channel
+    """,
     "review": """
         SELECT state, class, score::float8 AS score, version, decided_by, decided_at, updated_at
         FROM review_items WHERE account_id = $1 AND follower_id = $2

@@ -38,6 +38,18 @@ ERASE: dict[str, str] = {
         WHERE follower_id = $1
     """,
     "deliveries": "UPDATE deliveries SET payload = '{}'::jsonb WHERE follower_id = $1",
+    "digest_entries": "UPDATE digest_entries SET payload = '{}'::jsonb WHERE follower_id = $1",
+    # A digest lists several followers: only this one's line loses its profile.
+    "digests": """
+        UPDATE deliveries SET payload = jsonb_set(payload, '{followers}', (
+            SELECT jsonb_agg(
+                CASE WHEN f->>'follower_id' = $1
+                     THEN jsonb_build_object('follower_id', $1::text, 'decision_id', f->'decision_id')
+                     ELSE f END ORDER BY n)
+            FROM jsonb_array_elements(payload->'followers') WITH ORDINALITY AS x(f, n)))
+        WHERE kind = 'digest'
+          AND payload->'followers' @> jsonb_build_array(jsonb_build_object('follower_id', $1::text))
+    """,
 }
 
 

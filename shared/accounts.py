@@ -6,7 +6,7 @@ account in a batch and records ``"<account>@v<version>"`` as the decision's conf
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,6 +41,13 @@ class AccountConfig(BaseModel):
     email_to: list[str] = Field(default_factory=list, description="Addresses that get pushes by e-mail.")
     follow_back_webhook_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$", description="Called when a person presses Follow back."
+    )
+    digest: Literal["off", "hourly", "daily"] = Field(
+        default="off",
+        description=(
+            "Push channels send one message per event-time hour or day listing the followers, "
+            "instead of one message per follower."
+        ),
     )
 
     @field_validator(

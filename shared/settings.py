@@ -157,6 +157,20 @@ class NotifierSettings(BaseModel):
         default=1, ge=0, description="Days a follower over budget keeps competing for later days' pushes."
     )
     page_size: int = Field(default=25, ge=1, le=200)
+    digest_grace_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A digest period closes once the account's stream time is this far past its end.",
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins for one user name within the window before 429."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins from one client address within the window before 429."
+    )
+    login_window_s: float = Field(
+        default=900.0, gt=0, description="The window failed logins are counted in (and refused for)."
+    )
 
 
 class InsecureConfigurationError(RuntimeError):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 
-from services.notifier import budget, outbox, profiles, retraction, review_items
+from services.notifier import budget, digest, outbox, profiles, retraction, review_items
+from services.notifier.digest import Entry
 from services.notifier.outbox import NewDelivery
 from shared import accounts
 from shared.accounts import AccountConfig
@@ -31,6 +32,7 @@ class Intake:
     queued: int = 0
     scheduled: int = 0
     retracted: int = 0
+    digests: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
     decisions = [(d, versions[d.decision_id]) for d in unique if d.decision_id in versions]
     if not decisions:
         return Intake()
+    configs = await accounts.latest(conn, sorted({d.account_id for d, _ in decisions}))
+    # Before anything touches digest entries (retractions too): see digest.lock.
+    digesting = await digest.lock(conn, {d.account_id for d, _ in decisions}, configs)
     reviewable = [d for d, _ in decisions if d.decision_class in review_items.REVIEWABLE]
     states = await review_items.apply(conn, decisions, await profiles.snapshots(conn, reviewable))
     prefs = await _preferences(conn, {(d.account_id, d.follower_id) for d, _ in decisions})
@@ -113,11 +118,32 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
         conn, [(d, v) for d, v in decisions if d.decision_class in retraction.RETRACTING]
     )
     days = {(row["account_id"], row["day"]) for row in queued}
-    configs = await accounts.latest(conn, sorted({account for account, _ in days}))
     budgets = {a: c.config.daily_push_budget for a, c in configs.items()}
     scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days)
-    await outbox.enqueue(conn, await _push_deliveries(conn, scheduled, configs, config))
-    return Intake(queued=len(queued), scheduled=len(scheduled), retracted=retracted)
+    pushes, entries = await _push_deliveries(conn, scheduled, configs, config)
+    await outbox.enqueue(conn, pushes)
+    made = await _digests(conn, decisions, digesting, entries, configs, config)
+    return Intake(queued=len(queued), scheduled=len(scheduled), retracted=retracted, digests=len(made))
+
+
+async def _digests(
+    conn: asyncpg.Connection,
+    decisions: Sequence[tuple[Decision, int]],
+    digesting: Sequence[str],
+    entries: Sequence[Entry],
+    configs: Mapping[str, accounts.VersionedConfig],
+    config: IntakeSettings,
+) -> list[int]:
+    """Hold digest-mode pushes in their periods, move the accounts' clocks, close what is due."""
+    if not digesting:
+        return []
+    await digest.add(conn, entries, {a: digest.mode_of(configs.get(a)) for a in digesting})
+    newest: dict[str, datetime] = {}
+    for d, _ in decisions:
+        if d.account_id in digesting:
+            newest[d.account_id] = max(d.occurred_at, newest.get(d.account_id, d.occurred_at))
+    clocks = await digest.advance(conn, newest)
+    return await digest.close_due(conn, clocks, config.notifier.digest_grace_s, config.queue_url)
 
 
 async def _push_deliveries(
@@ -125,26 +151,35 @@ async def _push_deliveries(
     decision_ids: Sequence[str],
     configs: Mapping[str, accounts.VersionedConfig],
     config: IntakeSettings,
-) -> list[NewDelivery]:
-    """One push per scheduled decision and channel the account has on."""
+) -> tuple[list[NewDelivery], list[Entry]]:
+    """One push per scheduled decision and channel the account has on; in digest mode, an entry instead."""
     if not decision_ids:
-        return []
+        return [], []
     rows = await conn.fetch(
         """
         SELECT d.decision_id::text, d.account_id, d.follower_id, d.screen_name, d.score::float8 AS score,
-               d.reasons, r.profile->>'name' AS name
+               d.reasons, d.occurred_at, r.profile->>'name' AS name
         FROM decisions d
         LEFT JOIN review_items r ON r.account_id = d.account_id AND r.follower_id = d.follower_id
         WHERE d.decision_id = ANY($1::uuid[])
         """,
         list(decision_ids),
     )
-    found = []
+    found, held = [], []
     for row in rows:
         account = configs.get(row["account_id"])
         channels = outbox.push_channels(account.config if account else AccountConfig(), config.notifier)
         payload = _push_payload(row, config.queue_url)
         for channel, target in channels:
+            if digest.mode_of(account) != "off":
+                held.append(
+                    Entry(
+                        decision_id=row["decision_id"], channel=channel, account_id=row["account_id"],
+                        follower_id=row["follower_id"], target=target, occurred_at=row["occurred_at"],
+                        payload=payload,
+                    )
+                )  # fmt: skip
+                continue
             found.append(
                 NewDelivery(
                     idempotency_key=f"push:{row['decision_id']}:{channel}",
@@ -157,7 +192,7 @@ async def _push_deliveries(
                     payload=payload,
                 )
             )
-    return found
+    return found, held
 
 
 def _push_payload(row: asyncpg.Record, queue_url: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What a push, a retraction and a follow-back request say, rendered from an outbox payload.
+"""What a push, a digest, a retraction and a follow-back request say, rendered from an outbox payload.
 
 Payloads hold data (handle, score, reasons, links), never finished text, so every channel renders
 them in its own format at send time.
@@ -48,6 +48,36 @@ def push_text(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _followers(payload: dict[str, Any]) -> str:
+    count = len(payload.get("followers", []))
+    return f"{count} follower{'' if count == 1 else 's'}"
+
+
+def digest_subject(payload: dict[str, Any]) -> str:
+    return (
+        f"[{payload.get('account_id', '?')}] {_followers(payload)} worth following back, "
+        f"{payload.get('period', '?')}"
+    )
+
+
+def digest_text(payload: dict[str, Any]) -> str:
+    """One line per follower (who, score, the strongest reasons, their link), highest score first."""
+    lines = [
+        f"{_followers(payload)} worth following back for {payload.get('account_id', '?')}, "
+        f"{payload.get('period', '?')}:"
+    ]
+    for follower in payload.get("followers", []):
+        line = f"- {_who(follower)}, score {float(follower.get('score', 0)):.0f}."
+        if reasons := _reasons(follower):
+            line += f" Why: {reasons}."
+        if follower.get("url"):
+            line += f" {follower['url']}"
+        lines.append(line)
+    if payload.get("url"):
+        lines.append(f"Decide in the review queue: {payload['url']}")
+    return "\n".join(lines)
+
+
 def retraction_subject(payload: dict[str, Any]) -> str:
     return f"[{payload.get('account_id', '?')}] retracted: {_who(payload)}"
 
@@ -61,8 +91,12 @@ def retraction_text(payload: dict[str, Any]) -> str:
 
 
 def subject(kind: str, payload: dict[str, Any]) -> str:
+    if kind == "digest":
+        return digest_subject(payload)
     return retraction_subject(payload) if kind == "retraction" else push_subject(payload)
 
 
 def text(kind: str, payload: dict[str, Any]) -> str:
+    if kind == "digest":
+        return digest_text(payload)
     return retraction_text(payload) if kind == "retraction" else push_text(payload)

@@ -1,7 +1,8 @@
 """Retraction: a pushed follower who leaves (or turns out a churner, spam or harmful) before anyone acted.
 
 Their pending notification is retracted, pushes not yet sent are cancelled, and every channel that
-got the push (or may have) gets a short retraction, sent only after that push.
+got the push (or may have) gets a short retraction, sent only after that push. In digest mode the
+follower is left out of a digest not sent yet, and a digest that went out gets the retraction.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.notifier import outbox
+from services.notifier import digest, outbox
 from shared.decisions import Decision, DecisionClass
 
 # The follower left, or turned out not worth following back (churner, spam, on the brand's block list).
@@ -41,6 +42,7 @@ async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, in
         return 0
     ids = [row["decision_id"] for row in rows]
     await outbox.cancel_unsent(conn, ids, "retracted before it was sent")
+    await digest.retract(conn, ids, [row["class"] for row in rows])
     # Pushes that went out, are going out, or may have: each channel gets its retraction.
     await conn.execute(
         """

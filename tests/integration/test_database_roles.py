@@ -25,6 +25,7 @@ REFUSED = [
     "DELETE FROM _yoyo_migration",
     "ALTER TABLE review_audit DISABLE TRIGGER review_audit_append_only",
     "CREATE INDEX ON decisions (score)",
+    "TRUNCATE digest_entries",
 ]
 
 
@@ -56,6 +57,13 @@ async def test_a_service_connection_reads_and_writes_rows(service_pool: asyncpg.
             "payload) VALUES ('k1', 'brand', '1', 'slack', 'push', 'http://x', '{}') RETURNING delivery_id"
         )
         assert delivery >= 1
+        # Digest mode's tables (migration 0008) too.
+        await conn.execute("INSERT INTO digest_clocks (account_id, stream_time) VALUES ('brand', now())")
+        await conn.execute(
+            "INSERT INTO digests (account_id, channel, period_start, period_end, delivery_id, closed_by) "
+            "VALUES ('brand', 'slack', now(), now(), $1, 'flush')",
+            delivery,
+        )
         await conn.execute("DELETE FROM relationships WHERE follower_id = '1'")
         await conn.execute(
             "INSERT INTO review_audit (action_id, actor, action) VALUES ($1, 'ana', 'login')", uuid.uuid4()

@@ -8,6 +8,7 @@ always shown as text. Responses carry a strict Content-Security-Policy that allo
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from services.notifier import outbox, users
 from services.notifier.actions import Action, perform
 from services.notifier.web import listing
 from services.notifier.web.auth import COOKIE, FLASH, Session, Signer
+from services.notifier.web.throttle import LoginThrottle, wait_text
 from shared.settings import InsecureConfigurationError, Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ async def _form(request: Request) -> dict[str, str] | None:
 def create_web_app(settings: Settings, state: WebState) -> Starlette:
     """The review queue's ASGI app; ``state.pool`` must be set before it serves a request."""
     signer = signer_for(settings)
+    n = settings.notifier
+    throttle = LoginThrottle(n.login_max_failures, n.login_max_failures_per_address, n.login_window_s)
     templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
     )
@@ -114,11 +118,21 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         if form is None or session is None or not session.csrf_matches(form.get("csrf")):
             return login_form(request, 403, "The form expired. Please try again.")
         name, password = form.get("username", "").strip()[:100], form.get("password", "")
+        address = request.client.host if request.client else ""
+        if (wait := throttle.retry_after(name, address)) > 0:
+            # The password is not even checked: a guesser learns nothing until the window has passed.
+            async with pool().acquire() as conn:
+                await _audit(conn, name, "login_throttled")
+            response = login_form(request, 429, f"Too many failed logins. Try again in {wait_text(wait)}.")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         async with pool().acquire() as conn:
             ok = bool(name) and await users.authenticate(conn, settings.notifier.users, name, password)
-            await _audit_login(conn, name, ok)
+            await _audit(conn, name, "login" if ok else "login_failed")
         if not ok:
+            throttle.failed(name, address)
             return login_form(request, 401, "Wrong user name or password.")
+        throttle.succeeded(name)
         response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
         signer.store_session(response, Session.fresh(name))
         return response
@@ -217,10 +231,10 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
             response.headers.setdefault(name, value)
         return response
 
-    async def _audit_login(conn: asyncpg.Connection, name: str, ok: bool) -> None:
+    async def _audit(conn: asyncpg.Connection, name: str, action: str) -> None:
         await conn.execute(
             "INSERT INTO review_audit (action_id, actor, action) VALUES ($1, $2, $3)",
-            str(uuid.uuid4()), name or "(empty)", "login" if ok else "login_failed",
+            str(uuid.uuid4()), name or "(empty)", action,
         )  # fmt: skip
 
     return Starlette(

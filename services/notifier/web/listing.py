@@ -124,7 +124,8 @@ async def troubled_deliveries(conn: asyncpg.Connection, limit: int = 20) -> tupl
     rows = await conn.fetch(
         """
         SELECT delivery_id, account_id, follower_id, channel, kind, status, attempts, last_error,
-               coalesce(payload->>'screen_name', follower_id) AS screen_name, created_at
+               CASE WHEN kind = 'digest' THEN coalesce(payload->>'period', '')
+                    ELSE coalesce(payload->>'screen_name', follower_id) END AS screen_name, created_at
         FROM deliveries WHERE status IN ('dead', 'unknown')
         ORDER BY delivery_id DESC LIMIT $1
         """,

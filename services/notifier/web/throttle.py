@@ -1,0 +1,79 @@
+"""Login rate limiting for the review queue: too many failed logins, and the next ones get 429.
+
+Failures are counted per user name (case-folded) and per client address within a sliding window;
+once a name has ``max_per_name`` failures in the window, or an address ``max_per_address``, logins
+for it are refused without checking the password until enough of those failures are older than the
+window. A refused attempt is not counted, so waiting out the window always works; a successful
+login clears its name's count (not its address's, so one valid account cannot reset a guesser).
+
+The counts live in this process's memory: each notifier instance counts on its own and a restart
+forgets them. The address is the TCP peer's; behind a reverse proxy every client shares the proxy's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+# Bounds the memory an attacker can fill with made-up names: the stalest keys go first.
+MAX_KEYS = 10_000
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        max_per_name: int,
+        max_per_address: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_per_name, self.max_per_address, self.window_s = max_per_name, max_per_address, window_s
+        self.clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        found = self._failures.get(key, deque())
+        while found and found[0] <= now - self.window_s:
+            found.popleft()
+        if not found:
+            self._failures.pop(key, None)
+        return found
+
+    def _wait(self, key: tuple[str, str], limit: int, now: float) -> float:
+        recent = self._recent(key, now)
+        if len(recent) < limit:
+            return 0.0
+        # Allowed again once all but limit - 1 of the failures have left the window.
+        return recent[len(recent) - limit] + self.window_s - now
+
+    def retry_after(self, name: str, address: str) -> float:
+        """Seconds until a login for this name from this address may be tried; 0 when it may now."""
+        now = self.clock()
+        return max(
+            self._wait(("name", name.casefold()), self.max_per_name, now),
+            self._wait(("address", address), self.max_per_address, now),
+        )
+
+    def failed(self, name: str, address: str) -> None:
+        now = self.clock()
+        for key in (("name", name.casefold()), ("address", address)):
+            recent = self._recent(key, now)
+            recent.append(now)
+            self._failures.pop(key, None)
+            self._failures[key] = recent  # most recently failed last
+        while len(self._failures) > MAX_KEYS:
+            del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(("name", name.casefold()), None)
+
+
+def wait_text(seconds: float) -> str:
+    """``"3 minutes"``, ``"1 minute"``, ``"40 seconds"``: rounded up, for people."""
+    if seconds > 60:
+        minutes = math.ceil(seconds / 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    whole = max(1, math.ceil(seconds))
+    return f"{whole} second{'s' if whole != 1 else ''}"

@@ -1,0 +1,81 @@
+"""The review queue's login limit, over HTTP (ASGI) against the real database: 429 after N failures."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from services.notifier.passwords import hash_password
+from services.notifier.web.app import WebState, create_web_app
+from shared.db import create_pool
+from shared.settings import NotifierSettings, Settings
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+async def queue(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    notifier = NotifierSettings(
+        users={"ana": SecretStr(hash_password(PASSWORD))},
+        login_max_failures=3,
+        login_max_failures_per_address=100,
+        login_window_s=3.0,
+    )
+    config = settings.model_copy(update={"notifier": notifier})
+    pool = await create_pool(config.postgres)
+    app = create_web_app(config, WebState(pool=pool))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://queue.test"
+        ) as client:
+            yield client
+    finally:
+        await pool.close()
+
+
+async def log_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found, form.text
+    return await client.post(
+        "/login", data={"csrf": found.group(1), "username": username, "password": password, "back": "/"}
+    )
+
+
+async def test_repeated_wrong_passwords_get_429_and_the_right_one_works_after_the_window(
+    queue: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    for _ in range(3):
+        assert (await log_in(queue, "ana", "guess")).status_code == 401
+
+    refused = await log_in(queue, "ana", PASSWORD)  # even the right password: not checked now
+    assert refused.status_code == 429
+    assert re.search(r"Too many failed logins\. Try again in [123] seconds?\.", refused.text)
+    assert refused.headers["Retry-After"] in {"1", "2", "3"}
+    assert (await log_in(queue, "ANA", "guess")).status_code == 429  # the same name in other letters
+    # Another name from the same address is still counted on its own.
+    assert (await log_in(queue, "bruno", "guess")).status_code == 401
+
+    await asyncio.sleep(3.1)
+    welcome = await log_in(queue, "ana", PASSWORD)
+    assert welcome.status_code == 303
+    assert welcome.headers["location"] == "/"
+    assert (await queue.get("/")).status_code == 200  # logged in
+
+    audit = await db.fetch("SELECT actor, action FROM review_audit ORDER BY at")
+    assert [tuple(r) for r in audit] == [
+        ("ana", "login_failed"),
+        ("ana", "login_failed"),
+        ("ana", "login_failed"),
+        ("ana", "login_throttled"),
+        ("ANA", "login_throttled"),
+        ("bruno", "login_failed"),
+        ("ana", "login"),
+    ]
