@@ -1,4 +1,4 @@
-"""`followback user ...` and the channel options of `followback account set`, on a real database."""
+"""`followback user ...`, the channel and digest options of `followback account set`, and `flush-digest`."""
 
 from __future__ import annotations
 
@@ -79,3 +79,43 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
     assert found.version == 2
     assert found.config.slack_webhook_url is None
     assert found.config.email_to == ["a@b.example", "c@d.example"]
+
+
+def test_digest_mode_is_set_and_a_flush_closes_the_open_period(settings: Settings) -> None:
+    dsn = settings.postgres.dsn.get_secret_value()
+    runner = CliRunner(env={"FOLLOWBACK_POSTGRES__DSN": dsn})
+    assert runner.invoke(accounts_app, ["set", "brand", "--digest", "weekly"]).exit_code != 0
+    on = runner.invoke(accounts_app, ["set", "brand", "--slack-webhook-url", "https://hooks.example/T1",
+                                      "--digest", "hourly"])  # fmt: skip
+    assert on.exit_code == 0, on.output
+
+    async def entry() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "INSERT INTO digest_entries (decision_id, channel, account_id, follower_id, target, "
+                "period_start, period_end, payload) VALUES (gen_random_uuid(), 'slack', 'brand', '1', "
+                "'https://hooks.example/T1', '2026-03-01T09:00Z', '2026-03-01T10:00Z', "
+                """'{"follower_id": "1", "screen_name": "ana", "score": 80}')"""
+            )
+        finally:
+            await conn.close()
+
+    async def digests() -> list[tuple[str, str, str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT d.idempotency_key, d.status, g.closed_by FROM deliveries d "
+                "JOIN digests g ON g.delivery_id = d.delivery_id WHERE d.kind = 'digest'"
+            )
+            return [tuple(r) for r in rows]
+        finally:
+            await conn.close()
+
+    asyncio.run(entry())
+    flushed = runner.invoke(accounts_app, ["flush-digest", "brand"])
+    assert flushed.exit_code == 0, flushed.output
+    assert "brand: 1 digest(s) closed" in flushed.output
+    assert asyncio.run(digests()) == [("digest:brand:slack:20260301T0900Z", "pending", "flush")]
+    again = runner.invoke(accounts_app, ["flush-digest", "brand"])
+    assert "brand: 0 digest(s) closed" in again.output
