@@ -8,11 +8,13 @@ HTTP server and the mail goes to a real aiosmtpd server. Periods close by the ac
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
+from followback.forget import forget
 from services.notifier import digest
 from services.notifier.app import create_app
 from services.notifier.channels.email import message_id
@@ -171,6 +173,13 @@ async def test_a_flush_closes_the_open_period_and_a_later_leaver_gets_a_retracti
         == message_id("digest:brand:email:20260301T0000Z")
     )
     assert await db.fetchval("SELECT closed_by FROM digests WHERE channel = 'slack'") == "flush"
+    # Erasing b takes b's profile out of both digests and keeps a's line whole.
+    changed = await forget(db, "b", "test")
+    assert (changed["digests"], changed["digest_entries"]) == (2, 2)
+    for row in await digest_rows(db):
+        erased, kept = json.loads(row["payload"])["followers"]
+        assert erased == {"follower_id": "b", "decision_id": decision("b", "high_value", 0).decision_id}
+        assert kept["screen_name"] == "usera"
 
 
 async def test_a_follower_who_leaves_while_the_digest_waits_for_a_retry_is_taken_out_of_it(
