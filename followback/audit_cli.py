@@ -194,6 +194,9 @@ def _print_trail(found: dict[str, Any]) -> None:
         console.print(
             f"delivery {d['kind']} via {d['channel']}: {d['status']} after {d['attempts']} attempt(s)"
         )
+    for g in found["digests"]:
+        sent = f", its digest {g['digest_status']}" if g["digest_status"] else ""
+        console.print(f"digest entry via {g['channel']} for {g['period_start']}: {g['status']}{sent}")
     for a in found["actions"]:
         console.print(f"{a['at']} {a['actor']}: {a['action']}")
     for e in found["erasures"]:
