@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -36,6 +37,7 @@ from shared.settings import InsecureConfigurationError, Settings
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 16 * 1024
+BIGINT_MAX = 2**63 - 1
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -79,7 +81,11 @@ async def _form(request: Request) -> dict[str, str] | None:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return None
-    return dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+    form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        # PostgreSQL text cannot hold NUL: refused here, not as a database error (a 500) later.
+        raise HTTPException(400, "Bad request: a form field holds a NUL character.")
+    return form
 
 
 def create_web_app(settings: Settings, state: WebState) -> Starlette:
@@ -208,6 +214,8 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         try:
             delivery_id = int(form.get("delivery_id", ""))
         except ValueError:
+            return PlainTextResponse("Bad request: delivery_id.", status_code=400)
+        if not 0 < delivery_id <= BIGINT_MAX:  # beyond a bigint, PostgreSQL could not even compare it
             return PlainTextResponse("Bad request: delivery_id.", status_code=400)
         async with pool().acquire() as conn, conn.transaction():
             retried = await outbox.retry_dead(conn, delivery_id)
