@@ -3,7 +3,8 @@ including the notify preferences, delivery retry) gets arbitrary fields and valu
 NUL, SQL and script injection, missing, duplicated, wrong types, wrong content types, raw bytes),
 without a session, with a forged one, with an anonymous one and with a logged-in one and its CSRF
 token. The answer is never a 5xx; a refusal is a 4xx and changes nothing in PostgreSQL (a refused
-login only appends its own ``login_failed`` / ``login_throttled`` audit entry, by design).
+login only appends its own ``login_failed`` / ``login_throttled`` audit entry, by design). The queue
+page's filters (GET) take any query and answer 200 with the values escaped.
 
 The review queue's web app runs in process on the real database (the service's pooled role).
 """
@@ -301,3 +302,23 @@ async def test_the_logged_in_fixture_can_act(queue: Queue) -> None:
     assert answer.status_code == 303
     state = await queue.db.fetchval("SELECT state FROM review_items WHERE follower_id = '11'")
     assert state == "dismissed"
+
+
+QUERY_NAMES = st.one_of(
+    st.sampled_from(["class", "state", "account", "sort", "q", "page"]), st.text(max_size=10)
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.lists(st.tuples(QUERY_NAMES, VALUES), max_size=6))
+async def test_the_queue_page_with_any_query_is_shown_and_escaped(
+    queue: Queue, params: list[tuple[str, str]]
+) -> None:
+    """The filters of the page (GET, logged in): any values, never a 5xx, never echoed unescaped."""
+    cookie, _ = queue.user
+    queue.client.cookies.clear()
+    answer = await queue.client.get(f"/?{urlencode(params)}", headers={"Cookie": f"{COOKIE}={cookie}"})
+    TRIED[("/", "user:query", answer.status_code)] += 1
+    assert answer.status_code == 200, answer.text
+    assert "<script>alert(1)</script>" not in answer.text
+    assert "<img src=x onerror" not in answer.text

@@ -31,8 +31,10 @@ class Filters:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
-        """Filters from query parameters; anything unknown falls back to the default."""
+        """Filters from query parameters; anything unknown falls back to the default (and NUL, which
+        PostgreSQL's text cannot hold, is dropped)."""
         default = cls()
+        params = {k: v.replace("\x00", "") for k, v in params.items()}
         try:
             page = max(1, min(10_000, int(params.get("page", "1"))))
         except ValueError:
