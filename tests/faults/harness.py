@@ -289,12 +289,13 @@ class Figures:
     pushed_twice: int
     pushes: Counter[str]  # status of the pushes to followers still waiting for a person
     alerts: int  # churn alerts (latest revisions) on the topic
+    decisions: int  # decision rows
 
     def __str__(self) -> str:
         return (
             f"{self.sent} events sent; lost {self.lost}; duplicate decision versions "
             f"{self.duplicate_decisions}; pushes sent twice {self.pushed_twice}; pushes {dict(self.pushes)}; "
-            f"churn alerts {self.alerts}"
+            f"churn alerts {self.alerts}; decision rows {self.decisions}"
         )
 
 
@@ -314,6 +315,7 @@ def assert_same_outcome(
         pushed_twice=sum(1 for n in pushed.values() if n > 1),
         pushes=Counter(got.open_pushes().values()),
         alerts=len(got.alerts),
+        decisions=len(got.decisions),
     )
     print(f"\n  {figures}")
     assert expected.processed == sent
