@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,7 @@ class Model:
     def load(cls, path: Path = MODEL_PATH) -> Model:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
-    @property
+    @cached_property
     def base_log_odds(self) -> float:
         return self.intercept + sum(self.weights[f] * self.reference[f] for f in self.features)
 
