@@ -38,7 +38,12 @@ ERASE: dict[str, str] = {
         WHERE follower_id = $1
     """,
     "deliveries": "UPDATE deliveries SET payload = '{}'::jsonb WHERE follower_id = $1",
-    "digest_entries": "UPDATE digest_entries SET payload = '{}'::jsonb WHERE follower_id = $1",
+    # Ids kept: a digest still to be written lists the line, and a retraction finds it by decision id.
+    "digest_entries": """
+        UPDATE digest_entries SET payload = jsonb_build_object(
+            'follower_id', follower_id, 'decision_id', decision_id::text)
+        WHERE follower_id = $1
+    """,
     # A digest lists several followers: only this one's line loses its profile.
     "digests": """
         UPDATE deliveries SET payload = jsonb_set(payload, '{followers}', (

@@ -162,7 +162,7 @@ async def save_clocks(conn: asyncpg.Connection, times: dict[int, datetime]) -> N
 
 async def due(conn: asyncpg.Connection, grace: timedelta, limit: int) -> list[tuple[str, int, datetime]]:
     """Relationships whose ``retained`` time their partition's watermark has passed, the longest due
-    first in each partition: (follower id, partition, watermark); a follower may appear once per
+    first across partitions: (follower id, partition, watermark); a follower may appear once per
     account. Each partition is a range scan of the partial index ``relationships_retain_due``, so
     the cost follows what is due, not how many relationships there are."""
     rows = await conn.fetch(
@@ -170,13 +170,14 @@ async def due(conn: asyncpg.Connection, grace: timedelta, limit: int) -> list[tu
         SELECT r.follower_id, c.events_partition, c.stream_time - $1::interval AS watermark
         FROM churn_clock c
         CROSS JOIN LATERAL (
-            SELECT follower_id FROM relationships
+            SELECT follower_id, retain_due_at FROM relationships
             WHERE events_partition = c.events_partition
               AND retain_due_at IS NOT NULL
               AND retain_due_at < c.stream_time - $1::interval
             ORDER BY retain_due_at
             LIMIT $2
         ) r
+        ORDER BY r.retain_due_at
         LIMIT $2
         """,
         grace,

@@ -38,11 +38,13 @@ async def sweep(
     publish: Publish,
     rules: ChurnRules,
     limit: int = 500,
-) -> tuple[int, int]:
-    """One pass over at most ``limit`` due followers; returns the followers advanced and the
-    ``retained`` events published."""
+) -> tuple[int, int, int]:
+    """One pass over at most ``limit`` due relationships; returns how many were due in the pass, the
+    followers advanced (a follower may have several due relationships; one busy in a batch is left
+    for the next pass) and the ``retained`` events published."""
     async with pool.acquire() as conn, conn.transaction():
-        due = {f: (p, wm) for f, p, wm in await store.due(conn, rules.grace, limit)}  # once each
+        rows = await store.due(conn, rules.grace, limit)
+        due = {f: (p, wm) for f, p, wm in rows}  # once each
         free = await store.try_lock_followers(conn, due)
         mine = [(f, p, wm) for f, (p, wm) in due.items() if f in free]
         loaded = await store.followers(conn, [f for f, _, _ in mine])
@@ -57,16 +59,16 @@ async def sweep(
         await store.save(conn, saved)
         await store.record(conn, [outputs.record(a) for a in emitted], "churn_retained")
         await publish(emitted)
-    return len(mine), len(emitted)
+    return len(rows), len(mine), len(emitted)
 
 
 async def sweep_all(pool: asyncpg.Pool, publish: Publish, rules: ChurnRules, limit: int = 500) -> int:
     """Sweep until nothing is due (or only followers busy in a batch are); returns the events published."""
     total = 0
     while True:
-        followers, retained = await sweep(pool, publish, rules, limit=limit)
+        found, advanced, retained = await sweep(pool, publish, rules, limit=limit)
         total += retained
-        if followers < limit:
+        if found < limit or not advanced:  # all that is due seen, or only busy followers left
             return total
 
 

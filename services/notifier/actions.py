@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notifier import outbox
+from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
@@ -72,6 +72,8 @@ async def perform(
 ) -> Outcome:
     """Record ``action`` by ``actor`` on one follower of one brand account, in one transaction."""
     async with conn.transaction():
+        # The account's digest lock first, as intake takes it, so the two cannot deadlock.
+        await digest.lock(conn, [account_id], await accounts.latest(conn, [account_id]))
         item = await conn.fetchrow(
             "SELECT * FROM review_items WHERE account_id = $1 AND follower_id = $2 FOR UPDATE",
             account_id,
@@ -146,7 +148,9 @@ async def _stop_pushes(
         """,
         account_id, follower_id, status, at, why,
     )  # fmt: skip
-    await outbox.cancel_unsent(conn, [row["decision_id"] for row in rows], why)
+    decisions = [row["decision_id"] for row in rows]
+    await outbox.cancel_unsent(conn, decisions, why)
+    await digest.withdraw(conn, decisions)  # nor listed in a digest still to go out
 
 
 async def _follow_back_deliveries(

@@ -222,34 +222,8 @@ async def retract(conn: asyncpg.Connection, decision_ids: Sequence[str], classes
         """,
         list(decision_ids),
     )
-    digests = sorted({row["delivery_id"] for row in rows if row["delivery_id"] is not None})
-    if not digests:
-        return len(rows)
-    # Hold the digests still to be sent: a worker claiming one now (SKIP LOCKED) passes it by.
-    await conn.execute(
-        "SELECT 1 FROM deliveries WHERE delivery_id = ANY($1::bigint[]) ORDER BY delivery_id FOR UPDATE",
-        digests,
-    )
-    await conn.execute(
-        """
-        UPDATE deliveries d SET payload = jsonb_set(d.payload, '{followers}', coalesce((
-            SELECT jsonb_agg(f ORDER BY n) FROM jsonb_array_elements(d.payload->'followers')
-                WITH ORDINALITY AS x(f, n)
-            WHERE NOT (f->>'decision_id' = ANY($2::text[]))), '[]'::jsonb))
-        WHERE d.delivery_id = ANY($1::bigint[]) AND d.status IN ('pending', 'retrying')
-        """,
-        digests,
-        list(decision_ids),
-    )
-    await conn.execute(
-        """
-        UPDATE deliveries SET status = 'cancelled',
-            last_error = 'every follower in it was retracted before it was sent'
-        WHERE delivery_id = ANY($1::bigint[]) AND status IN ('pending', 'retrying')
-          AND jsonb_array_length(payload->'followers') = 0
-        """,
-        digests,
-    )
+    await _strip(conn, sorted({row["delivery_id"] for row in rows if row["delivery_id"] is not None}),
+                 decision_ids)  # fmt: skip
     await conn.execute(
         """
         INSERT INTO deliveries (idempotency_key, decision_id, account_id, follower_id, channel, kind,
@@ -267,4 +241,55 @@ async def retract(conn: asyncpg.Connection, decision_ids: Sequence[str], classes
         list(decision_ids),
         list(classes),
     )
+    return len(rows)
+
+
+async def _strip(conn: asyncpg.Connection, digests: Sequence[int], decision_ids: Sequence[str]) -> None:
+    """Remove these decisions' lines from the digests not sent yet (pending, retrying, or dead and
+    so maybe retried by a person); a digest left empty is cancelled."""
+    if not digests:
+        return
+    # Hold the digests still to be sent: a worker claiming one now (SKIP LOCKED) passes it by.
+    await conn.execute(
+        "SELECT 1 FROM deliveries WHERE delivery_id = ANY($1::bigint[]) ORDER BY delivery_id FOR UPDATE",
+        list(digests),
+    )
+    await conn.execute(
+        """
+        UPDATE deliveries d SET payload = jsonb_set(d.payload, '{followers}', coalesce((
+            SELECT jsonb_agg(f ORDER BY n) FROM jsonb_array_elements(d.payload->'followers')
+                WITH ORDINALITY AS x(f, n)
+            WHERE NOT (f->>'decision_id' = ANY($2::text[]))), '[]'::jsonb))
+        WHERE d.delivery_id = ANY($1::bigint[]) AND d.status IN ('pending', 'retrying', 'dead')
+        """,
+        list(digests),
+        list(decision_ids),
+    )
+    await conn.execute(
+        """
+        UPDATE deliveries SET status = 'cancelled',
+            last_error = 'every follower in it was retracted before it was sent'
+        WHERE delivery_id = ANY($1::bigint[]) AND status IN ('pending', 'retrying', 'dead')
+          AND jsonb_array_length(payload->'followers') = 0
+        """,
+        list(digests),
+    )
+
+
+async def withdraw(conn: asyncpg.Connection, decision_ids: Sequence[str]) -> int:
+    """A person acted on these followers (or asked never to hear of them) before their digest went
+    out: leave them out of it, without a retraction message. Returns the entries withdrawn."""
+    rows = await conn.fetch(
+        """
+        UPDATE digest_entries e SET status = 'retracted'
+        WHERE e.decision_id = ANY($1::uuid[])
+          AND (e.status = 'open' OR (e.status = 'included' AND EXISTS (
+                SELECT 1 FROM deliveries d WHERE d.delivery_id = e.delivery_id
+                  AND d.status IN ('pending', 'retrying', 'dead'))))
+        RETURNING delivery_id
+        """,
+        list(decision_ids),
+    )
+    await _strip(conn, sorted({row["delivery_id"] for row in rows if row["delivery_id"] is not None}),
+                 decision_ids)  # fmt: skip
     return len(rows)

@@ -16,6 +16,7 @@ import pytest
 
 from followback.forget import forget
 from services.notifier import digest
+from services.notifier.actions import Action, perform
 from services.notifier.app import create_app
 from services.notifier.channels.email import message_id
 from shared.db import create_pool
@@ -243,3 +244,41 @@ async def test_a_digest_cut_off_by_a_stop_mid_send_is_never_sent_twice(
         ("unknown", "digest:brand:slack:20260301T0900Z")
     ]
     assert await db.fetchval("SELECT count(*) FROM digests") == 1
+
+
+async def test_a_follower_a_person_acted_on_is_left_out_of_the_digest(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Dismissed in the queue, or "never notify", before the period closes: not in the digest."""
+    with WebhookReceiver() as slack:
+        await configure(db, "brand", slack_webhook_url=slack.url(), digest="hourly")
+        config = with_notifier(settings)
+        scheduled = [
+            (decision("a", "high_value", 81, at=T0 + 5 * MINUTE), 1),
+            (decision("b", "high_value", 95, at=T0 + 10 * MINUTE), 1),
+            (decision("c", "high_value", 88, at=T0 + 20 * MINUTE), 1),
+        ]
+        async with create_app(config).start_lifespan_context():
+            await send(config, db, scheduled)
+            await eventually(
+                lambda: db.fetchval("SELECT count(*) FROM digest_entries WHERE status = 'open'"),
+                lambda n: n == 3,
+            )
+            pool = await create_pool(config.postgres)  # the service's connections, as the queue uses
+            try:
+                async with pool.acquire() as conn:
+                    for follower, action in (("b", Action.DISMISS), ("c", Action.NEVER_NOTIFY)):
+                        done = await perform(
+                            conn, actor="rita", action=action, account_id="brand", follower_id=follower,
+                            events_topic=config.topic("events"),
+                        )  # fmt: skip
+                        assert done.done, done.message
+            finally:
+                await pool.close()
+            await send(config, db, [(decision("h", "ignore", 20, at=T0 + 66 * MINUTE), 1)])  # closes 09:00
+            await eventually(lambda: sent(db), lambda n: n >= 1)
+
+        [post] = slack.delivered()
+        assert listed(post.body["text"]) == ["@usera"]
+    statuses = await db.fetch("SELECT follower_id, status FROM digest_entries ORDER BY follower_id")
+    assert [tuple(r) for r in statuses] == [("a", "included"), ("b", "retracted"), ("c", "retracted")]

@@ -79,3 +79,19 @@ async def test_repeated_wrong_passwords_get_429_and_the_right_one_works_after_th
         ("bruno", "login_failed"),
         ("ana", "login"),
     ]
+
+
+async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    queue: httpx.AsyncClient,
+) -> None:
+    """Each attempt counts from the moment it passes the check, not after its password was hashed:
+    twelve guesses sent at once get three answers of 401 and nine of 429."""
+    form = await queue.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found, form.text
+    guesses = [
+        queue.post("/login", data={"csrf": found.group(1), "username": "ana", "password": f"guess {n}"})
+        for n in range(12)
+    ]
+    answers = sorted(r.status_code for r in await asyncio.gather(*guesses))
+    assert answers == [401] * 3 + [429] * 9

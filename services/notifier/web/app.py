@@ -132,13 +132,14 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
             response = login_form(request, 429, f"Too many failed logins. Try again in {wait_text(wait)}.")
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
+        # Counted before the first await, so parallel attempts cannot all pass the check above.
+        attempt = throttle.failed(name, address)
         async with pool().acquire() as conn:
             ok = bool(name) and await users.authenticate(conn, settings.notifier.users, name, password)
             await _audit(conn, name, "login" if ok else "login_failed")
         if not ok:
-            throttle.failed(name, address)
             return login_form(request, 401, "Wrong user name or password.")
-        throttle.succeeded(name)
+        throttle.succeeded(name, address, attempt)
         response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
         signer.store_session(response, Session.fresh(name))
         return response

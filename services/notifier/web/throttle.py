@@ -5,6 +5,8 @@ once a name has ``max_per_name`` failures in the window, or an address ``max_per
 for it are refused without checking the password until enough of those failures are older than the
 window. A refused attempt is not counted, so waiting out the window always works; a successful
 login clears its name's count (not its address's, so one valid account cannot reset a guesser).
+An attempt counts as a failure from the moment it is let through until its password proves right,
+so a burst of parallel attempts cannot all pass the check while the first ones are still hashing.
 
 The counts live in this process's memory: each notifier instance counts on its own and a restart
 forgets them. The address is the TCP peer's; behind a reverse proxy every client shares the proxy's.
@@ -56,7 +58,9 @@ class LoginThrottle:
             self._wait(("address", address), self.max_per_address, now),
         )
 
-    def failed(self, name: str, address: str) -> None:
+    def failed(self, name: str, address: str) -> float:
+        """Count a failure (or an attempt not yet known to succeed); returns its time, for
+        :meth:`succeeded`."""
         now = self.clock()
         for key in (("name", name.casefold()), ("address", address)):
             recent = self._recent(key, now)
@@ -65,9 +69,14 @@ class LoginThrottle:
             self._failures[key] = recent  # most recently failed last
         while len(self._failures) > MAX_KEYS:
             del self._failures[next(iter(self._failures))]
+        return now
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, address: str | None = None, attempt: float | None = None) -> None:
+        """The name's failures are forgiven; the attempt counted for the address is taken back."""
         self._failures.pop(("name", name.casefold()), None)
+        recent = self._failures.get(("address", address)) if address is not None else None
+        if recent is not None and attempt is not None and attempt in recent:
+            recent.remove(attempt)
 
 
 def wait_text(seconds: float) -> str:
