@@ -112,6 +112,11 @@ class IngestSettings(BaseModel):
         default=10.0, gt=0, description="Longest wait for Kafka's acknowledgement before answering 503."
     )
     retry_after_s: int = 5
+    max_ahead_s: float = Field(
+        default=86_400,
+        gt=0,
+        description="How far after its arrival an event may be dated (clock skew); later ones get 422.",
+    )
 
 
 class HttpSettings(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -81,3 +82,19 @@ def validate(items: list[Any]) -> tuple[list[Event], list[FieldError]]:
         except ValidationError as error:
             errors.extend(_field_errors(error, index, in_list=False))
     return events, errors
+
+
+def ahead_of(events: list[Event], received: datetime, max_ahead: timedelta) -> list[FieldError]:
+    """Events dated further past ``received`` (when the request arrived) than ``max_ahead``.
+
+    Event time only moves forward in the pipeline (each partition's stream time, each brand's digest
+    clock), so one event from a wrong clock, dated years ahead, would make everything after it late
+    for good. Clients' clocks are allowed ``max_ahead`` of skew; anything further is refused.
+    """
+    limit = received + max_ahead
+    return [
+        FieldError(index, "occurred_at", f"{e.occurred_at.isoformat()} is more than {max_ahead} after "
+                   f"the request arrived ({received.isoformat(timespec='seconds')})")
+        for index, e in enumerate(events)
+        if e.occurred_at > limit
+    ]  # fmt: skip

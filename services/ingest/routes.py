@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -15,7 +16,8 @@ from services.ingest.signatures import crc_response, verify
 from services.ingest.webhook import map_payload
 from shared.events import Event
 from shared.metrics import EVENTS_RECEIVED
-from shared.validation import BodyError, FieldError, parse_body, validate
+from shared.settings import Settings
+from shared.validation import BodyError, FieldError, ahead_of, parse_body, validate
 
 NDJSON = "application/x-ndjson"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
@@ -83,6 +85,7 @@ async def post_events(
         events, errors = parse_body(body, ndjson)
     except BodyError as error:
         return _not_json(error)
+    errors = errors or _ahead(events, settings)
     if errors:
         return _rejected(errors)
     if len(events) > settings.ingest.max_events:
@@ -90,6 +93,11 @@ async def post_events(
     accepted = await publish_or_503(producer, settings, events)
     _count(events)
     return JSONResponse({"accepted": accepted}, status_code=202)
+
+
+def _ahead(events: list[Event], settings: Settings) -> list[FieldError]:
+    """Events dated too far after now: the edge is the one place the wall clock has a say."""
+    return ahead_of(events, datetime.now(UTC), timedelta(seconds=settings.ingest.max_ahead_s))
 
 
 def _secret(settings: SettingsDep) -> str:
@@ -119,6 +127,7 @@ async def x_activity(
         return _rejected([FieldError(None, "for_user_id", "the payload names no brand account")])
     mapped = map_payload(payload)
     events, errors = validate(mapped.events)
+    errors = errors or _ahead(events, settings)
     if errors:
         return _rejected(errors)
     accepted = await publish_or_503(producer, settings, events) if events else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,14 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
     missing = {k: v for k, v in good.items() if k != "account_id"}
     unknown = {**good, "type": "block"}
     not_rfc3339 = {**good, "occurred_at": "03/01/2026 09:00"}
+    two_days_ahead = event("b1", "follow", "601", datetime.now(UTC) + timedelta(days=2))  # skew: 1 day
     return [
         ("malformed JSON", {"content": b'{"event_id": '}, 400, "(body)"),
         ("wrong types", {"json": [good, wrong_type]}, 422, "follower.friends_count"),
         ("missing field", {"json": missing}, 422, "account_id"),
         ("unknown event type", {"json": unknown}, 422, "type"),
         ("timestamp not RFC 3339", {"json": not_rfc3339}, 422, "occurred_at"),
+        ("dated two days after it arrived", {"json": [good, two_days_ahead]}, 422, "occurred_at"),
         ("oversize body", {"content": b"[" + b" " * 70_000 + b"]"}, 413, ""),
         ("too many events", {"json": [good] * 51}, 413, ""),
     ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from shared.events import Event, EventType
-from shared.validation import BodyError, parse_body, validate
+from shared.validation import BodyError, ahead_of, parse_body, validate
 from tests.support import T0, event
 
 
@@ -89,3 +90,16 @@ def test_parse_body_names_the_index_and_field_of_bad_events() -> None:
 def test_a_body_that_is_not_an_object_or_array_is_a_body_error(body: bytes) -> None:
     with pytest.raises(BodyError):
         parse_body(body, ndjson=False)
+
+
+def test_events_dated_beyond_the_allowed_skew_are_named_by_index() -> None:
+    received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    day = timedelta(days=1)
+    events = [
+        Event.model_validate(event("ok", "follow", "1", received - day)),
+        Event.model_validate(event("skew", "follow", "2", received + day)),  # at the limit: allowed
+        Event.model_validate(event("ahead", "follow", "3", received + day + timedelta(seconds=1))),
+    ]
+    [error] = ahead_of(events, received, day)
+    assert (error.index, error.field) == (2, "occurred_at")
+    assert "more than 1 day, 0:00:00 after the request arrived" in error.message
