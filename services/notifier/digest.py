@@ -149,7 +149,7 @@ async def close(
     made = []
     for group in groups:
         start, end, channel = group["period_start"], group["period_end"], group["channel"]
-        key = f"digest:{account}:{channel}:{start:%Y%m%dT%H%MZ}"
+        key = periods.key(account, channel, start, end)
         delivery_id = await conn.fetchval(
             """
             INSERT INTO deliveries (idempotency_key, account_id, follower_id, channel, kind, target, payload)
@@ -159,7 +159,8 @@ async def close(
                 'followers', jsonb_agg(payload ORDER BY (payload->>'score')::float8 DESC,
                                        payload->>'follower_id'))
             FROM digest_entries
-            WHERE account_id = $1 AND channel = $2 AND period_start = $3 AND status = 'open'
+            WHERE account_id = $1 AND channel = $2 AND period_start = $3 AND period_end = $7
+              AND status = 'open'
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING delivery_id
             """,
@@ -171,8 +172,9 @@ async def close(
             continue
         await conn.execute(
             "UPDATE digest_entries SET status = 'included', delivery_id = $4 "
-            "WHERE account_id = $1 AND channel = $2 AND period_start = $3 AND status = 'open'",
-            account, channel, start, delivery_id,
+            "WHERE account_id = $1 AND channel = $2 AND period_start = $3 AND period_end = $5 "
+            "AND status = 'open'",
+            account, channel, start, delivery_id, end,
         )  # fmt: skip
         await conn.execute(
             "INSERT INTO digests (account_id, channel, period_start, period_end, delivery_id, closed_by) "

@@ -51,3 +51,12 @@ def label(start: datetime, end: datetime) -> str:
         stop = "24:00" if end.date() != start.date() else f"{end:%H:%M}"
         return f"{start:%Y-%m-%d %H:%M}-{stop} UTC"
     return f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC"
+
+
+def key(account: str, channel: str, start: datetime, end: datetime) -> str:
+    """The digest's idempotency key (and its e-mail's Message-ID): ``digest:brand:slack:20260301T0900Z``
+    for an hour; any other period also names its end, so an hourly and a daily period that start
+    together (the brand switched modes) are two digests."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    name = f"digest:{account}:{channel}:{start:%Y%m%dT%H%MZ}"
+    return name if end - start == LENGTHS["hourly"] else f"{name}-{end:%Y%m%dT%H%MZ}"

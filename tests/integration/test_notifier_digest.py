@@ -171,7 +171,7 @@ async def test_a_flush_closes_the_open_period_and_a_later_leaver_gets_a_retracti
     assert (
         retraction_mail["In-Reply-To"]
         == digest_mail["Message-ID"]
-        == message_id("digest:brand:email:20260301T0000Z")
+        == message_id("digest:brand:email:20260301T0000Z-20260302T0000Z")
     )
     assert await db.fetchval("SELECT closed_by FROM digests WHERE channel = 'slack'") == "flush"
     # Erasing b takes b's profile out of both digests and keeps a's line whole.
@@ -282,3 +282,35 @@ async def test_a_follower_a_person_acted_on_is_left_out_of_the_digest(
         assert listed(post.body["text"]) == ["@usera"]
     statuses = await db.fetch("SELECT follower_id, status FROM digest_entries ORDER BY follower_id")
     assert [tuple(r) for r in statuses] == [("a", "included"), ("b", "retracted"), ("c", "retracted")]
+
+
+async def test_switching_from_hourly_to_daily_keeps_the_two_periods_apart(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """An hour and a day that start together (at midnight): the hour that closes takes only its own
+    entries; the day's entry waits for the day (or a flush)."""
+    midnight = T0.replace(hour=0)
+    with WebhookReceiver() as slack:
+        await configure(db, "brand", slack_webhook_url=slack.url(), digest="hourly")
+        config = with_notifier(settings)
+        pool = await create_pool(config.postgres)
+        try:
+            async with create_app(config).start_lifespan_context():
+                await send(config, db, [(decision("a", "high_value", 81, at=midnight + 10 * MINUTE), 1)])
+                await eventually(lambda: db.fetchval("SELECT count(*) FROM digest_entries"), lambda n: n == 1)
+                await configure(db, "brand", slack_webhook_url=slack.url(), digest="daily")
+                await send(config, db, [(decision("b", "high_value", 91, at=midnight + 20 * MINUTE), 1)])
+                await eventually(lambda: db.fetchval("SELECT count(*) FROM digest_entries"), lambda n: n == 2)
+                await send(
+                    config, db, [(decision("h", "ignore", 20, at=midnight + 66 * MINUTE), 1)]
+                )  # hour ends
+                await eventually(lambda: sent(db), lambda n: n >= 1)
+                assert [listed(p.body["text"]) for p in slack.delivered()] == [["@usera"]]
+                async with pool.acquire() as conn:
+                    assert len(await digest.flush(conn, "brand", "http://queue.example")) == 1
+                await eventually(lambda: sent(db), lambda n: n >= 2)
+        finally:
+            await pool.close()
+    assert [listed(p.body["text"]) for p in slack.delivered()] == [["@usera"], ["@userb"]]
+    keys = [r["idempotency_key"] for r in await digest_rows(db)]
+    assert keys == ["digest:brand:slack:20260301T0000Z", "digest:brand:slack:20260301T0000Z-20260302T0000Z"]

@@ -141,3 +141,11 @@ def test_one_address_guessing_many_names_is_refused_too() -> None:
     assert (wait_text(0.2), wait_text(1), wait_text(59.5), wait_text(61), wait_text(900)) == (
         "1 second", "1 second", "60 seconds", "2 minutes", "15 minutes",
     )  # fmt: skip
+
+
+def test_an_hourly_and_a_daily_period_starting_together_are_two_digests() -> None:
+    midnight = datetime(2026, 3, 1, tzinfo=UTC)
+    hourly = periods.key("brand", "slack", midnight, midnight + timedelta(hours=1))
+    daily = periods.key("brand", "slack", midnight, midnight + timedelta(days=1))
+    assert hourly == "digest:brand:slack:20260301T0000Z"
+    assert daily == "digest:brand:slack:20260301T0000Z-20260302T0000Z"
