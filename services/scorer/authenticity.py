@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.events import Profile
 
@@ -170,8 +170,7 @@ def feature_inputs(profile: Profile, observed_at: datetime) -> dict[str, float]:
     return {f.name: f.input(profile, observed_at) for f in FEATURES}
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     """One feature's share of the decision: what was seen and how far it moved the log-odds."""
 
     feature: str
