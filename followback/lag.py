@@ -9,19 +9,20 @@ from shared.settings import Settings
 STAGES = {"churn": "events", "scorer": "annotated", "notifier": "decisions"}
 
 
-async def stage_lag(settings: Settings) -> dict[str, int]:
-    """Messages each stage has yet to commit, summed over its topic's partitions."""
+async def stage_offsets(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Per stage, summed over its topic's partitions: messages yet to commit, and offsets committed."""
     probe = LagProbe(settings.kafka.bootstrap_servers)
     await probe.start()
     try:
-        return {
-            service: sum(
-                behind
-                for behind, _ in (
-                    await probe.messages(settings.group(service), settings.topic(name))
-                ).values()
-            )
-            for service, name in STAGES.items()
-        }
+        found = {}
+        for service, name in STAGES.items():
+            partitions = (await probe.messages(settings.group(service), settings.topic(name))).values()
+            found[service] = (sum(behind for behind, _ in partitions), sum(done for _, done in partitions))
+        return found
     finally:
         await probe.stop()
+
+
+async def stage_lag(settings: Settings) -> dict[str, int]:
+    """Messages each stage has yet to commit, summed over its topic's partitions."""
+    return {service: behind for service, (behind, _) in (await stage_offsets(settings)).items()}

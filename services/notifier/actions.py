@@ -73,7 +73,8 @@ async def perform(
     """Record ``action`` by ``actor`` on one follower of one brand account, in one transaction."""
     async with conn.transaction():
         # The account's digest lock first, as intake takes it, so the two cannot deadlock.
-        await digest.lock(conn, [account_id], await accounts.latest(conn, [account_id]))
+        configs = await accounts.latest(conn, [account_id])
+        await digest.lock(conn, [account_id], configs)
         item = await conn.fetchrow(
             "SELECT * FROM review_items WHERE account_id = $1 AND follower_id = $2 FOR UPDATE",
             account_id,
@@ -90,7 +91,10 @@ async def perform(
             await _decide(conn, item, DECIDING[action], actor, at)
             if action is Action.FOLLOW_BACK:
                 await outbox.enqueue(
-                    conn, await _follow_back_deliveries(conn, item, action_id, actor, at, events_topic)
+                    conn,
+                    _follow_back_deliveries(
+                        item, configs.get(account_id), action_id, actor, at, events_topic
+                    ),
                 )
         else:
             await _prefer(conn, account_id, follower_id, PREFERENCE[action], actor, at)
@@ -153,9 +157,9 @@ async def _stop_pushes(
     await digest.withdraw(conn, decisions)  # nor listed in a digest still to go out
 
 
-async def _follow_back_deliveries(
-    conn: asyncpg.Connection,
+def _follow_back_deliveries(
     item: asyncpg.Record,
+    config: accounts.VersionedConfig | None,
     action_id: str,
     actor: str,
     at: datetime,
@@ -168,7 +172,6 @@ async def _follow_back_deliveries(
         found.append(
             NewDelivery(f"event:{action_id}", account_id, follower_id, "events", "event", events_topic, event)
         )
-    config = (await accounts.latest(conn, [account_id])).get(account_id)
     if config and config.config.follow_back_webhook_url:
         payload = {
             "action": "follow_back",

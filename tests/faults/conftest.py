@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -12,8 +11,7 @@ from followback import sample
 from shared.events import Event
 from tests.conftest import Infra, isolated_settings
 from tests.e2e.conftest import with_free_ports
-from tests.faults.harness import Outcome, Sender, Services, ingest_url, outcome, push_to, wait_drained
-from tests.receivers import WebhookReceiver
+from tests.faults.harness import Outcome, Sender, Services, ingest_url, run_stream
 
 SEED = 9
 FOLLOWERS = 2000  # about 3,000 events
@@ -33,21 +31,14 @@ async def reference(infra: Infra) -> Reference:
     events = sample.generate(followers=FOLLOWERS, seed=SEED)
     async with isolated_settings(infra) as isolated:
         config = with_free_ports(isolated)
-        services = Services(config)
-        with WebhookReceiver() as slack:
-            await push_to(config, slack)
-            try:
-                await services.start()
-                began = time.monotonic()
-                await Sender(ingest_url(config)).stream(events, batch=500, pause_s=0)
-                await wait_drained(config, len(events), DRAIN_TIMEOUT_S)
-                seconds = time.monotonic() - began
-                assert services.exited() == {}
-            finally:
-                services.stop()
-        found = await outcome(config)
+        sender = Sender(ingest_url(config))
+        run = await run_stream(
+            config, Services(config), lambda: sender.stream(events, batch=500, pause_s=0),
+            drain_timeout_s=DRAIN_TIMEOUT_S, events=len(events),
+        )  # fmt: skip
+        found, seconds = run.outcome, run.seconds
     assert found.processed == {e.event_id for e in events}
     assert found.alerts, "the sample stream raises churn alerts, so the fault tests compare them"
     assert set(found.open_pushes().values()) == {"sent"}, found.errors
-    assert max(Counter(post.key for post in slack.posts).values()) == 1
+    assert max(Counter(post.key for post in run.posts).values()) == 1
     return Reference(events, found, seconds)

@@ -8,7 +8,7 @@ import asyncio
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,9 +17,8 @@ import asyncpg
 import httpx
 
 from followback import runner, sample
-from followback.lag import STAGES, stage_lag
+from followback.lag import stage_lag, stage_offsets
 from shared.events import Event
-from shared.lag import LagProbe
 from shared.relationships import ChurnAlert
 from shared.settings import Settings
 from tests.e2e.conftest import as_env
@@ -232,6 +231,42 @@ async def outcome(settings: Settings) -> Outcome:
     )
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one run of the stream left: the database's outcome, the pushes the receiver got, and
+    each service's /readyz once the pipeline had drained."""
+
+    outcome: Outcome
+    posts: list[Post]
+    ready_after: dict[str, int]
+    seconds: float  # from the services' start to the drained pipeline
+
+
+async def run_stream(
+    config: Settings,
+    services: Services,
+    stream: Callable[[], Awaitable[None]],
+    *faults: Callable[[], Awaitable[None]],
+    drain_timeout_s: float = 150,
+    events: int,
+) -> Run:
+    """Start the services with a receiver for the brand's pushes, run the stream beside the faults,
+    wait until everything is processed, stop the services; every service must still be running."""
+    with WebhookReceiver() as slack:
+        await push_to(config, slack)
+        try:
+            await services.start()
+            began = time.monotonic()
+            await asyncio.gather(stream(), *(fault() for fault in faults))
+            await wait_drained(config, events, drain_timeout_s)
+            seconds = time.monotonic() - began
+            ready_after = await readiness(config, runner.SERVICES)
+            assert services.exited() == {}
+        finally:
+            services.stop()
+    return Run(await outcome(config), slack.posts, ready_after, seconds)
+
+
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -256,18 +291,7 @@ async def readiness(settings: Settings, services: Sequence[str]) -> dict[str, in
 
 async def committed_offsets(settings: Settings) -> dict[str, int]:
     """Per consuming service: the offsets its group has committed, summed over its topic."""
-    probe = LagProbe(settings.kafka.bootstrap_servers)
-    await probe.start()
-    try:
-        return {
-            service: sum(
-                done
-                for _, done in (await probe.messages(settings.group(service), settings.topic(name))).values()
-            )
-            for service, name in STAGES.items()
-        }
-    finally:
-        await probe.stop()
+    return {service: done for service, (_, done) in (await stage_offsets(settings)).items()}
 
 
 async def push_to(settings: Settings, receiver: WebhookReceiver) -> None:

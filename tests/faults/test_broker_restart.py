@@ -18,13 +18,10 @@ from tests.faults.harness import (
     Services,
     assert_same_outcome,
     ingest_url,
-    outcome,
-    push_to,
     readiness,
+    run_stream,
     until,
-    wait_drained,
 )
-from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.faults
 
@@ -54,23 +51,14 @@ async def test_a_broker_restart_mid_stream_loses_nothing_and_ingest_answers_503_
         finally:
             await asyncio.to_thread(local_kafka.start)
 
-    with WebhookReceiver() as slack:
-        await push_to(config, slack)
-        try:
-            await services.start()
-            await asyncio.gather(
-                sender.stream(events, batch=40, pause_s=0.2), restart_the_broker_a_third_of_the_way_in()
-            )
-            await wait_drained(config, len(events), DRAIN_TIMEOUT_S)
-            after = await readiness(config, runner.SERVICES)
-            assert services.exited() == {}
-        finally:
-            services.stop()
-    got = await outcome(config)
+    run = await run_stream(
+        config, services, lambda: sender.stream(events, batch=40, pause_s=0.2),
+        restart_the_broker_a_third_of_the_way_in, drain_timeout_s=DRAIN_TIMEOUT_S, events=len(events),
+    )  # fmt: skip
 
     print(f"\nbroker restart: {sender.refused_503} posts answered 503 and sent again after Retry-After")
     assert sender.sent == len(events)
     assert set(sender.statuses) == {202, 503}
     assert during == dict.fromkeys(runner.SERVICES, 503)
-    assert after == dict.fromkeys(runner.SERVICES, 200)
-    assert_same_outcome(reference.outcome, got, events, slack.posts)
+    assert run.ready_after == dict.fromkeys(runner.SERVICES, 200)
+    assert_same_outcome(reference.outcome, run.outcome, events, run.posts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from functools import partial
 
 import asyncpg
 import pytest
@@ -18,11 +19,8 @@ from tests.faults.harness import (
     Services,
     assert_same_outcome,
     ingest_url,
-    outcome,
-    push_to,
-    wait_drained,
+    run_stream,
 )
-from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.faults
 
@@ -53,19 +51,12 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     schedule = {s: [rng.uniform(*LIFETIME_S) for _ in range(KILLS_PER_SERVICE)] for s in VICTIMS}
     config = with_free_ports(settings)
     services, sender = Services(config), Sender(ingest_url(config))
-    with WebhookReceiver() as slack:
-        await push_to(config, slack)
-        try:
-            await services.start()
-            await asyncio.gather(
-                sender.stream(reference.events, batch=STREAM_BATCH, pause_s=STREAM_PAUSE_S),
-                *(kill_at_random_moments(services, s, lifetimes) for s, lifetimes in schedule.items()),
-            )
-            await wait_drained(config, len(reference.events), DRAIN_TIMEOUT_S)
-            assert services.exited() == {}
-        finally:
-            services.stop()
-    got = await outcome(config)
+    run = await run_stream(
+        config, services,
+        lambda: sender.stream(reference.events, batch=STREAM_BATCH, pause_s=STREAM_PAUSE_S),
+        *(partial(kill_at_random_moments, services, s, lifetimes) for s, lifetimes in schedule.items()),
+        drain_timeout_s=DRAIN_TIMEOUT_S, events=len(reference.events),
+    )  # fmt: skip
 
     print(
         f"\ncrash faults: {sum(services.kills.values())} SIGKILLs {dict(services.kills)}, "
@@ -74,7 +65,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     )
     assert sum(services.kills.values()) == KILLS_PER_SERVICE * len(VICTIMS)
     assert sender.sent == len(reference.events)
-    assert_same_outcome(reference.outcome, got, reference.events, slack.posts)
+    assert_same_outcome(reference.outcome, run.outcome, reference.events, run.posts)
 
 
 async def test_a_service_killed_while_it_migrates_does_not_block_the_next_start(

@@ -21,13 +21,10 @@ from tests.faults.harness import (
     assert_same_outcome,
     committed_offsets,
     ingest_url,
-    outcome,
-    push_to,
     readiness,
+    run_stream,
     until,
-    wait_drained,
 )
-from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.faults
 
@@ -64,20 +61,11 @@ async def test_postgres_down_mid_stream_the_pipeline_waits_and_resumes_with_noth
         finally:
             await asyncio.to_thread(local_pg.start)
 
-    with WebhookReceiver() as slack:
-        await push_to(config, slack)
-        try:
-            await services.start()
-            # Events keep arriving through the outage (ingest needs only Kafka).
-            await asyncio.gather(
-                sender.stream(events, batch=50, pause_s=0.5), stop_postgres_a_quarter_of_the_way_in()
-            )
-            await wait_drained(config, len(events), DRAIN_TIMEOUT_S)
-            after = await readiness(config, runner.SERVICES)
-            assert services.exited() == {}
-        finally:
-            services.stop()
-    got = await outcome(config)
+    # Events keep arriving through the outage (ingest needs only Kafka).
+    run = await run_stream(
+        config, services, lambda: sender.stream(events, batch=50, pause_s=0.5),
+        stop_postgres_a_quarter_of_the_way_in, drain_timeout_s=DRAIN_TIMEOUT_S, events=len(events),
+    )  # fmt: skip
 
     print(
         f"\npostgres down for {POSTGRES_DOWN_S}s: readiness meanwhile "
@@ -89,6 +77,6 @@ async def test_postgres_down_mid_stream_the_pipeline_waits_and_resumes_with_noth
     assert len(offsets) >= 5
     assert all(snapshot == offsets[0] for snapshot in offsets)
     # After: ready again, and everything processed once, as in the undisturbed run.
-    assert after == dict.fromkeys(runner.SERVICES, 200)
+    assert run.ready_after == dict.fromkeys(runner.SERVICES, 200)
     assert sender.sent == len(events)
-    assert_same_outcome(reference.outcome, got, events, slack.posts)
+    assert_same_outcome(reference.outcome, run.outcome, events, run.posts)
