@@ -28,13 +28,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from followback import runner, sample
-from followback.bench_pipeline import env_for, peak_rss_mb, produce, scratch, wait_drained
+from followback import sample
+from followback.bench_pipeline import env_for, scratch, through_consumers
 from shared.events import Event
 from shared.settings import Settings
 
 ACCOUNT = "brand"
-SERVICES = ["churn", "scorer", "notifier"]
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
@@ -147,16 +146,7 @@ def run(settings: Settings, limit: int, events: int = 20_000, first: int = 100_0
         env = env_for(config, token)
 
         def through(batch: list[Event]) -> tuple[float, dict[str, float]]:
-            processes = runner.spawn(SERVICES, env=env)
-            try:
-                runner.wait_healthy(config, SERVICES)
-                began = time.perf_counter()
-                asyncio.run(produce(config, batch))
-                asyncio.run(wait_drained(config, timeout=900))
-                took = time.perf_counter() - began
-                return took, {s: round(peak_rss_mb(p), 1) for s, p in zip(SERVICES, processes, strict=True)}
-            finally:
-                runner.stop(processes)
+            return through_consumers(config, env, batch, timeout=900)
 
         through(sample.generate(followers=2000, seed=999, start=START))  # warm-up: the templates
         have = 0

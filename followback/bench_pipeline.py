@@ -248,26 +248,35 @@ async def fixed_rate_latency(
 CONSUMERS = ["churn", "scorer", "notifier"]
 
 
+def through_consumers(
+    config: Settings, env: dict[str, str], events: list[Event], instances: int = 1, timeout: float = 600
+) -> tuple[float, dict[str, float]]:
+    """Start ``instances`` processes of each consuming service (one consumer group each), put the
+    events on the events topic and wait until every stage has committed them; returns the seconds
+    that took and the peak memory (MB) of each service's first process."""
+    processes = runner.spawn(CONSUMERS, env=env)
+    for _ in range(instances - 1):  # the same groups, other HTTP ports
+        for service in CONSUMERS:
+            port = {f"FOLLOWBACK_HTTP__{service.upper()}_PORT": str(runner.free_port())}
+            processes += runner.spawn([service], env={**env, **port})
+    try:
+        runner.wait_healthy(config, CONSUMERS)
+        if instances > 1:
+            time.sleep(3)  # let the groups settle their assignments before the clock starts
+        began = time.perf_counter()
+        asyncio.run(produce(config, events))
+        asyncio.run(wait_drained(config, timeout=timeout))
+        took = time.perf_counter() - began
+        return took, {s: round(peak_rss_mb(p), 1) for s, p in zip(CONSUMERS, processes, strict=False)}
+    finally:
+        runner.stop(processes)
+
+
 def scale_out(settings: Settings, events: list[Event], instances: int) -> float:
     """Seconds from the events in Kafka to every decision committed with ``instances`` processes of
     each consuming service in one consumer group (a fresh database and topics)."""
-    token = secrets.token_urlsafe(16)
     with scratch(settings) as config:
-        env = env_for(config, token)
-        processes = runner.spawn(CONSUMERS, env=env)
-        for _ in range(instances - 1):  # the same groups, other HTTP ports
-            for service in CONSUMERS:
-                port = {f"FOLLOWBACK_HTTP__{service.upper()}_PORT": str(runner.free_port())}
-                processes += runner.spawn([service], env={**env, **port})
-        try:
-            runner.wait_healthy(config, CONSUMERS)
-            time.sleep(3)  # let the groups settle their assignments before the clock starts
-            began = time.perf_counter()
-            asyncio.run(produce(config, events))
-            asyncio.run(wait_drained(config, timeout=600))
-            return time.perf_counter() - began
-        finally:
-            runner.stop(processes)
+        return through_consumers(config, env_for(config, secrets.token_urlsafe(16)), events, instances)[0]
 
 
 def _renamed(events: list[Event]) -> list[Event]:
