@@ -55,7 +55,10 @@ def factory(service: str) -> Callable[[Settings], Any]:
 def run_one(service: str, settings: Settings) -> None:
     import uvicorn
 
+    from shared import gc_tuning
+
     app = factory(service)(settings)
+    gc_tuning.tune(settings.gc_threshold)
     uvicorn.run(
         app,
         host=settings.http.host,

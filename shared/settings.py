@@ -98,6 +98,12 @@ class ChurnSettings(BaseModel):
     )
 
 
+class ReplaySettings(BaseModel):
+    workers: int = Field(
+        default=0, ge=0, description="Worker processes of followback replay (0: one per CPU; 1: in process)."
+    )
+
+
 class IngestSettings(BaseModel):
     tokens: list[SecretStr] = Field(
         default_factory=list,
@@ -186,12 +192,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLLOWBACK_", env_nested_delimiter="__", extra="ignore")
 
     env: str = "development"
+    gc_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Allocations between collections of the garbage collector's youngest generation "
+        "in the services and replay (0: Python's default, 700). See shared/gc_tuning.py.",
+    )
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     topics: Topics = Topics()
     consumer: ConsumerSettings = ConsumerSettings()
     scoring: ScoringSettings = ScoringSettings()
     churn: ChurnSettings = ChurnSettings()
+    replay: ReplaySettings = ReplaySettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     notifier: NotifierSettings = NotifierSettings()

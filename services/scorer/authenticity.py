@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, cached_property
@@ -72,26 +71,10 @@ def _begging(profile: Profile) -> str | None:
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input: how it is computed from a profile, and what is shown for it."""
+    """One model input: its name and how it is computed (see :func:`observe`)."""
 
     name: str
     detail: str
-    input: Callable[[Profile, datetime], float]
-    shown: Callable[[Profile, datetime], Shown]
-
-
-def _yes(flag: bool) -> float:
-    return 1.0 if flag else 0.0
-
-
-def _is_new(profile: Profile, observed_at: datetime) -> bool:
-    age = _age_days(profile, observed_at)
-    return age is not None and age < NEW_ACCOUNT_DAYS
-
-
-def _shown_age(profile: Profile, observed_at: datetime) -> Shown:
-    age = _age_days(profile, observed_at)
-    return None if age is None else round(age, 1)
 
 
 def _ratio(profile: Profile) -> float:
@@ -100,74 +83,51 @@ def _ratio(profile: Profile) -> float:
 
 # The order here is the order of the artefact's feature list.
 FEATURES: tuple[Feature, ...] = (
-    Feature(
-        "followers",
-        "log10(1 + followers)",
-        lambda p, _: _log_count(p.followers_count),
-        lambda p, _: p.followers_count,
-    ),
-    Feature(
-        "posts",
-        "log10(1 + posts)",
-        lambda p, _: _log_count(p.statuses_count),
-        lambda p, _: p.statuses_count,
-    ),
-    Feature(
-        "friends_per_follower",
-        f"log10((1 + friends) / (1 + followers)), limited to +-{RATIO_LIMIT:g}",
-        lambda p, _: max(-RATIO_LIMIT, min(RATIO_LIMIT, math.log10(_ratio(p)))),
-        lambda p, _: round(_ratio(p), 2),
-    ),
-    Feature(
-        "on_no_list",
-        "listed by nobody",
-        lambda p, _: _yes(p.listed_count == 0),
-        lambda p, _: p.listed_count == 0,
-    ),
-    Feature(
-        "never_liked",
-        "has never liked a post",
-        lambda p, _: _yes(p.favourites_count == 0),
-        lambda p, _: p.favourites_count == 0,
-    ),
-    Feature(
-        "no_bio",
-        "empty profile description",
-        lambda p, _: _yes(not p.description.strip()),
-        lambda p, _: not p.description.strip(),
-    ),
-    Feature(
-        "no_url",
-        "no link in the profile",
-        lambda p, _: _yes(not (p.url or "").strip()),
-        lambda p, _: not (p.url or "").strip(),
-    ),
-    Feature(
-        "follow_back_begging",
-        "asks for follow-backs in the handle, name or bio",
-        lambda p, _: _yes(_begging(p) is not None),
-        lambda p, _: _begging(p) or False,
-    ),
-    Feature(
-        "default_image",
-        "default profile image",
-        lambda p, _: _yes(p.default_profile_image),
-        lambda p, _: p.default_profile_image,
-    ),
-    Feature(
-        "new_account",
-        f"account younger than {NEW_ACCOUNT_DAYS:g} days when observed",
-        lambda p, at: _yes(_is_new(p, at)),
-        _shown_age,
-    ),
+    Feature("followers", "log10(1 + followers)"),
+    Feature("posts", "log10(1 + posts)"),
+    Feature("friends_per_follower", f"log10((1 + friends) / (1 + followers)), limited to +-{RATIO_LIMIT:g}"),
+    Feature("on_no_list", "listed by nobody"),
+    Feature("never_liked", "has never liked a post"),
+    Feature("no_bio", "empty profile description"),
+    Feature("no_url", "no link in the profile"),
+    Feature("follow_back_begging", "asks for follow-backs in the handle, name or bio"),
+    Feature("default_image", "default profile image"),
+    Feature("new_account", f"account younger than {NEW_ACCOUNT_DAYS:g} days when observed"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 _BY_NAME = {f.name: f for f in FEATURES}
 
 
+def observe(profile: Profile, observed_at: datetime) -> dict[str, tuple[float, Shown]]:
+    """Every feature of one profile observed at ``observed_at``: its model input and what is shown
+    for it (a count, a ratio, yes/no, the begging text), computed in one pass (a hot path: once per
+    scored event)."""
+    ratio = _ratio(profile)
+    no_list = profile.listed_count == 0
+    never_liked = profile.favourites_count == 0
+    no_bio = not profile.description.strip()
+    no_url = not (profile.url or "").strip()
+    begging = _begging(profile)
+    age = _age_days(profile, observed_at)
+    new = age is not None and age < NEW_ACCOUNT_DAYS
+    return {
+        "followers": (_log_count(profile.followers_count), profile.followers_count),
+        "posts": (_log_count(profile.statuses_count), profile.statuses_count),
+        "friends_per_follower": (max(-RATIO_LIMIT, min(RATIO_LIMIT, math.log10(ratio))), round(ratio, 2)),
+        "on_no_list": (1.0 if no_list else 0.0, no_list),
+        "never_liked": (1.0 if never_liked else 0.0, never_liked),
+        "no_bio": (1.0 if no_bio else 0.0, no_bio),
+        "no_url": (1.0 if no_url else 0.0, no_url),
+        "follow_back_begging": (0.0 if begging is None else 1.0, begging or False),
+        "default_image": (1.0 if profile.default_profile_image else 0.0, profile.default_profile_image),
+        "new_account": (1.0 if new else 0.0, None if age is None else round(age, 1)),
+    }
+
+
 def feature_inputs(profile: Profile, observed_at: datetime) -> dict[str, float]:
     """Every feature's model input for one profile observed at ``observed_at``, in model order."""
-    return {f.name: f.input(profile, observed_at) for f in FEATURES}
+    observed = observe(profile, observed_at)
+    return {name: observed[name][0] for name in FEATURE_NAMES}
 
 
 class Contribution(NamedTuple):
@@ -248,29 +208,27 @@ class Model:
     def base_log_odds(self) -> float:
         return self.intercept + sum(self.weights[f] * self.reference[f] for f in self.features)
 
+    @cached_property
+    def _terms(self) -> tuple[tuple[str, str, float, float], ...]:
+        """Each feature's name, detail, weight and reference, in model order."""
+        return tuple(
+            (name, _BY_NAME[name].detail, self.weights[name], self.reference[name]) for name in self.features
+        )
+
     def assess(self, profile: Profile, observed_at: datetime) -> Assessment:
-        contributions = []
-        for name in self.features:
-            feature = _BY_NAME[name]
-            x = feature.input(profile, observed_at)
-            weight = self.weights[name]
-            contributions.append(
-                Contribution(
-                    feature=name,
-                    value=feature.shown(profile, observed_at),
-                    input=x,
-                    weight=weight,
-                    log_odds=weight * (x - self.reference[name]),
-                    detail=feature.detail,
-                )
-            )
+        observed = observe(profile, observed_at)
+        contributions = tuple(
+            Contribution(name, observed[name][1], x, weight, weight * (x - reference), detail)
+            for name, detail, weight, reference in self._terms
+            for x in (observed[name][0],)
+        )
         base = self.base_log_odds
         logit = base + sum(c.log_odds for c in contributions)
         return Assessment(
             probability=_sigmoid(logit),
             logit=logit,
             base_log_odds=base,
-            contributions=tuple(contributions),
+            contributions=contributions,
             threshold=self.threshold,
             model_version=self.version,
         )

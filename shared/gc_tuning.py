@@ -1,0 +1,25 @@
+"""The garbage collector tuned for allocation-heavy event processing.
+
+Each event allocates hundreds of short-lived objects (parsed models, reasons, annotations), which
+reference counting frees at once. With CPython's default generation-0 threshold (700 allocations)
+the cyclic collector runs every few events and, more costly, keeps promoting and re-walking the
+long-lived objects (imported modules, models, caches, replay's whole log). Freezing what exists at
+start-up and raising the threshold cut the CPU per event of replay by about a quarter (see the
+README's Performance section) without a measurable change in memory: nearly nothing of ours is
+cyclic garbage.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def tune(gen0_threshold: int) -> None:
+    """Move everything allocated so far out of the collector's sight and collect generation 0 only
+    every ``gen0_threshold`` net allocations (0: leave Python's defaults)."""
+    if gen0_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
