@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +16,7 @@ from rich.table import Table
 
 from followback import eventlog, replay
 from followback.eventlog import Record, Window
-from services.churn.patterns import ChurnRules
-from services.scorer.app import rules_from
-from shared import accounts
+from shared import accounts, gc_tuning
 from shared.settings import Settings, load_settings
 
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
@@ -79,9 +76,18 @@ def replay_command(
     config: Annotated[
         int | None, typer.Option(help="The account's configuration version to replay with (needs --account)")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (default: FOLLOWBACK_REPLAY__WORKERS, else one per CPU; 1: in process)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Recompute the decisions of a range without writing or notifying; report what differs."""
+    from followback import replay_workers
+
     settings = load_settings()
     window = Window(_aware(since), _aware(until), account)
     if config is not None and account is None:
@@ -90,35 +96,35 @@ def replay_command(
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}")
 
-    async def go() -> replay.ReplayReport:
-        records = await _collect(settings, path, "reading events")
-        began = time.perf_counter()
+    async def configurations() -> dict[str, accounts.VersionedConfig]:
         conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
         try:
-            names = sorted({r.event.account_id for r in records})
-            brands = await accounts.latest(conn, names)
-            if config is not None and account is not None:
-                pinned = await accounts.at_version(conn, account, config)
-                if pinned is None:
-                    raise typer.BadParameter(f"{account} has no configuration version {config}")
-                brands[account] = pinned
-            read, in_window, decided = replay.recompute(
-                records, window, rules_from(settings), brands, ChurnRules.from_settings(settings.churn)
-            )
-            recorded = await replay.recorded_decisions(conn, in_window)
+            return await replay.brand_configs(conn, account, config)
+        except LookupError as missing:
+            raise typer.BadParameter(str(missing)) from None
         finally:
             await conn.close()
-        report = replay.ReplayReport(
-            events_read=read,
-            events_in_window=len(in_window),
-            decisions_recomputed=len(decided),
-            decisions_recorded=len(recorded),
-            differences=replay.compare(in_window, decided, recorded),
-            seconds=time.perf_counter() - began,
-        )
-        return report
 
-    report = asyncio.run(go())
+    brands = asyncio.run(configurations())
+    count = replay_workers.worker_count(settings, workers)
+    gc_tuning.tune(settings.gc_threshold)  # the workers are forked from here: they inherit it
+    # The workers start first: a process must not fork once the progress bar's thread runs.
+    with (
+        replay_workers.pool(count, settings.gc_threshold) as executor,
+        Progress(console=err, transient=True) as bar,
+    ):
+        task = bar.add_task("reading events", total=None)
+        report, _ = replay_workers.replay_log(
+            settings,
+            window,
+            brands,
+            executor,
+            count,
+            source=path,
+            progress=replay_workers.ReadProgress(
+                lambda n: bar.update(task, total=n), lambda n: bar.advance(task, n)
+            ),
+        )
     summary = report.summary()
     if not as_json:
         table = Table(title=f"replay: {(report.differences and len(report.differences)) or 0} difference(s)")

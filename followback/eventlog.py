@@ -53,13 +53,11 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
 
 
-async def from_kafka(
+async def raw_from_kafka(
     settings: Settings, on_total: Callable[[int], None] | None = None
-) -> AsyncIterator[Record]:
-    """Every valid event of the events topic, up to the end offsets at the start of the read.
-
-    Records that are not valid events (they went to the dead-letter topic live) are skipped.
-    """
+) -> AsyncIterator[list[bytes]]:
+    """Every record's value on the events topic, in batches, up to the end offsets at the start of
+    the read; unparsed (``followback replay`` parses in its worker processes)."""
     topic = settings.topic("events")
     partitions = await _partitions(settings, topic)
     consumer = AIOKafkaConsumer(
@@ -79,27 +77,43 @@ async def from_kafka(
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
             for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
-                    try:
-                        event = Event.model_validate_json(record.value)
-                    except ValidationError:
-                        continue
-                    yield Record(event, record.value)
-                if records and records[-1].offset >= ends[tp] - 1:
+                end = ends[tp]
+                yield [r.value for r in records if r.offset < end and r.value is not None]
+                if records and records[-1].offset >= end - 1:
                     remaining.discard(tp)
     finally:
         await consumer.stop()
 
 
-def from_file(path: Path) -> Iterator[Record]:
-    """Events from an exported file (gzip NDJSON, or plain NDJSON)."""
+async def from_kafka(
+    settings: Settings, on_total: Callable[[int], None] | None = None
+) -> AsyncIterator[Record]:
+    """Every valid event of the events topic, up to the end offsets at the start of the read.
+
+    Records that are not valid events (they went to the dead-letter topic live) are skipped.
+    """
+    async for values in raw_from_kafka(settings, on_total):
+        for value in values:
+            try:
+                event = Event.model_validate_json(value)
+            except ValidationError:
+                continue
+            yield Record(event, value)
+
+
+def raw_from_file(path: Path) -> Iterator[bytes]:
+    """The lines of an exported file (gzip NDJSON, or plain NDJSON), unparsed; blank lines skipped."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         for line in handle:
             if line.strip():
-                yield Record(Event.model_validate_json(line), line.rstrip(b"\n"))
+                yield line.rstrip(b"\n")
+
+
+def from_file(path: Path) -> Iterator[Record]:
+    """Events from an exported file (gzip NDJSON, or plain NDJSON)."""
+    for line in raw_from_file(path):
+        yield Record(Event.model_validate_json(line), line)
 
 
 def write_export(records: list[Record], path: Path) -> int:

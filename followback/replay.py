@@ -5,6 +5,7 @@ rules, a follower's relationships together so cross-account churn counts, then t
 ``next_decision``), in event-time order, in process: nothing is written and nobody is notified.
 Every event before the window's end is folded, so each relationship's state is as it was when the
 window opened; only the decisions of events inside the window are compared with the recorded ones.
+The command runs this per shard of followers on every core (:mod:`followback.replay_workers`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncpg
 from followback.eventlog import Record, Window
 from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, ScoringRules, next_decision
+from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision
 from shared.relationships import AnnotatedEvent
@@ -113,6 +115,26 @@ def recompute(
             if decision is not None:
                 decided[event.event_id] = decision
     return len(ordered), in_window, decided
+
+
+async def brand_configs(
+    conn: asyncpg.Connection, account: str | None = None, version: int | None = None
+) -> dict[str, VersionedConfig]:
+    """The configurations to replay with: the newest of every account (of ``account`` alone when
+    given), or ``account``'s ``version`` (LookupError when it has no such version)."""
+    if version is not None:
+        if account is None:
+            raise ValueError("a configuration version needs an account")
+        pinned = await accounts.at_version(conn, account, version)
+        if pinned is None:
+            raise LookupError(f"{account} has no configuration version {version}")
+        return {account: pinned}
+    names = (
+        [account]
+        if account is not None
+        else [r["account_id"] for r in await conn.fetch("SELECT DISTINCT account_id FROM account_configs")]
+    )
+    return await accounts.latest(conn, names)
 
 
 async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:

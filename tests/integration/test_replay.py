@@ -12,8 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from followback import eventlog, replay, sample
+from followback import eventlog, replay, replay_workers, sample
 from followback.eventlog import Record, Window
+from followback.lag import stage_lag
 from services.churn.app import create_app as churn_app
 from services.churn.patterns import ChurnRules
 from services.scorer.app import create_app as scorer_app
@@ -28,9 +29,11 @@ from tests.support import eventually, publish_events
 pytestmark = pytest.mark.integration
 
 
-async def live_run(settings: Settings, db: asyncpg.Connection) -> list[Record]:
+async def live_run(
+    settings: Settings, db: asyncpg.Connection, brands: tuple[str, ...] = ("brand",), followers: int = 200
+) -> list[Record]:
     """The sample stream through the live churn detector and scorer; returns the log as read back."""
-    events = sample.generate(followers=200, seed=5)
+    events = sample.generate(followers=followers, accounts=brands, seed=5)
     await accounts.save(db, "brand", AccountConfig(topics=["coffee"]), "test")
     async with churn_app(settings).start_lifespan_context(), scorer_app(settings).start_lifespan_context():
         await publish_events(settings, [e.model_dump(mode="json") for e in events])
@@ -38,13 +41,19 @@ async def live_run(settings: Settings, db: asyncpg.Connection) -> list[Record]:
             lambda: db.fetchval("SELECT count(*) FROM churn_processed"), lambda n: n == len(events), 60
         )
         await eventually(lambda: db.fetchval("SELECT count(*) FROM decisions"), lambda n: n > 200, 60)
+        await eventually(lambda: stage_lag(settings), lambda lag: lag["scorer"] == 0, 60)  # all decided
     return [record async for record in eventlog.from_kafka(settings)]
 
 
 async def run_replay(
-    settings: Settings, db: asyncpg.Connection, records: list[Record], window: Window
+    settings: Settings,
+    db: asyncpg.Connection,
+    records: list[Record],
+    window: Window,
+    names: tuple[str, ...] = ("brand",),
 ) -> replay.ReplayReport:
-    brands = await accounts.latest(db, ["brand"])
+    """The single-process replay of parsed records (the reference)."""
+    brands = await accounts.latest(db, list(names))
     read, in_window, decided = replay.recompute(
         records, window, rules_from(settings), brands, ChurnRules.from_settings(settings.churn)
     )
@@ -86,6 +95,52 @@ async def test_replaying_a_recorded_run_finds_no_difference_and_a_new_threshold_
     eventlog.write_export(records, path)
     from_file = await run_replay(settings, db, list(eventlog.from_file(path)), whole)
     assert from_file.summary() == stricter.summary()
+
+
+async def sharded_replay(
+    settings: Settings, db: asyncpg.Connection, window: Window, workers: int, source: Path | None = None
+) -> replay.ReplayReport:
+    """The command's path: raw events from Kafka (or a file) dealt to ``workers`` processes."""
+    brands = await replay.brand_configs(db, window.account)
+
+    def run() -> replay.ReplayReport:
+        with replay_workers.pool(workers) as executor:
+            return replay_workers.replay_log(settings, window, brands, executor, workers, source=source)[0]
+
+    return await asyncio.to_thread(run)
+
+
+def timeless(report: replay.ReplayReport) -> dict[str, object]:
+    return {k: v for k, v in report.summary().items() if k != "events_per_s"}
+
+
+async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    brands = ("brand", "brand_eu", "brand_us")  # cross-account churners among the followers
+    records = await live_run(settings, db, brands, followers=400)
+    middle = sorted(r.event.occurred_at for r in records)[len(records) // 2]
+    windows = [Window(), Window(since=middle), Window(until=middle, account="brand_eu")]
+    for window in windows:
+        one = timeless(await run_replay(settings, db, records, window, brands))
+        assert one["differences"] == 0
+        for workers in (1, 2, 3):
+            assert timeless(await sharded_replay(settings, db, window, workers)) == one
+
+    # Two brands raise their high-value bar: the same differences, in the same order.
+    for brand in ("brand", "brand_us"):
+        await accounts.save(db, brand, AccountConfig(topics=["coffee"], high_value_threshold=80), "test")
+    for window in windows[:2]:
+        one = timeless(await run_replay(settings, db, records, window, brands))
+        assert one["differences"] > 10
+        for workers in (2, 3):
+            assert timeless(await sharded_replay(settings, db, window, workers)) == one
+
+    path = tmp_path / "log.ndjson.gz"
+    eventlog.write_export(records, path)
+    assert timeless(await sharded_replay(settings, db, Window(), 2, path)) == timeless(
+        await run_replay(settings, db, records, Window(), brands)
+    )
 
 
 async def test_the_replay_command_reports_zero_differences_as_its_last_json_line(

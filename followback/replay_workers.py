@@ -1,0 +1,347 @@
+"""``followback replay`` on every core: the log sharded by follower, each shard replayed in a worker.
+
+The main process only reads raw bytes and deals them out; the workers parse, fold, score and compare.
+Why a shard replays exactly as the whole log does:
+
+- the churn fold keeps its state per follower (cross-account churn is within one follower's
+  relationships), and with events folded in event-time order nothing is ever late, so an annotation
+  does not depend on the other followers' events (their clock);
+- scoring depends only on the relationship's previous decision;
+- a repeated event id is skipped: the events sharing an id are always in one shard (a follower's
+  events are; when one id appears under two followers, their shards are merged into one task);
+- each shard keeps the log's order among its own events, so event time sorts them as the whole
+  log's sort would, and the differences, merged by (event time, log position), come out in the
+  single process's order.
+
+``tests/integration/test_replay.py`` checks that any number of workers gives the single process's
+report, and ``tests/unit/test_replay_shards.py`` the dealing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
+from followback.replay import Difference, ReplayReport, compare, recompute, recorded_decisions
+from services.churn.patterns import ChurnRules
+from services.scorer.app import rules_from
+from services.scorer.scoring import ScoringRules
+from shared import gc_tuning
+from shared.accounts import VersionedConfig
+from shared.events import Event
+from shared.settings import Settings
+
+SHARDS_PER_WORKER = 4  # more shards than workers: a worker that finishes early takes the next one
+
+# The common shape (what the producers write): no \u escape anywhere (so every key is spelled out),
+# each of the three keys exactly once, no escape in either id. Anything else is read with a JSON
+# parser, then with the event model itself: the ids are always the ones the worker will parse.
+_EVENT_ID = re.compile(rb'"event_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+_FOLLOWER_ID = re.compile(rb'"follower"[ \t\r\n]*:[ \t\r\n]*\{[ \t\r\n]*"id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def identify(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The event id and follower id of a raw event, as parsing it would give them (None: not an event)."""
+    if (
+        raw.count(b'"event_id"') == 1
+        and raw.count(b'"follower"') == 1
+        and raw.count(b'"id"') == 1
+        and b"\\u" not in raw
+    ):
+        event_id, follower = _EVENT_ID.search(raw), _FOLLOWER_ID.search(raw)
+        if event_id is not None and follower is not None:
+            return event_id.group(1), follower.group(1)
+    try:
+        data = json.loads(raw)
+        found = data["event_id"], data["follower"]["id"]
+        if all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in found):
+            return _bytes(str(found[0])), _bytes(str(found[1]))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        pass
+    try:  # the rare shapes the JSON parser reads otherwise (or not at all)
+        event = Event.model_validate_json(raw)
+    except ValidationError:
+        return None
+    return _bytes(event.event_id), _bytes(event.follower.id)
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class Dealer:
+    """Deals raw events into ``shards`` by follower, keeping each event's position in the log."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+        self.raws: list[list[bytes]] = [[] for _ in range(shards)]
+        self.seqs: list[list[int]] = [[] for _ in range(shards)]
+        self.count = 0
+        self._owner: dict[bytes, int] = {}  # event id -> the shard that has it
+        self._joined = list(range(shards))  # shard -> the shard it is merged into (union-find)
+
+    def add(self, raw: bytes) -> None:
+        if self.shards == 1:  # nothing to deal
+            self.raws[0].append(raw)
+            self.seqs[0].append(self.count)
+            self.count += 1
+            return
+        found = identify(raw)
+        if found is None:
+            shard = 0  # not an event: its worker skips it
+        else:
+            event_id, follower = found
+            shard = zlib.crc32(follower) % self.shards
+            first = self._owner.setdefault(event_id, shard)
+            if first != shard:  # one id under two followers: the first occurrence wins, as in one process
+                self._join(first, shard)
+        self.raws[shard].append(raw)
+        self.seqs[shard].append(self.count)
+        self.count += 1
+
+    def extend(self, raws: Iterable[bytes]) -> None:
+        for raw in raws:
+            self.add(raw)
+
+    def _root(self, shard: int) -> int:
+        while self._joined[shard] != shard:
+            shard = self._joined[shard]
+        return shard
+
+    def _join(self, a: int, b: int) -> None:
+        a, b = self._root(a), self._root(b)
+        if a != b:
+            self._joined[max(a, b)] = min(a, b)
+
+    def groups(self) -> Iterator[tuple[list[bytes], list[int]]]:
+        """Each task's raw events and their log positions, in log order (largest first)."""
+        members: dict[int, list[int]] = {}
+        for shard in range(self.shards):
+            members.setdefault(self._root(shard), []).append(shard)
+        found = []
+        for shards in members.values():
+            if len(shards) == 1:
+                raws, seqs = self.raws[shards[0]], self.seqs[shards[0]]
+            else:
+                merged = sorted(pair for n in shards for pair in zip(self.seqs[n], self.raws[n], strict=True))
+                seqs, raws = [s for s, _ in merged], [r for _, r in merged]
+            if raws:
+                found.append((raws, seqs))
+        yield from sorted(found, key=lambda group: -len(group[0]))
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every shard replays with (sent to each task)."""
+
+    window: Window
+    rules: ScoringRules
+    brands: dict[str, VersionedConfig]
+    churn_rules: ChurnRules
+    dsn: str | None  # the database with the recorded decisions (None: compare with nothing)
+
+
+@dataclass
+class ShardResult:
+    read: int = 0
+    in_window: int = 0
+    recomputed: int = 0
+    recorded: int = 0
+    # Each difference with its event's place in the whole log's order: (event time, log position).
+    differences: list[tuple[tuple[datetime, int], Difference]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
+
+
+def run_shard(job: Job, raws: list[bytes], seqs: list[int]) -> ShardResult:
+    """Parse, fold, score and compare one shard (in a worker process, or in process)."""
+    began = time.perf_counter()
+    records, positions = [], []
+    for raw, seq in zip(raws, seqs, strict=True):
+        try:
+            event = Event.model_validate_json(raw)
+        except ValidationError:
+            continue  # not an event: live, it went to the dead-letter topic
+        records.append(Record(event, raw))
+        positions.append(seq)
+    parsed = time.perf_counter()
+    read, in_window, decided = recompute(records, job.window, job.rules, job.brands, job.churn_rules)
+    folded = time.perf_counter()
+    recorded = asyncio.run(_recorded(job.dsn, in_window)) if job.dsn and in_window else {}
+    differences = compare(in_window, decided, recorded)
+    result = ShardResult(read, len(in_window), len(decided), len(recorded))
+    if differences:
+        result.differences = _placed(differences, records, positions, job.window)
+    done = time.perf_counter()
+    result.seconds = {"parse": parsed - began, "fold": folded - parsed, "compare": done - folded}
+    return result
+
+
+async def _recorded(dsn: str, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await recorded_decisions(conn, event_ids)
+    finally:
+        await conn.close()
+
+
+def _placed(
+    differences: list[Difference], records: list[Record], positions: list[int], window: Window
+) -> list[tuple[tuple[datetime, int], Difference]]:
+    """Each difference with the (event time, log position) of the occurrence ``recompute`` decided:
+    the first, in that order, that the window's end and account let through."""
+    wanted = {d.event_id for d in differences}
+    place: dict[str, tuple[datetime, int]] = {}
+    for record, seq in zip(records, positions, strict=True):
+        event = record.event
+        if event.event_id not in wanted:
+            continue
+        if window.until is not None and event.occurred_at >= window.until:
+            continue
+        if window.account is not None and event.account_id != window.account:
+            continue
+        here = (event.occurred_at, seq)
+        if event.event_id not in place or here < place[event.event_id]:
+            place[event.event_id] = here
+    return [(place[d.event_id], d) for d in differences]
+
+
+@dataclass
+class Replayed:
+    events_read: int = 0
+    events_in_window: int = 0
+    decisions_recomputed: int = 0
+    decisions_recorded: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    tasks: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # summed over the tasks
+
+
+def _context() -> Any:
+    return get_context("fork" if "fork" in get_all_start_methods() else None)
+
+
+@contextmanager
+def pool(workers: int, gc_threshold: int = 0, *, always: bool = False) -> Iterator[Executor | None]:
+    """``workers`` processes, started now (so before the caller starts any thread), each with the
+    garbage collector tuned (:mod:`shared.gc_tuning`); None for one worker unless ``always``."""
+    if workers <= 1 and not always:
+        yield None
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=_context(), initializer=gc_tuning.tune, initargs=(gc_threshold,)
+    ) as executor:
+        executor.submit(int).result()  # with fork, the first task starts every worker
+        yield executor
+
+
+def shards_for(workers: int) -> int:
+    return 1 if workers <= 1 else workers * SHARDS_PER_WORKER
+
+
+def replay(dealt: Dealer, job: Job, executor: Executor | None) -> Replayed:
+    """Replay every shard the dealer holds, on ``executor`` (None: in this process), and merge."""
+    groups = list(dealt.groups())
+    if executor is None:
+        results = [run_shard(job, raws, seqs) for raws, seqs in groups]
+    else:
+        futures = [executor.submit(run_shard, job, raws, seqs) for raws, seqs in groups]
+        results = [future.result() for future in futures]
+    merged = Replayed(tasks=len(groups))
+    placed = []
+    for result in results:
+        merged.events_read += result.read
+        merged.events_in_window += result.in_window
+        merged.decisions_recomputed += result.recomputed
+        merged.decisions_recorded += result.recorded
+        placed += result.differences
+        for stage, seconds in result.seconds.items():
+            merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
+    merged.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
+    return merged
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """Where the read reports how far it is (the command's progress bar)."""
+
+    total: Callable[[int], None]
+    advance: Callable[[int], None]
+
+
+async def _read_kafka(settings: Settings, dealer: Dealer, progress: ReadProgress | None) -> None:
+    async for values in raw_from_kafka(settings, progress.total if progress else None):
+        dealer.extend(values)
+        if progress:
+            progress.advance(len(values))
+
+
+def worker_count(settings: Settings, workers: int | None = None) -> int:
+    """The option, else the setting, else one per CPU."""
+    return workers or settings.replay.workers or available_cpus()
+
+
+def replay_log(
+    settings: Settings,
+    window: Window,
+    brands: dict[str, VersionedConfig],
+    executor: Executor | None,
+    workers: int,
+    *,
+    source: Path | None = None,
+    compare_with: str | None = None,
+    progress: ReadProgress | None = None,
+) -> tuple[ReplayReport, Replayed]:
+    """The whole replay: read the raw log (the events topic, or an exported file), deal it into
+    shards by follower, replay the shards on the ``workers`` processes of ``executor`` (from
+    :func:`pool`; None: in process) and compare with the decisions recorded in ``compare_with`` (a
+    DSN; None: the settings' database). The report's time runs from the start of the read to the
+    merged result."""
+    began = time.perf_counter()
+    dealer = Dealer(shards_for(workers if executor is not None else 1))
+    if source is not None:
+        for n, raw in enumerate(raw_from_file(source), 1):
+            dealer.add(raw)
+            if progress and n % 1000 == 0:
+                progress.advance(1000)
+    else:
+        asyncio.run(_read_kafka(settings, dealer, progress))
+    job = Job(
+        window,
+        rules_from(settings),
+        brands,
+        ChurnRules.from_settings(settings.churn),
+        compare_with or settings.postgres.dsn.get_secret_value(),
+    )
+    replayed = replay(dealer, job, executor)
+    report = ReplayReport(
+        events_read=replayed.events_read,
+        events_in_window=replayed.events_in_window,
+        decisions_recomputed=replayed.decisions_recomputed,
+        decisions_recorded=replayed.decisions_recorded,
+        differences=replayed.differences,
+        seconds=time.perf_counter() - began,
+    )
+    return report, replayed

@@ -1,0 +1,201 @@
+"""Replay on several processes: the log dealt by follower, and the same decisions as one process."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from followback import replay_workers, sample
+from followback.eventlog import Record, Window
+from followback.replay import recompute
+from services.churn.patterns import ChurnRules
+from services.churn.rules import InMemory
+from services.scorer.scoring import ScoringRules
+from shared.accounts import AccountConfig, VersionedConfig
+from shared.events import Event
+from shared.relationships import Annotation
+
+ACCOUNTS = ("brand", "brand_eu", "brand_us")
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def dump(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+@pytest.fixture(scope="module")
+def log() -> list[bytes]:
+    """A realistic log of three brand accounts (cross-account churners among them), with what a
+    real topic holds besides: repeated events, records that are not events, an event id reused
+    by another follower, and events in other JSON spellings."""
+    events = sample.generate(followers=2500, accounts=ACCOUNTS, seed=11)
+    raws = [dump(e) for e in events]
+    raws.insert(100, b'{"not": "an event"}')
+    raws.insert(200, b"not json at all")
+    raws += raws[300:340]  # delivered again, later in the log
+    # A new follower's event under an id already used: the first occurrence in event time wins, so
+    # it changes nothing (replayed apart from the first, it would be a decision of its own).
+    stranger = events[500].follower.model_copy(update={"id": "9999"})
+    reused = events[500].model_copy(update={"event_id": events[40].event_id, "follower": stranger})
+    raws.insert(600, dump(reused))
+    # The same events spelled otherwise: spaces, keys in another order, numbers as ids.
+    for event in events[1000:1040]:
+        data = json.loads(dump(event))
+        raws.append(json.dumps(dict(reversed(data.items()))).encode())
+    return raws
+
+
+def parsed(raws: list[bytes]) -> list[Record]:
+    records = []
+    for raw in raws:
+        try:
+            records.append(Record(Event.model_validate_json(raw), raw))
+        except ValueError:
+            continue
+    return records
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id":"e1","type":"follow","follower":{"id":"f1"}}',
+        b'{"event_id": "e1", "follower": {"id": "f1", "screen_name": "x"}}',
+        b'{"follower":{"screen_name":"x","id":"f1"},"event_id":"e1"}',
+        b'{"event_id":"e1","follower":{"id":"f0","id":"f1"}}',  # the last one counts
+        b'{"event_id":"e1","follower":{"id":"decoy"},"follower":{"id":"f1"}}',
+        b'{"event_id":"e1","follo\\u0077er":{"id":"f1"},"x":{"follower":{"id":"decoy"}}}',
+        b'{"event_id":"e1","follower":{"id":"f\\u0031"}}',
+    ],
+)
+def test_identify_reads_the_ids_a_parser_reads(raw: bytes) -> None:
+    assert replay_workers.identify(raw) == (b"e1", b"f1")
+
+
+def test_identify_reads_numbers_as_the_event_model_coerces_them() -> None:
+    event = sample.generate(followers=1, seed=3)[0]
+    data = json.loads(dump(event))
+    data["follower"]["id"], data["event_id"] = 1234, 1e3
+    raw = json.dumps(data).encode()
+    parsed = Event.model_validate_json(raw)
+    assert replay_workers.identify(raw) == (parsed.event_id.encode(), parsed.follower.id.encode())
+    assert replay_workers.identify(b"[1, 2]") is None
+    assert replay_workers.identify(b"\xff") is None
+
+
+def test_the_dealer_puts_each_follower_in_one_shard_in_log_order(log: list[bytes]) -> None:
+    dealer = replay_workers.Dealer(8)
+    dealer.extend(log)
+    assert dealer.count == len(log)
+    shards_of: dict[str, set[int]] = defaultdict(set)
+    seen = []
+    for shard, (raws, seqs) in enumerate(zip(dealer.raws, dealer.seqs, strict=True)):
+        assert seqs == sorted(seqs)
+        for raw, seq in zip(raws, seqs, strict=True):
+            assert log[seq] == raw
+            seen.append(seq)
+            try:
+                shards_of[Event.model_validate_json(raw).follower.id].add(shard)
+            except ValueError:
+                continue
+    assert sorted(seen) == list(range(len(log)))
+    assert all(len(shards) == 1 for shards in shards_of.values())
+    assert len({s for shards in shards_of.values() for s in shards}) == 8
+
+
+def test_followers_sharing_an_event_id_are_replayed_in_one_task(log: list[bytes]) -> None:
+    dealer = replay_workers.Dealer(8)
+    dealer.extend(log)
+    groups = list(dealer.groups())
+    assert len(groups) == 7  # the reused id joined two shards
+    task_of = {}
+    for task, (raws, seqs) in enumerate(groups):
+        assert seqs == sorted(seqs)
+        for raw in raws:
+            found = replay_workers.identify(raw)
+            if found:
+                assert task_of.setdefault(found[0], task) == task
+
+
+def one_process(records: list[Record], window: Window, brands: dict[str, VersionedConfig]) -> list[tuple]:
+    """What the single-process replay decides in the window, in its order."""
+    _, in_window, decided = recompute(records, window, ScoringRules(), brands, ChurnRules())
+    return [
+        (
+            event_id,
+            decided[event_id].account_id,
+            decided[event_id].follower_id,
+            (decided[event_id].decision_class.value, round(decided[event_id].score, 2)),
+            tuple(sorted(r.signal for r in decided[event_id].reasons)),
+        )
+        for event_id in in_window
+        if event_id in decided
+    ]
+
+
+def one_process_window(records: list[Record], window: Window) -> list[str]:
+    return recompute(records, window, ScoringRules(), {}, ChurnRules())[1]
+
+
+WINDOWS = [
+    Window(),
+    Window(since=START + timedelta(days=6)),
+    Window(since=START + timedelta(days=3), until=START + timedelta(days=9)),
+    Window(account="brand_eu"),
+]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_any_number_of_workers_decides_exactly_as_one_process(log: list[bytes], workers: int) -> None:
+    records = parsed(log)
+    coffee = AccountConfig(topics=["coffee"], high_value_threshold=60)
+    brands = {"brand": VersionedConfig(account_id="brand", version=2, config=coffee)}
+    with replay_workers.pool(workers) as executor:
+        for window in WINDOWS:
+            expected = one_process(records, window, brands)
+            dealer = replay_workers.Dealer(replay_workers.shards_for(workers))
+            dealer.extend(log)
+            # Compared with no recorded decision, every recomputed decision is a difference.
+            job = replay_workers.Job(window, ScoringRules(), brands, ChurnRules(), None)
+            found = replay_workers.replay(dealer, job, executor)
+            assert found.tasks == workers * replay_workers.SHARDS_PER_WORKER - 1  # one id, two shards
+            assert found.events_read == len(records)
+            assert found.events_in_window == len(one_process_window(records, window))
+            assert found.decisions_recomputed == len(expected) > 100
+            got = [
+                (d.event_id, d.account_id, d.follower_id, d.recomputed, d.reasons_changed)
+                for d in found.differences
+            ]
+            assert got == expected
+
+
+def annotations(records: list[Record]) -> dict[str, Annotation]:
+    """The churn detector's fold over records in event-time order (log order breaks ties)."""
+    churn, found = InMemory(ChurnRules()), {}
+    for record in sorted(records, key=lambda r: r.event.occurred_at):
+        found.setdefault(record.event.event_id, churn.fold(record.event))
+    return found
+
+
+def test_a_shards_churn_annotations_are_the_whole_logs(log: list[bytes]) -> None:
+    """The premise: folded in event-time order, a follower's annotations do not depend on the
+    other followers' events (the fold's clock). Dealt by account instead, they would."""
+    records = parsed(log)
+    whole = annotations(records)
+    dealer = replay_workers.Dealer(8)
+    dealer.extend(log)
+    shards: dict[str, Annotation] = {}
+    for raws, _ in dealer.groups():
+        shards.update(annotations(parsed(raws)))
+    assert shards == whole
+
+    by_account: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_account[record.event.account_id].append(record)
+    apart: dict[str, Annotation] = {}
+    for part in by_account.values():
+        apart.update(annotations(part))
+    assert apart.keys() == whole.keys()
+    assert sum(apart[e].accounts_churned != whole[e].accounts_churned for e in whole) > 50
