@@ -4,7 +4,9 @@
   Kafka acknowledged every event, beside a bare aiokafka producer sending the same events, already
   serialized, with the same producer settings.
 - The pipeline (``followback.bench_pipeline``): events in Kafka to decisions committed, beside a bare
-  aiokafka consume loop and a bare asyncpg COPY; latency at a fixed offered load; peak memory.
+  aiokafka consume loop and a bare asyncpg COPY; latency at a fixed offered load; peak memory;
+  ``followback replay`` over the same topic and the decisions the pipeline recorded, on one worker
+  process and on one per CPU, beside the same consume loop.
 
 Everything runs on the running broker and server, in throwaway topics and a throwaway database of
 this run, deleted afterwards.
@@ -18,6 +20,7 @@ import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -27,6 +30,9 @@ from followback import runner, sample
 from shared.events import Event
 from shared.kafka import TOPIC_NAMES, ensure_topics
 from shared.settings import HttpSettings, KafkaSettings, Settings
+
+if TYPE_CHECKING:
+    from followback.bench_pipeline import ReplayRun
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def run(
             bench_pipeline.scale_out(settings, stream, instances=2),
             consume,
         ),
-        replay_figure(settings, stream, consume),
+        *replay_figures(found.replays, consume),
     ]
     churn_figures, churn_extra = bench_churn.run(settings, stream)
     figures += [f for f in churn_figures if f.name != consume]
@@ -136,6 +142,7 @@ def run(
         "latency_offered_events_per_s": found.latency_rate,
         "latency_decided_events": found.latency_events,
         "peak_rss_mb": found.peak_rss_mb,
+        "replay_differences_from_recorded": {r.workers: r.differences for r in found.replays},
     }
     if relationships:
         extra["memory_by_relationships"] = [
@@ -151,19 +158,19 @@ def run(
     return figures, extra
 
 
-def replay_figure(settings: Settings, events: list[Event], baseline: str) -> Figure:
-    """Replay's own work: fold and score every event in process (reading the log is the baseline's)."""
-    from followback.eventlog import Record, Window
-    from followback.replay import recompute
-    from services.churn.patterns import ChurnRules
-    from services.scorer.app import rules_from
-
-    records = [Record(event, b"") for event in events]
-    began = time.perf_counter()
-    recompute(records, Window(), rules_from(settings), {}, ChurnRules.from_settings(settings.churn))
-    return Figure(
-        "replay: churn and scoring recomputed in process", len(events), time.perf_counter() - began, baseline
-    )
+def replay_figures(runs: list[ReplayRun], baseline: str) -> list[Figure]:
+    """Replay as the command runs it: raw events read from Kafka, dealt by follower to worker
+    processes that parse, fold, score and compare with the pipeline's recorded decisions."""
+    return [
+        Figure(
+            f"replay on {run.workers} worker process{'es' if run.workers > 1 else ''}: raw events in Kafka "
+            "to decisions recomputed and compared with the recorded ones",
+            run.events,
+            run.seconds,
+            baseline,
+        )
+        for run in runs
+    ]
 
 
 def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:

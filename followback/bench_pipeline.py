@@ -8,6 +8,8 @@
   that yields a decision, the time from ingest's 202 to the decision arriving on the decisions
   topic (the scorer publishes only after its database commit, so this bounds "committed").
 - Memory: peak resident set (VmHWM) of each service process at the end.
+- Replay: ``followback replay``'s path over the same events topic, compared with the decisions the
+  pipeline recorded, on one worker process and on one per CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from followback import runner
 from followback.lag import stage_lag
+from followback.replay_workers import available_cpus
+from shared.accounts import VersionedConfig
 from shared.db import migrate
 from shared.decisions import Decision
 from shared.events import Event
@@ -49,6 +53,40 @@ class PipelineFigures:
     latency_rate: int = 0
     latency_events: int = 0
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    replays: list[ReplayRun] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    workers: int
+    events: int
+    seconds: float
+    differences: int
+
+
+def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]:
+    """``followback replay``'s path over the events topic, on each number of worker processes: the
+    raw records read from Kafka, dealt by follower, parsed, folded, scored and compared with the
+    decisions the pipeline recorded. One worker is one worker process too (the same path; the
+    command's ``--workers 1`` runs it in its own process instead), so the runs differ only in how
+    many processes share the shards."""
+    from followback.eventlog import Window
+    from followback.replay import brand_configs
+    from followback.replay_workers import pool, replay_log
+
+    async def configurations() -> dict[str, VersionedConfig]:
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+        try:
+            return await brand_configs(conn)
+        finally:
+            await conn.close()
+
+    runs = []
+    for count in workers:
+        with pool(count, settings.gc_threshold, always=True) as executor:
+            report, _ = replay_log(settings, Window(), asyncio.run(configurations()), executor, count)
+        runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
+    return runs
 
 
 async def _admin_execute(dsn: str, sql: str) -> None:
@@ -315,6 +353,8 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
             asyncio.run(wait_drained(config, timeout=600))
             pipeline_s = time.perf_counter() - began
             consume_s = asyncio.run(bare_consume(config, len(events)))
+            # The log holds the stream alone, the database the pipeline's decisions of it.
+            replays = replay_runs(config, tuple(sorted({available_cpus(), 1}, reverse=True)))
             copy_s = asyncio.run(bare_copy(config, events))
             decisions, decide_s = asyncio.run(scorer_writes(config, _renamed(events)))
             latencies = asyncio.run(fixed_rate_latency(config, token, latency_events, rate))
@@ -332,4 +372,5 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
         latency_rate=rate,
         latency_events=len(latencies),
         peak_rss_mb=memory,
+        replays=replays,
     )
