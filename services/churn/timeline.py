@@ -111,6 +111,12 @@ def _fold_late(
     watermark: datetime | None,
     rules: ChurnRules,
 ) -> Outcome:
+    # Everything older than the watermark settles first, so the late event goes after all of it.
+    # Otherwise it would go before events still pending only because nothing (no event of this
+    # follower, no sweep) happened to settle them yet: the result would depend on timing.
+    ahead = Outcome(dict(follower), view(follower, rules))
+    settle(ahead, watermark, rules)
+    follower = ahead.follower
     before = view(follower, rules)
     point = _late_point(follower, account, item, rules)
     rel = follower.get(account, Rel())
@@ -118,7 +124,7 @@ def _fold_late(
     changed = {**follower, account: rel._replace(settled=point.tally, through=through)}
     after = view(changed, rules)
     changed, revised = _revise(changed, before, after)
-    outcome = Outcome(changed, after, annotation(point, late=True), True, revised)
+    outcome = Outcome(changed, after, annotation(point, late=True), True, revised, retained=ahead.retained)
     alerts.publish(follower_id, outcome, late=(account, point))
     settle(outcome, watermark, rules)
     return outcome

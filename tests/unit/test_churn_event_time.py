@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from services.churn.patterns import ChurnRules
 from services.churn.rules import apply
+from services.churn.timeline import Item, advance, fold
 from shared.events import Event
 from shared.relationships import RelationshipState
 from tests.churn_support import Loop, without_revisions
@@ -160,3 +161,29 @@ def test_apply_still_folds_one_relationship_in_its_own_event_time() -> None:
         state, note = apply(state, item, RULES)
     assert note.patterns == ("quick_unfollow",)
     assert (state.follows, state.unfollows, state.following) == (1, 1, False)
+
+
+def test_a_late_event_goes_after_every_event_older_than_the_watermark_swept_or_not() -> None:
+    """Whether the sweep happened to settle a quiet relationship before a late event arrives must not
+    matter: a late unfollow comes after the follow either way (a two-instance run found this)."""
+    follow, unfollow = make([("shop", "follow", 0), ("shop", "unfollow", 8 * 60)])  # retained due at 6 h
+
+    def item(e: Event) -> Item:
+        return Item(e.occurred_at, e.type, e.event_id)
+
+    first = fold("7", {}, "shop", item(follow), None, RULES)
+    # Other followers' events moved the partition's clock: the unfollow arrives 2 h behind the watermark.
+    watermark = follow.occurred_at + timedelta(hours=10)
+    untouched = fold("7", first.follower, "shop", item(unfollow), watermark, RULES)
+    swept = advance(first.follower, follow.occurred_at + timedelta(hours=7), RULES)
+    after_sweep = fold("7", swept.follower, "shop", item(unfollow), watermark, RULES)
+
+    assert untouched.late
+    assert after_sweep.late
+    assert untouched.annotation is not None
+    assert (untouched.annotation.follows, untouched.annotation.unfollows) == (1, 1)
+    assert untouched.annotation.dwell_seconds == (8 * 60 * M).total_seconds()
+    assert untouched.annotation == after_sweep.annotation
+    assert untouched.follower == after_sweep.follower
+    assert untouched.retained == swept.retained + after_sweep.retained  # one retained notice, either way
+    assert len(untouched.retained) == 1
