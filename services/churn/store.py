@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.churn import codec
 from services.churn.timeline import Rel
@@ -83,25 +84,26 @@ async def processed(conn: asyncpg.Connection, event_ids: Sequence[str]) -> dict[
 
 
 async def save(conn: asyncpg.Connection, states: Sequence[Saved]) -> None:
-    await conn.executemany(
+    """Upsert relationship states (one per relationship) in one statement."""
+    if not states:
+        return
+    await conn.execute(
         """
         INSERT INTO relationships
             (account_id, follower_id, state, updated_at, events_partition, retain_due_at)
-        VALUES ($1, $2, $3, now(), $4, $5)
+        SELECT account_id, follower_id, state::jsonb, now(), events_partition, retain_due_at
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])
+            AS s(account_id, follower_id, state, events_partition, retain_due_at)
         ON CONFLICT (account_id, follower_id) DO UPDATE SET
             state = EXCLUDED.state, updated_at = EXCLUDED.updated_at,
             events_partition = EXCLUDED.events_partition, retain_due_at = EXCLUDED.retain_due_at
         """,
-        [
-            (
-                s.account_id,
-                s.follower_id,
-                s.state,
-                s.events_partition,
-                s.retain_due_at,
-            )
-            for s in states
-        ],
+        [s.account_id for s in states],
+        [s.follower_id for s in states],
+        # JSON text, cast by the server: one array of documents, whatever shape each one has
+        [orjson.dumps(s.state).decode() for s in states],
+        [s.events_partition for s in states],
+        [s.retain_due_at for s in states],
     )
 
 

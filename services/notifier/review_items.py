@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from shared.decisions import Decision, DecisionClass
 
@@ -20,11 +21,45 @@ OPEN = "open"
 Key = tuple[str, str]
 
 
-def _row(d: Decision, version: int, profile: dict[str, Any] | None) -> tuple[Any, ...]:
-    return (
-        d.account_id, d.follower_id, d.decision_id, version, d.decision_class.value, d.score,
-        [r.model_dump(mode="json") for r in d.reasons], d.screen_name, profile, d.occurred_at,
-    )  # fmt: skip
+_COLUMNS = (
+    "account_id", "follower_id", "decision_id", "version", "class", "score", "reasons", "screen_name",
+    "profile", "occurred_at",
+)  # fmt: skip
+# The rows of a batch as one set: unnest of one array per column. The reasons travel as JSON text
+# (a JSON array in a jsonb[] parameter would read as a second array dimension).
+_ROWS = """(
+    SELECT account_id, follower_id, decision_id, version, class, score, reasons::jsonb AS reasons,
+           screen_name, profile, occurred_at
+    FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::text[], $6::numeric[], $7::text[],
+                $8::text[], $9::jsonb[], $10::timestamptz[])
+        AS u(account_id, follower_id, decision_id, version, class, score, reasons, screen_name, profile,
+             occurred_at)
+) AS n"""
+
+
+def _reasons_json(d: Decision) -> str:
+    return orjson.dumps([r.model_dump(mode="json") for r in d.reasons]).decode()
+
+
+def _columns(
+    decisions: Sequence[tuple[Decision, int]], profiles: Mapping[str, dict[str, Any]]
+) -> list[list[Any]]:
+    """The newest version of each follower's decisions, one list per column (a set-based statement
+    touches a row once, and only a newer version moves an item anyway)."""
+    newest: dict[Key, tuple[Decision, int]] = {}
+    for d, v in decisions:
+        key = (d.account_id, d.follower_id)
+        if key not in newest or newest[key][1] < v:
+            newest[key] = (d, v)
+    rows = [
+        (
+            d.account_id, d.follower_id, d.decision_id, v, d.decision_class.value, d.score,
+            _reasons_json(d), d.screen_name, profiles.get(d.decision_id),
+            d.occurred_at,
+        )
+        for d, v in newest.values()
+    ]  # fmt: skip
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _COLUMNS]
 
 
 async def apply(
@@ -32,36 +67,37 @@ async def apply(
     decisions: Sequence[tuple[Decision, int]],
     profiles: Mapping[str, dict[str, Any]],
 ) -> dict[Key, str]:
-    """Apply decisions (with their versions) in order; returns each follower's state in the queue."""
-    entering = [
-        _row(d, v, profiles.get(d.decision_id)) for d, v in decisions if d.decision_class in REVIEWABLE
-    ]
-    others = [
-        _row(d, v, profiles.get(d.decision_id)) for d, v in decisions if d.decision_class not in REVIEWABLE
-    ]
-    # Only a newer version moves an item: a redelivered older decision changes nothing.
-    await conn.executemany(
-        """
-        INSERT INTO review_items (account_id, follower_id, decision_id, version, class, score, reasons,
-            screen_name, profile, occurred_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (account_id, follower_id) DO UPDATE SET
-            decision_id = EXCLUDED.decision_id, version = EXCLUDED.version, class = EXCLUDED.class,
-            score = EXCLUDED.score, reasons = EXCLUDED.reasons, screen_name = EXCLUDED.screen_name,
-            profile = coalesce(EXCLUDED.profile, review_items.profile),
-            occurred_at = EXCLUDED.occurred_at, updated_at = now()
-        WHERE review_items.version < EXCLUDED.version
-        """,
-        entering,
-    )
-    await conn.executemany(
-        """
-        UPDATE review_items SET decision_id = $3, version = $4, class = $5, score = $6, reasons = $7,
-            screen_name = $8, profile = coalesce($9, profile), occurred_at = $10, updated_at = now()
-        WHERE account_id = $1 AND follower_id = $2 AND version < $4
-        """,
-        others,
-    )
+    """Apply decisions (with their versions); returns each follower's state in the queue."""
+    entering = _columns([(d, v) for d, v in decisions if d.decision_class in REVIEWABLE], profiles)
+    others = _columns([(d, v) for d, v in decisions if d.decision_class not in REVIEWABLE], profiles)
+    # Only a newer version moves an item: a redelivered older decision changes nothing. Entering
+    # first: a follower whose newer version leaves the queue's classes is then updated below.
+    if entering[0]:
+        await conn.execute(
+            f"""
+            INSERT INTO review_items (account_id, follower_id, decision_id, version, class, score,
+                reasons, screen_name, profile, occurred_at)
+            SELECT * FROM {_ROWS}
+            ON CONFLICT (account_id, follower_id) DO UPDATE SET
+                decision_id = EXCLUDED.decision_id, version = EXCLUDED.version, class = EXCLUDED.class,
+                score = EXCLUDED.score, reasons = EXCLUDED.reasons, screen_name = EXCLUDED.screen_name,
+                profile = coalesce(EXCLUDED.profile, review_items.profile),
+                occurred_at = EXCLUDED.occurred_at, updated_at = now()
+            WHERE review_items.version < EXCLUDED.version
+            """,  # noqa: S608
+            *entering,
+        )
+    if others[0]:
+        await conn.execute(
+            f"""
+            UPDATE review_items r SET decision_id = n.decision_id, version = n.version, class = n.class,
+                score = n.score, reasons = n.reasons, screen_name = n.screen_name,
+                profile = coalesce(n.profile, r.profile), occurred_at = n.occurred_at, updated_at = now()
+            FROM {_ROWS}
+            WHERE r.account_id = n.account_id AND r.follower_id = n.follower_id AND r.version < n.version
+            """,  # noqa: S608
+            *others,
+        )
     keys = {(d.account_id, d.follower_id) for d, _ in decisions}
     if not keys:
         return {}

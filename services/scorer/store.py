@@ -53,16 +53,22 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
     }
 
 
+_INSERTED = (
+    "decision_id", "account_id", "follower_id", "version", "screen_name", "class", "score", "reasons",
+    "scorer_version", "config_version", "event_ids", "occurred_at",
+)  # fmt: skip
+
+
 async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]]) -> None:
-    """Insert new decision versions; a decision id already present means already done."""
-    await conn.executemany(
-        """
-        INSERT INTO decisions (decision_id, account_id, follower_id, version, screen_name, class,
-            score, reasons, scorer_version, config_version, event_ids, occurred_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (decision_id) DO NOTHING
-        """,
-        [
+    """Insert new decision versions with one COPY. A decision id (or a relationship's version)
+    already present fails the transaction: another instance recorded it first, and the batch,
+    delivered again, finds it recorded."""
+    if not rows:
+        return
+    await conn.copy_records_to_table(
+        "decisions",
+        columns=_INSERTED,
+        records=[
             (
                 d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
                 d.decision_class.value, d.score, [r.model_dump(mode="json") for r in d.reasons],
