@@ -24,13 +24,30 @@ async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, in
         return 0
     rows = await conn.fetch(
         """
-        UPDATE notifications n SET status = 'retracted', retracted_at = k.at,
+        WITH k AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
+                AS k(account_id, follower_id, at, version, class)
+        ), hit AS MATERIALIZED (
+            -- One index lookup per leaving follower, then one by primary key, whatever the planner
+            -- believes of the table (planned on a young one, a join read every pending row once per
+            -- leaving follower: the notifier's costliest statement by far).
+            SELECT p.decision_id, k.at, k.class
+            FROM k CROSS JOIN LATERAL (
+                SELECT decision_id FROM notifications p
+                WHERE p.account_id = k.account_id AND p.follower_id = k.follower_id
+                  AND p.status = 'pending'
+                  -- a redelivered older decision retracts nothing newer
+                  AND coalesce(p.version, 0) < k.version
+                LIMIT 1  -- at most one pending per relationship (notifications_one_pending)
+            ) p
+        )
+        UPDATE notifications n SET status = 'retracted', retracted_at = hit.at,
             push = CASE WHEN n.push = 'waiting' THEN 'cancelled' ELSE n.push END
-        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
-             AS k(account_id, follower_id, at, version, class)
-        WHERE n.account_id = k.account_id AND n.follower_id = k.follower_id AND n.status = 'pending'
-          AND coalesce(n.version, 0) < k.version  -- a redelivered older decision retracts nothing newer
-        RETURNING n.decision_id::text AS decision_id, k.class
+        FROM hit
+        -- status || '': checked again on the row updated, without steering the planner to the
+        -- pending-only index as the outer side of the join
+        WHERE n.decision_id = hit.decision_id AND n.status || '' = 'pending'
+        RETURNING n.decision_id::text AS decision_id, hit.class
         """,
         [d.account_id for d, _ in leaving],
         [d.follower_id for d, _ in leaving],
