@@ -22,7 +22,7 @@ from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, ScoringRules, next_decision
 from shared import accounts
 from shared.accounts import VersionedConfig
-from shared.decisions import Decision
+from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000
@@ -138,13 +138,15 @@ async def brand_configs(
 
 
 async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The recorded decision of each of these events, by event id. Looked up by primary key: a
+    decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
     rows = await conn.fetch(
         """
         SELECT event_ids[1] AS event_id, account_id, follower_id, class, score::float8 AS score,
                reasons::text AS reasons
-        FROM decisions WHERE event_ids[1] = ANY($1::text[])
+        FROM decisions WHERE decision_id = ANY($1::uuid[])
         """,
-        event_ids,
+        [decision_id_for(event_id) for event_id in event_ids],
     )
     return {row["event_id"]: {**dict(row), "reasons": json.loads(row["reasons"])} for row in rows}
 
