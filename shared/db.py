@@ -20,6 +20,8 @@ def _encode_jsonb(value: Any) -> bytes:
     # The binary jsonb format is a version byte (1) and the JSON text; binary works for COPY too.
     # orjson: a jsonb column is written for every event in every stage, and json.dumps was 4-7 % of
     # each service's CPU.
+    if isinstance(value, bytes):  # JSON text already (e.g. pydantic's dump_json)
+        return b"\x01" + value
     try:
         return b"\x01" + orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits (a count no validator bounds)

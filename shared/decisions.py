@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 # Decision ids are derived from the event they rest on, so a redelivered event maps to the same id.
 _DECISION_NAMESPACE = uuid.UUID("7a1f7e52-3c1b-4d8e-9a53-0c6f4e1d2b90")
@@ -54,6 +54,14 @@ class Decision(BaseModel):
     @property
     def key(self) -> bytes:
         return self.follower_id.encode()
+
+
+_REASONS = TypeAdapter(tuple[Reason, ...])
+
+
+def reasons_json(reasons: tuple[Reason, ...]) -> bytes:
+    """A decision's reasons as one JSON array (for a jsonb column), serialized in one call."""
+    return _REASONS.dump_json(reasons)
 
 
 def decision_id_for(event_id: str) -> str:

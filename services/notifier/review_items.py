@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 
-from shared.decisions import Decision, DecisionClass
+from shared.decisions import Decision, DecisionClass, reasons_json
 
 REVIEWABLE = {DecisionClass.HIGH_VALUE, DecisionClass.WORTH_FOLLOWING}
 OPEN = "open"
@@ -38,7 +37,7 @@ _ROWS = """(
 
 
 def _reasons_json(d: Decision) -> str:
-    return orjson.dumps([r.model_dump(mode="json") for r in d.reasons]).decode()
+    return reasons_json(d.reasons).decode()
 
 
 def _columns(

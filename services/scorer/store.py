@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from services.scorer.scoring import Current
-from shared.decisions import Decision, DecisionClass
+from shared.decisions import Decision, DecisionClass, reasons_json
 
 Key = tuple[str, str]
 
@@ -71,7 +71,7 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
         records=[
             (
                 d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
-                d.decision_class.value, d.score, [r.model_dump(mode="json") for r in d.reasons],
+                d.decision_class.value, d.score, reasons_json(d.reasons),
                 d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at,
             )
             for d, version in rows

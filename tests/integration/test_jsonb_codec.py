@@ -39,3 +39,12 @@ async def test_jsonb_round_trips_through_postgres(pool: asyncpg.Pool, value: obj
 async def test_huge_integer_is_a_number_to_postgres(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT ($1::jsonb ->> 'n')::numeric", {"n": 10**30}) == 10**30
+
+
+async def test_bytes_are_taken_as_json_text(pool: asyncpg.Pool) -> None:
+    """What pydantic's dump_json wrote goes in as it is, and reads back as the document."""
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT $1::jsonb", b'[{"signal":"a","value":1.5}]') == [
+            {"signal": "a", "value": 1.5}
+        ]
+        assert await conn.fetchval("SELECT jsonb_typeof($1::jsonb)", b'{"n":1}') == "object"
