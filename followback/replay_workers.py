@@ -230,11 +230,9 @@ def _placed(
 
 @dataclass
 class Replayed:
-    events_read: int = 0
-    events_in_window: int = 0
-    decisions_recomputed: int = 0
-    decisions_recorded: int = 0
-    differences: list[Difference] = field(default_factory=list)
+    """The merged report, and how the work was split: tasks run and seconds per stage over them."""
+
+    report: ReplayReport
     tasks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # summed over the tasks
 
@@ -269,17 +267,17 @@ def replay(dealt: Dealer, job: Job, executor: Executor | None) -> Replayed:
     else:
         futures = [executor.submit(run_shard, job, raws, seqs) for raws, seqs in groups]
         results = [future.result() for future in futures]
-    merged = Replayed(tasks=len(groups))
-    placed = []
+    merged = Replayed(ReplayReport(), tasks=len(groups))
+    report, placed = merged.report, []
     for result in results:
-        merged.events_read += result.read
-        merged.events_in_window += result.in_window
-        merged.decisions_recomputed += result.recomputed
-        merged.decisions_recorded += result.recorded
+        report.events_read += result.read
+        report.events_in_window += result.in_window
+        report.decisions_recomputed += result.recomputed
+        report.decisions_recorded += result.recorded
         placed += result.differences
         for stage, seconds in result.seconds.items():
             merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
-    merged.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
+    report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
     return merged
 
 
@@ -336,12 +334,5 @@ def replay_log(
         compare_with or settings.postgres.dsn.get_secret_value(),
     )
     replayed = replay(dealer, job, executor)
-    report = ReplayReport(
-        events_read=replayed.events_read,
-        events_in_window=replayed.events_in_window,
-        decisions_recomputed=replayed.decisions_recomputed,
-        decisions_recorded=replayed.decisions_recorded,
-        differences=replayed.differences,
-        seconds=time.perf_counter() - began,
-    )
-    return report, replayed
+    replayed.report.seconds = time.perf_counter() - began
+    return replayed.report, replayed

@@ -159,8 +159,9 @@ def test_any_number_of_workers_decides_exactly_as_one_process(log: list[bytes], 
             dealer.extend(log)
             # Compared with no recorded decision, every recomputed decision is a difference.
             job = replay_workers.Job(window, ScoringRules(), brands, ChurnRules(), None)
-            found = replay_workers.replay(dealer, job, executor)
-            assert found.tasks == workers * replay_workers.SHARDS_PER_WORKER - 1  # one id, two shards
+            replayed = replay_workers.replay(dealer, job, executor)
+            assert replayed.tasks == workers * replay_workers.SHARDS_PER_WORKER - 1  # one id, two shards
+            found = replayed.report
             assert found.events_read == len(records)
             assert found.events_in_window == len(one_process_window(records, window))
             assert found.decisions_recomputed == len(expected) > 100
