@@ -53,6 +53,9 @@ class Settled(Totals):
     churn_ends: tuple[AwareDatetime, ...] = ()
     # The follow whose "retained" event was emitted (one per follow).
     retained_follow_at: AwareDatetime | None = None
+    # The newest follow or unfollow among them, whether or not it changed the tally (a follow while
+    # following does not): a late follow or unfollow older than it changes nothing.
+    last_move_at: AwareDatetime | None = None
 
 
 # An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).

@@ -21,7 +21,7 @@ from shared.relationships import ChurnPattern, RelationshipState, Settled, Total
 _TOTALS = tuple(Totals.model_fields)
 assert Tally._fields[: len(_TOTALS)] == _TOTALS  # the totals lead, in the same order
 _TIMES = frozenset({"last_follow_at", "last_unfollow_at", "last_interaction_at", "followed_back_at"})
-_SETTLED_ONLY = ("cycle_ends", "churn_ends", "retained_follow_at")
+_SETTLED_ONLY = ("cycle_ends", "churn_ends", "retained_follow_at", "last_move_at")
 assert Tally._fields == (*_TOTALS, *_SETTLED_ONLY)
 
 
@@ -79,7 +79,7 @@ def to_json(rel: Rel, now: Tally) -> dict[str, Any]:
 
 
 def _parse(name: str, value: Any) -> Any:
-    if name in _TIMES or name in ("retained_follow_at", "through"):
+    if name in _TIMES or name in ("retained_follow_at", "last_move_at", "through"):
         return None if value is None else datetime.fromisoformat(value)
     if name in ("cycle_ends", "churn_ends"):
         return tuple(datetime.fromisoformat(v) for v in value)
@@ -116,6 +116,7 @@ def to_rel(state: RelationshipState) -> Rel:
             cycle_ends=s.cycle_ends,
             churn_ends=s.churn_ends,
             retained_follow_at=s.retained_follow_at,
+            last_move_at=s.last_move_at,
         ),
         through=s.through,
         pending=tuple(Item(at, kind, event_id, revision) for at, kind, event_id, revision in state.pending),
@@ -132,6 +133,7 @@ def to_state(rel: Rel, now: Tally) -> RelationshipState:
         cycle_ends=rel.settled.cycle_ends,
         churn_ends=rel.settled.churn_ends,
         retained_follow_at=rel.settled.retained_follow_at,
+        last_move_at=rel.settled.last_move_at,
     )
     return RelationshipState.model_construct(
         **{name: getattr(now, name) for name in _TOTALS},

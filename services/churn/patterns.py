@@ -63,6 +63,9 @@ class Tally(NamedTuple):
     cycle_ends: tuple[datetime, ...] = ()
     churn_ends: tuple[datetime, ...] = ()
     retained_follow_at: datetime | None = None
+    # The newest follow or unfollow settled, whether or not it changed anything (a repeated follow
+    # does not move last_follow_at): a late move older than it changes nothing.
+    last_move_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

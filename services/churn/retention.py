@@ -77,10 +77,14 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
                 outcome.retained.append(_notice(account, current, when, ends(), rules))
                 current = current._replace(retained_follow_at=current.last_follow_at)
             if point is not None:
-                mark = current.retained_follow_at
+                # The settled-only marks carry over from what settled before (the point's tally
+                # was computed from the settled tally as it was when this fold began).
+                mark, moved = current.retained_follow_at, current.last_move_at
+                if point.item.kind in (EventType.FOLLOW, EventType.UNFOLLOW):
+                    moved = point.item.at  # points settle in event-time order
                 current = point.tally
-                if current.retained_follow_at != mark:
-                    current = current._replace(retained_follow_at=mark)
+                if (current.retained_follow_at, current.last_move_at) != (mark, moved):
+                    current = current._replace(retained_follow_at=mark, last_move_at=moved)
         # Where the watermark stood is a matter of arrival order; which events settled is not.
         newest = settling[-1].item.at if settling else None
         through = max((t for t in (rel.through, newest) if t is not None), default=None)

@@ -58,13 +58,16 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
-        (t for t in (tally.last_follow_at, tally.last_unfollow_at) if t is not None), default=None
+        (t for t in (tally.last_follow_at, tally.last_unfollow_at, tally.last_move_at) if t is not None),
+        default=None,
     )
     moves = item.kind in (EventType.FOLLOW, EventType.UNFOLLOW)
     if moves and last_move is not None and item.at < last_move:
         after, facts = tally, Facts()
     else:
         after, facts = step(tally, item.kind, item.at, rules)
+        if moves:
+            after = after._replace(last_move_at=item.at)
     ends = {a: tuple((t, -1, "") for t in r.settled.churn_ends) for a, r in follower.items()}
     ends[account] = tuple((t, -1, "") for t in after.churn_ends)
     churned = count_churned(ends, after_all(item.at), rules)
@@ -124,7 +127,9 @@ def _fold_late(
     changed = {**follower, account: rel._replace(settled=point.tally, through=through)}
     after = view(changed, rules)
     changed, revised = _revise(changed, before, after)
-    outcome = Outcome(changed, after, annotation(point, late=True), True, revised, retained=ahead.retained)
+    outcome = Outcome(
+        changed, after, annotation(point, late=True), True, revised, retained=list(ahead.retained)
+    )
     alerts.publish(follower_id, outcome, late=(account, point))
     settle(outcome, watermark, rules)
     return outcome

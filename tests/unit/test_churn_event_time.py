@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.churn.patterns import ChurnRules
 from services.churn.rules import apply
-from services.churn.timeline import Item, advance, fold
+from services.churn.timeline import Item, Outcome, Rel, advance, fold
 from shared.events import Event
 from shared.relationships import RelationshipState
 from tests.churn_support import Loop, without_revisions
@@ -187,3 +188,56 @@ def test_a_late_event_goes_after_every_event_older_than_the_watermark_swept_or_n
     assert untouched.follower == after_sweep.follower
     assert untouched.retained == swept.retained + after_sweep.retained  # one retained notice, either way
     assert len(untouched.retained) == 1
+
+
+def _late_after(settled_first: bool, on_time: list[Event], late: Event, other: Event) -> Outcome:
+    """Fold ``on_time`` in order, optionally let ``other`` (another account's event of the same
+    follower) settle them, then fold ``late`` 10 hours behind the watermark."""
+
+    def item(e: Event) -> Item:
+        return Item(e.occurred_at, e.type, e.event_id)
+
+    follower: dict[str, Rel] = {}
+    for e in on_time:
+        follower = fold("7", follower, e.account_id, item(e), None, RULES).follower
+    start = on_time[0].occurred_at
+    if settled_first:
+        follower = fold(
+            "7", follower, other.account_id, item(other), start + timedelta(hours=5), RULES
+        ).follower
+    return fold("7", follower, late.account_id, item(late), start + timedelta(hours=10), RULES)
+
+
+@pytest.mark.parametrize("settled_first", [False, True])
+def test_a_late_follow_older_than_a_settled_unfollow_changes_nothing(settled_first: bool) -> None:
+    """The unfollow came first and did nothing (not following then); the follow before it arrives
+    late. A late move older than the newest settled move changes nothing, whether that move
+    changed the tally or not, and whatever settled it."""
+    follow, unfollow, other = make(
+        [("shop", "follow", 0), ("shop", "unfollow", 60), ("brand", "interaction", 400)]
+    )
+    outcome = _late_after(settled_first, [unfollow], follow, other)
+    assert outcome.late
+    assert outcome.annotation is not None
+    assert (outcome.annotation.follows, outcome.annotation.following) == (0, False)
+    assert outcome.views["shop"].now.following is False
+    assert outcome.retained == []
+
+
+@pytest.mark.parametrize("settled_first", [False, True])
+def test_a_late_unfollow_older_than_a_repeated_follow_changes_nothing(settled_first: bool) -> None:
+    """Follow, then a second follow (changes nothing: already following); an unfollow between the
+    two arrives late: the follower still follows."""
+    events = make(
+        [
+            ("shop", "follow", 0),
+            ("shop", "unfollow", 60),
+            ("shop", "follow", 120),
+            ("brand", "interaction", 400),
+        ]
+    )
+    follow, unfollow, again, other = events
+    outcome = _late_after(settled_first, [follow, again], unfollow, other)
+    assert outcome.late
+    assert outcome.views["shop"].now.following is True
+    assert outcome.views["shop"].now.unfollows == 0
