@@ -116,7 +116,7 @@ class Dealer:
             event_id, follower = found
             shard = zlib.crc32(follower) % self.shards
             first = self._owner.setdefault(event_id, shard)
-            if first != shard:  # one id under two followers: the first occurrence wins, as in one process
+            if first != shard:  # one id under two followers: one task replays both, as one process would
                 self._join(first, shard)
         self.raws[shard].append(raw)
         self.seqs[shard].append(self.count)
@@ -237,19 +237,28 @@ class Replayed:
     seconds: dict[str, float] = field(default_factory=dict)  # summed over the tasks
 
 
-def _context() -> Any:
-    return get_context("fork" if "fork" in get_all_start_methods() else None)
+def _context(start_method: str | None) -> Any:
+    if start_method is None and "fork" in get_all_start_methods():
+        start_method = "fork"  # fast: the workers share the parent's imported modules
+    return get_context(start_method)
 
 
 @contextmanager
-def pool(workers: int, gc_threshold: int = 0, *, always: bool = False) -> Iterator[Executor | None]:
-    """``workers`` processes, started now (so before the caller starts any thread), each with the
-    garbage collector tuned (:mod:`shared.gc_tuning`); None for one worker unless ``always``."""
+def pool(
+    workers: int, gc_threshold: int = 0, *, always: bool = False, start_method: str | None = None
+) -> Iterator[Executor | None]:
+    """``workers`` processes, started now (so before the caller starts any thread: a fork copies
+    only the calling thread, and a lock another thread held stays locked in the child), each with
+    the garbage collector tuned (:mod:`shared.gc_tuning`); None for one worker unless ``always``.
+    ``start_method``: fork where there is one, else the platform's; "spawn" from a threaded caller."""
     if workers <= 1 and not always:
         yield None
         return
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=_context(), initializer=gc_tuning.tune, initargs=(gc_threshold,)
+        max_workers=workers,
+        mp_context=_context(start_method),
+        initializer=gc_tuning.tune,
+        initargs=(gc_threshold,),
     ) as executor:
         executor.submit(int).result()  # with fork, the first task starts every worker
         yield executor

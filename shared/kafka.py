@@ -109,9 +109,9 @@ async def publish_all(producer: AIOKafkaProducer, topic: str, items: Iterable[Ke
         if batch is not None:  # full: send it, start the next one
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         batch = open_batches[partition] = producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
-            del open_batches[partition]
-            futures.append(await producer.send(topic, value, key=key, partition=partition))
+        # An empty batch takes any first record, however large: one larger than the batch size
+        # goes alone (and one beyond the broker's limit fails the batch, as a single send would).
+        batch.append(key=key, value=value, timestamp=None)
         sent += 1
     for partition, batch in open_batches.items():
         futures.append(await producer.send_batch(batch, topic, partition=partition))

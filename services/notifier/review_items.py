@@ -46,17 +46,18 @@ def _columns(
     """The newest version of each follower's decisions, one list per column (a set-based statement
     touches a row once, and only a newer version moves an item anyway)."""
     newest: dict[Key, tuple[Decision, int]] = {}
-    for d, v in decisions:
+    profile: dict[Key, dict[str, Any]] = {}  # the newest version's with a profile snapshot
+    for d, v in sorted(decisions, key=lambda dv: dv[1]):
         key = (d.account_id, d.follower_id)
-        if key not in newest or newest[key][1] < v:
-            newest[key] = (d, v)
+        newest[key] = (d, v)
+        if (snapshot := profiles.get(d.decision_id)) is not None:
+            profile[key] = snapshot
     rows = [
         (
             d.account_id, d.follower_id, d.decision_id, v, d.decision_class.value, d.score,
-            _reasons_json(d), d.screen_name, profiles.get(d.decision_id),
-            d.occurred_at,
+            _reasons_json(d), d.screen_name, profile.get(key), d.occurred_at,
         )
-        for d, v in newest.values()
+        for key, (d, v) in newest.items()
     ]  # fmt: skip
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _COLUMNS]
 

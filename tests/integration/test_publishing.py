@@ -30,7 +30,8 @@ class Item:
 
 async def test_batches_land_where_single_sends_do_in_order(settings: Settings) -> None:
     await ensure_topics(settings)
-    # Enough records to fill several batches per partition, and one bigger than a whole batch.
+    # Enough records to fill several batches per partition, and one bigger than a whole batch
+    # (it goes out alone, in order).
     items = [Item(f"{10**17 + (n % 97) * 7919}", n, 2000) for n in range(3000)]
     items.insert(1500, Item("huge", -1, 300 * 1024))
     producer = create_producer(settings)

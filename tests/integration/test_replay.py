@@ -104,7 +104,8 @@ async def sharded_replay(
     brands = await replay.brand_configs(db, window.account)
 
     def run() -> replay.ReplayReport:
-        with replay_workers.pool(workers) as executor:
+        # Spawned, not forked: this runs in a thread beside the test's event loop.
+        with replay_workers.pool(workers, start_method="spawn") as executor:
             return replay_workers.replay_log(settings, window, brands, executor, workers, source=source)[0]
 
     return await asyncio.to_thread(run)

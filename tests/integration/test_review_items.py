@@ -83,3 +83,13 @@ async def test_a_redelivered_older_version_changes_nothing(conn: asyncpg.Connect
         {},
     )
     assert (await item(conn, "a"))[:4] == (3, "high_value", 85.0, "a_v3")  # type: ignore[index]
+
+
+async def test_the_newest_profile_snapshot_of_a_batch_is_kept(conn: asyncpg.Connection) -> None:
+    """A newer version without a profile snapshot (its event's row gone) keeps the one an older
+    version of the same batch brought."""
+    v2, v3 = decision("a", 2, HV, 80), decision("a", 3, HV, 85)
+    profile = {"id": "a", "name": "Ana Costa", "description": "Coffee & cats", "followers_count": 10**19}
+    await review_items.apply(conn, [(v3, 3), (v2, 2)], {v2.decision_id: profile})
+    row = await conn.fetchrow("SELECT version, profile FROM review_items WHERE follower_id = 'a'")
+    assert (row["version"], row["profile"]) == (3, profile)
