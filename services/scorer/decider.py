@@ -52,7 +52,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             decision = next_decision(latest.get(key), annotated, rules, brands.get(key[0]))
             if decision is None:
                 no_op.add(annotated.event.event_id)
-                new_no_op.append(annotated.event.event_id)
+                if annotated.decides:  # the others (retained notices, follow-backs) never decide
+                    new_no_op.append(annotated.event.event_id)
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)

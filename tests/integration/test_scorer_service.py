@@ -14,7 +14,7 @@ from shared.decisions import Decision
 from shared.events import Event
 from shared.relationships import AnnotatedEvent, RelationshipState
 from shared.settings import Settings
-from tests.support import SPAM_ACCOUNT, event, publish, read_topic
+from tests.support import SPAM_ACCOUNT, event, eventually, publish, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +94,25 @@ async def test_a_redelivered_event_that_changed_nothing_stays_a_no_op_after_a_la
         (3, "churner", ["r4"]),
     ]
     assert rows[2]["s"] > rows[1]["s"]
+
+
+async def test_only_the_followers_own_acts_are_remembered_as_no_ops(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A ``retained`` notice never decides anything, so it needs no no-op row (one per notice would
+    grow the table with every lasting follow); a follower's repeated follow that changed nothing does."""
+    h = timedelta(hours=1)
+    stream = annotate(
+        [
+            event("n1", "follow", "30", 0 * h),  # v1
+            event("n2", "retained", "30", 7 * 24 * h),  # the detector's notice: never decides
+            event("n3", "follow", "30", 1 * h),  # a repeated follow an hour on: nothing changes
+        ]
+    )
+    async with create_app(settings).start_lifespan_context():
+        await publish(settings, settings.topic("annotated"), stream)
+        found = await eventually(
+            lambda: db.fetch("SELECT event_id FROM scorer_unchanged"), lambda rows: len(rows) >= 1, 30
+        )
+    assert [r["event_id"] for r in found] == ["n3"]  # n2 came before n3 on the one partition
+    assert await db.fetchval("SELECT count(*) FROM decisions") == 1
