@@ -16,7 +16,7 @@ from rich.table import Table
 
 from followback import eventlog, replay
 from followback.eventlog import Record, Window
-from shared import accounts, gc_tuning
+from shared import gc_tuning
 from shared.settings import Settings, load_settings
 
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
@@ -96,18 +96,14 @@ def replay_command(
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}")
 
-    async def configurations() -> dict[str, accounts.VersionedConfig]:
-        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-        try:
-            return await replay.brand_configs(conn, account, config)
-        except LookupError as missing:
-            raise typer.BadParameter(str(missing)) from None
-        finally:
-            await conn.close()
-
-    brands = asyncio.run(configurations())
+    try:
+        brands = asyncio.run(
+            replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, config)
+        )
+    except LookupError as missing:
+        raise typer.BadParameter(str(missing)) from None
     count = replay_workers.worker_count(settings, workers)
-    gc_tuning.tune(settings.gc_threshold)  # the workers are forked from here: they inherit it
+    gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
         replay_workers.pool(count, settings.gc_threshold) as executor,

@@ -33,7 +33,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from followback import runner
 from followback.lag import stage_lag
 from followback.replay_workers import available_cpus
-from shared.accounts import VersionedConfig
 from shared.db import migrate
 from shared.decisions import Decision
 from shared.events import Event
@@ -71,20 +70,14 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
     command's ``--workers 1`` runs it in its own process instead), so the runs differ only in how
     many processes share the shards."""
     from followback.eventlog import Window
-    from followback.replay import brand_configs
+    from followback.replay import brand_configs_at
     from followback.replay_workers import pool, replay_log
 
-    async def configurations() -> dict[str, VersionedConfig]:
-        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-        try:
-            return await brand_configs(conn)
-        finally:
-            await conn.close()
-
+    brands = asyncio.run(brand_configs_at(settings.postgres.dsn.get_secret_value()))
     runs = []
     for count in workers:
         with pool(count, settings.gc_threshold, always=True) as executor:
-            report, _ = replay_log(settings, Window(), asyncio.run(configurations()), executor, count)
+            report, _ = replay_log(settings, Window(), brands, executor, count)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
     return runs
 

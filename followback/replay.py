@@ -137,6 +137,17 @@ async def brand_configs(
     return await accounts.latest(conn, names)
 
 
+async def brand_configs_at(
+    dsn: str, account: str | None = None, version: int | None = None
+) -> dict[str, VersionedConfig]:
+    """:func:`brand_configs` over a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await brand_configs(conn, account, version)
+    finally:
+        await conn.close()
+
+
 async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The recorded decision of each of these events, by event id. Looked up by primary key: a
     decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
