@@ -143,6 +143,7 @@ def run(
         "latency_decided_events": found.latency_events,
         "peak_rss_mb": found.peak_rss_mb,
         "replay_differences_from_recorded": {r.workers: r.differences for r in found.replays},
+        "pipeline_cpu": found.cpu.as_dict() if found.cpu else {},
     }
     if relationships:
         extra["memory_by_relationships"] = [

@@ -8,6 +8,8 @@
   that yields a decision, the time from ingest's 202 to the decision arriving on the decisions
   topic (the scorer publishes only after its database commit, so this bounds "committed").
 - Memory: peak resident set (VmHWM) of each service process at the end.
+- CPU: what each service process, the broker and PostgreSQL spent per event during the throughput
+  run (:mod:`followback.cpu_meter`), and the throughput that CPU alone would allow on this machine.
 - Replay: ``followback replay``'s path over the same events topic, compared with the decisions the
   pipeline recorded, on one worker process and on one per CPU.
 """
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import statistics
@@ -30,7 +33,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from followback import runner
+from followback import cpu_meter, runner
 from followback.lag import stage_lag
 from followback.replay_workers import available_cpus
 from shared.db import migrate
@@ -53,6 +56,7 @@ class PipelineFigures:
     latency_events: int = 0
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     replays: list[ReplayRun] = field(default_factory=list)
+    cpu: cpu_meter.Usage | None = None
 
 
 @dataclass(frozen=True)
@@ -335,16 +339,34 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
 
 
+def meter(services: dict[str, Popen[bytes]]) -> cpu_meter.Meter:
+    """The service processes, and the broker and PostgreSQL where ``followback infra up`` runs them
+    here (elsewhere their CPU is part of the machine's ``other``)."""
+    from followback.infra import kafka, postgres
+
+    parts: dict[str, cpu_meter.Reading] = {
+        name: functools.partial(cpu_meter.process_seconds, process.pid) for name, process in services.items()
+    }
+    if (broker := kafka.broker_pid()) is not None:
+        parts["kafka"] = functools.partial(cpu_meter.process_seconds, broker)
+    if (server := postgres.server_pid()) is not None:
+        parts["postgres"] = functools.partial(cpu_meter.tree_seconds, server)
+    return cpu_meter.Meter(parts, cores=available_cpus())
+
+
 def run(settings: Settings, events: list[Event], latency_events: list[Event], rate: int) -> PipelineFigures:
     token = secrets.token_urlsafe(16)
     with scratch(settings) as config:
         processes = runner.spawn(runner.SERVICES, env=env_for(config, token))
         try:
             runner.wait_healthy(config, runner.SERVICES)
+            cpu = meter(dict(zip(runner.SERVICES, processes, strict=True)))
+            cpu.start()
             began = time.perf_counter()
             asyncio.run(produce(config, events))
             asyncio.run(wait_drained(config, timeout=600))
             pipeline_s = time.perf_counter() - began
+            usage = cpu.stop(len(events), pipeline_s)
             consume_s = asyncio.run(bare_consume(config, len(events)))
             # The log holds the stream alone, the database the pipeline's decisions of it.
             replays = replay_runs(config, tuple(sorted({available_cpus(), 1}, reverse=True)))
@@ -366,4 +388,5 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
         latency_events=len(latencies),
         peak_rss_mb=memory,
         replays=replays,
+        cpu=usage,
     )

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -147,10 +147,13 @@ def bench(
         latency = extra["latency_ms_ingest_ack_to_decision"]
         console.print(f"latency, ingest 202 to decision committed, at {rate} events/s: {latency} ms")
         console.print(f"peak memory per service (MB): {extra['peak_rss_mb']}")
-        for point in extra.get("memory_by_relationships", []):  # type: ignore[attr-defined]
+        cpu: dict[str, Any] = extra["pipeline_cpu"]  # type: ignore[assignment]
+        if cpu:
+            ceiling = cpu.get("cpu_bound_ceiling_events_per_s")
             console.print(
-                f"{point['relationships']:>12,} relationships: peak memory (MB) {point['peak_rss_mb']}, "
-                f"{point['events_per_s']:,} events/s through churn, scorer and notifier"
+                f"pipeline CPU per event (µs): {cpu['cpu_us_per_event']}; "
+                f"{cpu['cpu_us_per_event_pipeline']} µs without 'other'"
+                + (f", so at most {ceiling:,} events/s on {cpu['cores']} cores" if ceiling else "")
             )
     console.print(json.dumps(result), highlight=False, soft_wrap=True)
 

@@ -173,3 +173,8 @@ def stop(timeout: float = 30.0) -> bool:
 
 def running() -> bool:
     return pid_alive(_home() / "kafka.pid") is not None
+
+
+def broker_pid() -> int | None:
+    """The pid of the broker this launcher started, while it runs."""
+    return pid_alive(_home() / "kafka.pid")

@@ -126,6 +126,16 @@ def running(bindir: Path | None = None) -> bool:
     return done.returncode == 0
 
 
+def server_pid() -> int | None:
+    """The postmaster's pid, when this launcher's server runs (its first line of postmaster.pid)."""
+    try:
+        pid = int((_home() / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
 def stop() -> bool:
     """Stop the server this launcher started; False if it was not running."""
     if not running():

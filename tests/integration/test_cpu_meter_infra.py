@@ -1,0 +1,46 @@
+"""The bench's CPU meter on the real broker and PostgreSQL that ``followback infra up`` runs here:
+work done by a PostgreSQL backend and by the broker is charged to them, not to ``other``."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from followback import bench_pipeline
+from followback.infra import kafka, postgres
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def local_infra(settings: Settings) -> Settings:
+    if kafka.broker_pid() is None or postgres.server_pid() is None:
+        pytest.skip("the broker and PostgreSQL are not this project's local processes (containers?)")
+    return settings
+
+
+async def test_postgres_and_the_broker_are_charged_for_their_work(local_infra: Settings) -> None:
+    meter = bench_pipeline.meter({})
+    assert {"kafka", "postgres"} <= meter.parts.keys()
+    conn = await asyncpg.connect(local_infra.postgres.dsn.get_secret_value())
+    producer = AIOKafkaProducer(bootstrap_servers=local_infra.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        meter.start()
+        began = time.perf_counter()
+        # About a second of one backend's CPU, on a connection the meter has never seen.
+        await conn.fetchval("SELECT count(*) FROM generate_series(1, 20000000)")
+        for n in range(2000):
+            await producer.send(local_infra.topic("events"), b"x" * 1000, key=str(n).encode())
+        await producer.flush()
+        usage = meter.stop(events=2000, wall_seconds=time.perf_counter() - began)
+    finally:
+        await producer.stop()
+        await conn.close()
+    assert usage.seconds["postgres"] >= 0.5
+    assert usage.seconds["kafka"] > 0.0
+    assert "cpu_bound_ceiling_events_per_s" in usage.as_dict()
