@@ -60,13 +60,15 @@ async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
 
     The DSN's user owns the schema and runs the migrations; the pooled connections take on
     ``settings.app_role`` (see migration 0007), which reads and writes rows and cannot drop,
-    truncate or alter tables.
+    truncate or alter tables. PostgreSQL's JIT is off unless ``settings.jit``.
     """
     pool = await asyncpg.create_pool(
         settings.dsn.get_secret_value(),
         min_size=settings.min_pool,
         max_size=settings.max_pool,
         init=_connection_init(settings),
+        # A startup parameter: the pool's RESET ALL on release returns to it.
+        server_settings={"jit": "on" if settings.jit else "off"},
     )
     assert pool is not None
     return pool

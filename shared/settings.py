@@ -44,6 +44,14 @@ class PostgresSettings(BaseModel):
             "(created by the migrations). Empty: the DSN's own user, with all of its rights."
         ),
     )
+    jit: bool = Field(
+        default=False,
+        description=(
+            "PostgreSQL's JIT compilation for the services' statements. Off: they are small, and a "
+            "compile costs tens of milliseconds each time a cost estimate crosses jit_above_cost "
+            "(as it does on tables the planner has no statistics for yet)."
+        ),
+    )
 
 
 class Topics(BaseModel):
