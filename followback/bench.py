@@ -20,7 +20,7 @@ import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -217,6 +217,31 @@ def _events(count: int, first_seed: int = 1) -> list[Event]:
         stream.extend(sample.generate(followers=max(100, int(count / 1.4)), seed=seed))
         seed += 1
     return stream[:count]
+
+
+def summary_lines(extra: dict[str, Any], rate: int) -> list[str]:
+    """What the table of figures leaves out, a line each: latency, memory, CPU per event and the
+    memory curve."""
+    lines = [
+        f"latency, ingest 202 to decision committed, at {rate} events/s: "
+        f"{extra['latency_ms_ingest_ack_to_decision']} ms",
+        f"peak memory per service (MB): {extra['peak_rss_mb']}",
+    ]
+    cpu = extra.get("pipeline_cpu") or {}
+    if cpu:
+        ceiling = cpu.get("cpu_bound_ceiling_events_per_s")
+        lines.append(
+            f"pipeline CPU per event (µs): {cpu['cpu_us_per_event']}; "
+            f"{cpu['cpu_us_per_event_pipeline']} µs without 'other'"
+            + (f", so at most {ceiling:,} events/s on {cpu['cores']} cores" if ceiling else "")
+            + (f"; not measured: {', '.join(cpu['unmeasured'])}" if cpu.get("unmeasured") else "")
+        )
+    lines += [
+        f"{point['relationships']:>12,} relationships: peak memory (MB) {point['peak_rss_mb']}, "
+        f"{point['events_per_s']:,} events/s through churn, scorer and notifier"
+        for point in extra.get("memory_by_relationships", [])
+    ]
+    return lines
 
 
 def report(figures: list[Figure], extra: dict[str, object]) -> dict[str, object]:

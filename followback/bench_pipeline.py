@@ -339,17 +339,19 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
 
 
-def meter(services: dict[str, Popen[bytes]]) -> cpu_meter.Meter:
+def meter(settings: Settings, services: dict[str, Popen[bytes]]) -> cpu_meter.Meter:
     """The service processes, and the broker and PostgreSQL where ``followback infra up`` runs them
-    here (elsewhere their CPU is part of the machine's ``other``)."""
+    here and ``settings`` point at them (elsewhere their CPU is part of the machine's ``other``)."""
     from followback.infra import kafka, postgres
 
     parts: dict[str, cpu_meter.Reading] = {
         name: functools.partial(cpu_meter.process_seconds, process.pid) for name, process in services.items()
     }
-    if (broker := kafka.broker_pid()) is not None:
+    broker = kafka.broker_pid()
+    if broker is not None and kafka.bootstrap() in settings.kafka.bootstrap_servers.split(","):
         parts["kafka"] = functools.partial(cpu_meter.process_seconds, broker)
-    if (server := postgres.server_pid()) is not None:
+    server = postgres.server_pid()
+    if server is not None and postgres.serves(settings.postgres.dsn.get_secret_value()):
         parts["postgres"] = functools.partial(cpu_meter.tree_seconds, server)
     return cpu_meter.Meter(parts, cores=available_cpus())
 
@@ -360,7 +362,7 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
         processes = runner.spawn(runner.SERVICES, env=env_for(config, token))
         try:
             runner.wait_healthy(config, runner.SERVICES)
-            cpu = meter(dict(zip(runner.SERVICES, processes, strict=True)))
+            cpu = meter(config, dict(zip(runner.SERVICES, processes, strict=True)))
             cpu.start()
             began = time.perf_counter()
             asyncio.run(produce(config, events))

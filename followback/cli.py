@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -144,17 +144,8 @@ def bench(
                 f"{ratio:.0%} of {row['baseline']}" if ratio is not None else "(baseline)",
             )  # fmt: skip
         console.print(table)
-        latency = extra["latency_ms_ingest_ack_to_decision"]
-        console.print(f"latency, ingest 202 to decision committed, at {rate} events/s: {latency} ms")
-        console.print(f"peak memory per service (MB): {extra['peak_rss_mb']}")
-        cpu: dict[str, Any] = extra["pipeline_cpu"]  # type: ignore[assignment]
-        if cpu:
-            ceiling = cpu.get("cpu_bound_ceiling_events_per_s")
-            console.print(
-                f"pipeline CPU per event (µs): {cpu['cpu_us_per_event']}; "
-                f"{cpu['cpu_us_per_event_pipeline']} µs without 'other'"
-                + (f", so at most {ceiling:,} events/s on {cpu['cores']} cores" if ceiling else "")
-            )
+        for line in benchmark.summary_lines(extra, rate):
+            console.print(line)
     console.print(json.dumps(result), highlight=False, soft_wrap=True)
 
 

@@ -2,9 +2,11 @@
 
 Read from Linux's ``/proc`` (elsewhere nothing is measured): each service process, the local
 Kafka broker and PostgreSQL server that ``followback infra up`` started (the postmaster, its live
-backends, and the backends that exited and were reaped), and the whole machine. What the machine
-spent beyond the named parts is reported as ``other`` (the load generator, the operating system,
-anything else running), so the parts always add up to the machine.
+backends, and the backends that exited and were reaped), and the machine: the cores this process
+may run on (a container's CPU quota is not seen). What the machine spent beyond the named parts is
+reported as ``other`` (the load generator, the operating system, anything else running), so the
+parts always add up to the machine. A part that cannot be read at the start or at the end of the
+stretch is reported as unmeasured, and its CPU lands in ``other``.
 
 The bench divides these by the events of the stretch: CPU microseconds per event, which says what
 throughput the machine's cores could carry at best (``ceiling``), whatever the queueing.
@@ -22,6 +24,7 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 Reading = Callable[[], float | None]
 OTHER = "other"  # the machine beyond the named parts
+MACHINE = "machine"
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -56,24 +59,48 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_seconds(pid: int) -> float | None:
+def tree_seconds(pid: int, attempts: int = 5) -> float | None:
     """CPU seconds of ``pid``, its reaped children and its live children (a server that forks a
-    process per connection, as PostgreSQL does)."""
+    process per connection, as PostgreSQL does). A child reaped while its siblings are listed would
+    be counted twice or not at all, so the listing is read again until no child was reaped during
+    it (a few attempts; the last one stands)."""
     own = process_seconds(pid, reaped=True)
-    if own is None:
-        return None
-    return own + sum(process_seconds(child) or 0.0 for child in children(pid))
+    for _ in range(attempts):
+        if own is None:
+            return None
+        live = sum(process_seconds(child) or 0.0 for child in children(pid))
+        again = process_seconds(pid, reaped=True)
+        if again == own:
+            break
+        own = again
+    return None if own is None else own + live
 
 
-def machine_seconds() -> float | None:
-    """CPU seconds every core of the machine has spent busy (not idle, not waiting for I/O)."""
+def machine_seconds(cpus: set[int] | None = None) -> float | None:
+    """CPU seconds the machine's cores have spent busy (not idle, not waiting for I/O); only the
+    cores in ``cpus`` when given (the ones this process may run on)."""
     try:
-        first = (PROC / "stat").read_text().splitlines()[0].split()
+        lines = (PROC / "stat").read_text().splitlines()
     except OSError:
         return None
-    ticks = [int(v) for v in first[1:]]
-    busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # user..steal, without idle and iowait
+    busy = 0
+    for line in lines:
+        name, *values = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        ticks = [int(v) for v in values]
+        busy += sum(ticks[:8]) - ticks[3] - ticks[4]  # user..steal, without idle and iowait
     return busy / _TICKS
+
+
+def usable_cpus() -> set[int] | None:
+    """The cores this process may run on (None: not known here)."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,7 @@ class Usage:
     events: int
     wall_seconds: float
     cores: int
+    unmeasured: tuple[str, ...] = ()  # parts that could not be read at the start or at the end
 
     def per_event_us(self) -> dict[str, float]:
         return {part: round(s / self.events * 1e6, 1) for part, s in self.seconds.items()}
@@ -106,7 +134,10 @@ class Usage:
             "cores": self.cores,
             "machine_busy": round(sum(self.seconds.values()) / (self.cores * self.wall_seconds), 3),
         }
-        if {"kafka", "postgres"} <= self.seconds.keys():  # else their CPU is in "other"
+        if self.unmeasured:
+            found["unmeasured"] = list(self.unmeasured)
+        # Without the broker or the database (or with a part lost) the sum says too little.
+        elif {"kafka", "postgres"} <= self.seconds.keys():
             found["cpu_bound_ceiling_events_per_s"] = round(self.ceiling)
         return found
 
@@ -117,22 +148,25 @@ class Meter:
     def __init__(self, parts: Mapping[str, Reading], cores: int) -> None:
         self.parts = dict(parts)
         self.cores = cores
+        self._cpus = usable_cpus()
         self._start: dict[str, float | None] = {}
 
     def _read(self) -> dict[str, float | None]:
-        return {"machine": machine_seconds(), **{name: read() for name, read in self.parts.items()}}
+        return {MACHINE: machine_seconds(self._cpus), **{name: read() for name, read in self.parts.items()}}
 
     def start(self) -> None:
         self._start = self._read()
 
     def stop(self, events: int, wall_seconds: float) -> Usage:
         end = self._read()
-        spent = {
-            name: end[name] - began  # type: ignore[operator]
-            for name, began in self._start.items()
-            if began is not None and end.get(name) is not None
-        }
-        machine = spent.pop("machine", None)
+        spent, unmeasured = {}, []
+        for name, began in self._start.items():
+            ended = end.get(name)
+            if began is None or ended is None:  # never there, or gone (a service that died)
+                unmeasured.append(name)
+            else:
+                spent[name] = ended - began
+        machine = spent.pop(MACHINE, None)
         if machine is not None:
             spent[OTHER] = max(0.0, machine - sum(spent.values()))
-        return Usage(spent, events, wall_seconds, self.cores)
+        return Usage(spent, events, wall_seconds, self.cores, tuple(sorted(unmeasured)))

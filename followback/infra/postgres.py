@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from followback.infra.paths import InfraError, apt_install, infra_dir, is_root
 from shared.settings import LOCAL_POSTGRES_PORT
@@ -124,6 +125,12 @@ def running(bindir: Path | None = None) -> bool:
         check=False,
     )
     return done.returncode == 0
+
+
+def serves(dsn: str) -> bool:
+    """Whether ``dsn`` names this launcher's server (loopback, its port)."""
+    url = urlsplit(dsn)
+    return url.hostname in ("127.0.0.1", "localhost", "::1") and url.port == LOCAL_POSTGRES_PORT
 
 
 def server_pid() -> int | None:

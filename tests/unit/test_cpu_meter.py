@@ -77,6 +77,19 @@ def test_usage_per_event_and_the_ceiling_leave_out_the_load_generator() -> None:
     assert found["machine_busy"] == 0.625  # 5 CPU seconds of 8
 
 
+def test_a_part_lost_during_the_stretch_is_named_and_drops_the_ceiling() -> None:
+    usage = cpu_meter.Usage(
+        {"churn": 1.0, "kafka": 0.5, "postgres": 0.5, cpu_meter.OTHER: 1.0},
+        events=1000,
+        wall_seconds=2.0,
+        cores=2,
+        unmeasured=("scorer",),
+    )
+    found = usage.as_dict()
+    assert found["unmeasured"] == ["scorer"]
+    assert "cpu_bound_ceiling_events_per_s" not in found
+
+
 def test_no_ceiling_when_the_broker_or_the_database_was_not_measured() -> None:
     usage = cpu_meter.Usage({"churn": 1.0, cpu_meter.OTHER: 1.0}, events=1000, wall_seconds=1.0, cores=2)
     assert "cpu_bound_ceiling_events_per_s" not in usage.as_dict()
@@ -89,5 +102,28 @@ def test_the_meter_puts_what_the_parts_did_not_spend_in_other() -> None:
     _burn(0.3)
     usage = meter.stop(events=1000, wall_seconds=0.3)
     assert set(usage.seconds) == {"me", cpu_meter.OTHER}  # a part that cannot be read is left out
+    assert usage.unmeasured == ("absent",)
     assert usage.seconds["me"] >= 0.25
-    assert usage.seconds[cpu_meter.OTHER] >= 0.0
+
+
+def test_a_part_that_dies_during_the_stretch_is_unmeasured() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    meter = cpu_meter.Meter({"child": lambda: cpu_meter.process_seconds(child.pid)}, cores=2)
+    meter.start()
+    child.kill()
+    child.wait()
+    usage = meter.stop(events=10, wall_seconds=0.1)
+    assert usage.unmeasured == ("child",)
+    assert "child" not in usage.seconds
+
+
+def test_the_machine_counts_only_the_cores_asked_for() -> None:
+    cpus = cpu_meter.usable_cpus()
+    if cpus is None or len(cpus) < 2:
+        pytest.skip("needs two cores this process may run on")
+    one = {min(cpus)}
+    _burn(0.05)
+    total, part = cpu_meter.machine_seconds(), cpu_meter.machine_seconds(one)
+    assert total is not None
+    assert part is not None
+    assert 0 < part < total
