@@ -113,7 +113,7 @@ async def process(
         await store.save(conn, batch.states(rules))
         await store.record(conn, batch.records())
         await store.record(conn, [outputs.record(r) for r in batch.retained], "churn_retained")
-        await store.revise(conn, {a.event.event_id: a.model_dump(mode="json") for a in revised})
+        await store.revise(conn, {a.event.event_id: a.model_dump_json().encode() for a in revised})
         await store.save_clocks(conn, batch.clocks)
         again = await outputs.again(conn, done.values())
     out = batch.out

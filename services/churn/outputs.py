@@ -59,14 +59,16 @@ def retained_event(follower_id: str, notice: Notice) -> AnnotatedEvent:
 
 
 def record(item: AnnotatedEvent, emitted: dict[str, Any] | None = None) -> store.Record:
-    """The stored row of an annotated event (``emitted``: what processing it published besides)."""
+    """The stored row of an annotated event (``emitted``: what processing it published besides).
+    The event goes in as pydantic's JSON, which the jsonb codec passes through: half the CPU of a
+    dict that is then encoded (a row per event)."""
     event = item.event
     return store.Record(
         event.event_id,
         event.account_id,
         event.follower.id,
         event.occurred_at,
-        item.model_dump(mode="json"),
+        item.model_dump_json().encode(),
         emitted,
     )
 

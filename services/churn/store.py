@@ -38,7 +38,7 @@ class Record:
     account_id: str
     follower_id: str
     occurred_at: datetime
-    annotated: dict[str, Any]
+    annotated: bytes  # the annotated event's JSON, as published
     emitted: dict[str, Any] | None = None
 
 
@@ -133,8 +133,8 @@ async def annotated(conn: asyncpg.Connection, event_ids: Sequence[str]) -> list[
     return [row["annotated"] for row in rows]
 
 
-async def revise(conn: asyncpg.Connection, annotated: dict[str, dict[str, Any]]) -> None:
-    """Replace the stored annotated form of events processed in earlier batches."""
+async def revise(conn: asyncpg.Connection, annotated: dict[str, bytes]) -> None:
+    """Replace the stored annotated form (JSON) of events processed in earlier batches."""
     if annotated:
         await conn.executemany(
             "UPDATE churn_processed SET annotated = $2 WHERE event_id = $1", list(annotated.items())
