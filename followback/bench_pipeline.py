@@ -353,7 +353,7 @@ def meter(settings: Settings, services: dict[str, Popen[bytes]]) -> cpu_meter.Me
     server = postgres.server_pid()
     if server is not None and postgres.serves(settings.postgres.dsn.get_secret_value()):
         parts["postgres"] = functools.partial(cpu_meter.tree_seconds, server)
-    return cpu_meter.Meter(parts, cores=available_cpus())
+    return cpu_meter.Meter(parts)
 
 
 def run(settings: Settings, events: list[Event], latency_events: list[Event], rate: int) -> PipelineFigures:

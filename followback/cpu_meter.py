@@ -145,10 +145,10 @@ class Usage:
 class Meter:
     """Reads every part at the start and at the end of a stretch."""
 
-    def __init__(self, parts: Mapping[str, Reading], cores: int) -> None:
+    def __init__(self, parts: Mapping[str, Reading]) -> None:
         self.parts = dict(parts)
-        self.cores = cores
         self._cpus = usable_cpus()
+        self.cores = len(self._cpus) if self._cpus else (os.cpu_count() or 1)
         self._start: dict[str, float | None] = {}
 
     def _read(self) -> dict[str, float | None]:

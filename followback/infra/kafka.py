@@ -171,10 +171,10 @@ def stop(timeout: float = 30.0) -> bool:
     return True
 
 
-def running() -> bool:
-    return pid_alive(_home() / "kafka.pid") is not None
-
-
 def broker_pid() -> int | None:
     """The pid of the broker this launcher started, while it runs."""
     return pid_alive(_home() / "kafka.pid")
+
+
+def running() -> bool:
+    return broker_pid() is not None

@@ -40,10 +40,11 @@ def apt_install(packages: list[str], why: str) -> None:
 
 
 def pid_alive(pid_file: Path) -> int | None:
-    """The pid in ``pid_file`` if that process still runs."""
+    """The pid on the first line of ``pid_file`` (ours, or PostgreSQL's ``postmaster.pid``) if that
+    process still runs."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = int(pid_file.read_text().split()[0])
         os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
         return None
     return pid

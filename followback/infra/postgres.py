@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from followback.infra.paths import InfraError, apt_install, infra_dir, is_root
+from followback.infra.paths import InfraError, apt_install, infra_dir, is_root, pid_alive
 from shared.settings import LOCAL_POSTGRES_PORT
 
 SUPERUSER = "followback"
@@ -134,13 +134,8 @@ def serves(dsn: str) -> bool:
 
 
 def server_pid() -> int | None:
-    """The postmaster's pid, when this launcher's server runs (its first line of postmaster.pid)."""
-    try:
-        pid = int((_home() / "data" / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid
+    """The postmaster's pid, when this launcher's server runs."""
+    return pid_alive(_home() / "data" / "postmaster.pid")
 
 
 def stop() -> bool:

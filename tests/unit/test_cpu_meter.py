@@ -97,7 +97,7 @@ def test_no_ceiling_when_the_broker_or_the_database_was_not_measured() -> None:
 
 def test_the_meter_puts_what_the_parts_did_not_spend_in_other() -> None:
     me = os.getpid()
-    meter = cpu_meter.Meter({"me": lambda: cpu_meter.process_seconds(me), "absent": lambda: None}, cores=2)
+    meter = cpu_meter.Meter({"me": lambda: cpu_meter.process_seconds(me), "absent": lambda: None})
     meter.start()
     _burn(0.3)
     usage = meter.stop(events=1000, wall_seconds=0.3)
@@ -108,7 +108,7 @@ def test_the_meter_puts_what_the_parts_did_not_spend_in_other() -> None:
 
 def test_a_part_that_dies_during_the_stretch_is_unmeasured() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    meter = cpu_meter.Meter({"child": lambda: cpu_meter.process_seconds(child.pid)}, cores=2)
+    meter = cpu_meter.Meter({"child": lambda: cpu_meter.process_seconds(child.pid)})
     meter.start()
     child.kill()
     child.wait()
