@@ -10,12 +10,12 @@ The command runs this per shard of followers on every core (:mod:`followback.rep
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 
 from followback.eventlog import Record, Window
 from services.churn.rules import ChurnRules, InMemory
@@ -148,21 +148,35 @@ async def brand_configs_at(
         await conn.close()
 
 
-async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What replay compares of a recorded decision: its class, score and each signal's points."""
+
+    account_id: str
+    follower_id: str
+    decision_class: str
+    score: float
+    signals: dict[str, float]
+
+
+async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, Recorded]:
     """The recorded decision of each of these events, by event id. Looked up by primary key: a
     decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
     rows = await conn.fetch(
         """
-        SELECT event_ids[1] AS event_id, account_id, follower_id, class, score::float8 AS score,
-               reasons::text AS reasons
+        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text
         FROM decisions WHERE decision_id = ANY($1::uuid[])
         """,
         [decision_id_for(event_id) for event_id in event_ids],
     )
-    return {row["event_id"]: {**dict(row), "reasons": json.loads(row["reasons"])} for row in rows}
+    return {
+        event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)))
+        for event_id, account, follower, cls, score, reasons in rows
+    }
 
 
 def _signals(reasons: Iterable[Any]) -> dict[str, float]:
+    """Each reason's points by signal (reasons as recorded, JSON objects, or as :class:`Reason`)."""
     return {
         (r["signal"] if isinstance(r, dict) else r.signal): float(
             r["contribution"] if isinstance(r, dict) else r.contribution
@@ -172,7 +186,7 @@ def _signals(reasons: Iterable[Any]) -> dict[str, float]:
 
 
 def compare(
-    in_window: list[str], decided: dict[str, Decision], recorded: dict[str, dict[str, Any]]
+    in_window: list[str], decided: dict[str, Decision], recorded: dict[str, Recorded]
 ) -> list[Difference]:
     """Every event of the window whose recorded and recomputed decisions differ (or only one exists)."""
     differences = []
@@ -180,14 +194,13 @@ def compare(
         new, old = decided.get(event_id), recorded.get(event_id)
         if new is None and old is None:
             continue
-        was = (old["class"], round(old["score"], 2)) if old else None
+        was = (old.decision_class, round(old.score, 2)) if old else None
         now = (new.decision_class.value, round(new.score, 2)) if new else None
-        before, after = _signals(old["reasons"]) if old else {}, _signals(new.reasons) if new else {}
+        before, after = old.signals if old else {}, _signals(new.reasons) if new else {}
+        if was == now and before == after:
+            continue  # the common case: nothing changed
         changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
-        if was != now or changed:
-            source = new or old
-            account = new.account_id if new else old["account_id"]  # type: ignore[index]
-            follower = new.follower_id if new else old["follower_id"]  # type: ignore[index]
-            assert source is not None
-            differences.append(Difference(event_id, account, follower, was, now, changed))
+        either = new or old
+        assert either is not None
+        differences.append(Difference(event_id, either.account_id, either.follower_id, was, now, changed))
     return differences

@@ -38,7 +38,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
-from followback.replay import Difference, ReplayReport, compare, recompute, recorded_decisions
+from followback.replay import Difference, Recorded, ReplayReport, compare, recompute, recorded_decisions
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules
@@ -199,7 +199,7 @@ def run_shard(job: Job, raws: list[bytes], seqs: list[int]) -> ShardResult:
     return result
 
 
-async def _recorded(dsn: str, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def _recorded(dsn: str, event_ids: list[str]) -> dict[str, Recorded]:
     conn = await asyncpg.connect(dsn)
     try:
         return await recorded_decisions(conn, event_ids)
