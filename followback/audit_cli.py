@@ -106,19 +106,24 @@ def replay_command(
     gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
-        replay_workers.pool(count, settings.gc_threshold) as executor,
+        replay_workers.pool(count, settings.gc_threshold) as processes,
         Progress(console=err, transient=True) as bar,
     ):
-        task = bar.add_task("reading events", total=None)
+        reading = bar.add_task("reading events", total=None)
+        replaying = bar.add_task("replaying", total=None, visible=False)
+
+        def replayed(done: int, total: int) -> None:
+            bar.update(replaying, completed=done, total=total, visible=True)
+
         report, _ = replay_workers.replay_log(
             settings,
             window,
             brands,
-            executor,
+            processes,
             count,
             source=path,
-            progress=replay_workers.ReadProgress(
-                lambda n: bar.update(task, total=n), lambda n: bar.advance(task, n)
+            progress=replay_workers.Progress(
+                lambda n: bar.update(reading, total=n), lambda n: bar.advance(reading, n), replayed
             ),
         )
     summary = report.summary()

@@ -80,8 +80,8 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
     brands = asyncio.run(brand_configs_at(settings.postgres.dsn.get_secret_value()))
     runs = []
     for count in workers:
-        with pool(count, settings.gc_threshold, always=True) as executor:
-            report, _ = replay_log(settings, Window(), brands, executor, count)
+        with pool(count, settings.gc_threshold, always=True) as processes:
+            report, _ = replay_log(settings, Window(), brands, processes, count)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
     return runs
 

@@ -10,7 +10,7 @@ The command runs this per shard of followers on every core (:mod:`followback.rep
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000
+PROGRESS_EVERY = 1000  # events between two reports of progress
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,13 @@ def recompute(
     rules: ScoringRules,
     brands: dict[str, VersionedConfig],
     churn_rules: ChurnRules | None = None,
+    folded: Callable[[int], None] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end; decide the ones inside it.
 
     Returns the number of events read, the ids of the events in the window, and the recomputed
-    decision of each of those events that yields one.
+    decision of each of those events that yields one. ``folded`` hears how many more events are
+    done, every :data:`PROGRESS_EVERY` and at the end.
     """
     ordered = sorted(records, key=lambda r: r.event.occurred_at)  # stable: log order breaks ties
     # The detector's fold: one clock for the whole log, cross-account churn included.
@@ -95,7 +98,9 @@ def recompute(
     seen: set[str] = set()
     in_window: list[str] = []
     decided: dict[str, Decision] = {}
-    for record in ordered:
+    for n, record in enumerate(ordered, 1):
+        if folded is not None and n % PROGRESS_EVERY == 0:
+            folded(PROGRESS_EVERY)
         event = record.event
         if event.event_id in seen or (window.until is not None and event.occurred_at >= window.until):
             continue  # a duplicate is already done; later events cannot change the window
@@ -114,6 +119,8 @@ def recompute(
             in_window.append(event.event_id)
             if decision is not None:
                 decided[event.event_id] = decision
+    if folded is not None and len(ordered) % PROGRESS_EVERY:
+        folded(len(ordered) % PROGRESS_EVERY)
     return len(ordered), in_window, decided
 
 

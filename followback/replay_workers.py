@@ -26,7 +26,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +48,7 @@ from shared.events import Event
 from shared.settings import Settings
 
 SHARDS_PER_WORKER = 4  # more shards than workers: a worker that finishes early takes the next one
+PROGRESS_SECONDS = 0.25  # how often the workers' count is read for the progress bar
 
 # The common shape (what the producers write): no \u escape anywhere (so every key is spelled out),
 # each of the three keys exactly once, no escape in either id. Anything else is read with a JSON
@@ -175,8 +176,11 @@ class ShardResult:
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
 
 
-def run_shard(job: Job, raws: list[bytes], seqs: list[int]) -> ShardResult:
-    """Parse, fold, score and compare one shard (in a worker process, or in process)."""
+def run_shard(
+    job: Job, raws: list[bytes], seqs: list[int], folded: Callable[[int], None] | None = None
+) -> ShardResult:
+    """Parse, fold, score and compare one shard (in a worker process, or in process); ``folded``
+    hears how many more events were folded, now and then (in a worker: the pool's shared count)."""
     began = time.perf_counter()
     records, positions = [], []
     for raw, seq in zip(raws, seqs, strict=True):
@@ -187,15 +191,17 @@ def run_shard(job: Job, raws: list[bytes], seqs: list[int]) -> ShardResult:
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()
-    read, in_window, decided = recompute(records, job.window, job.rules, job.brands, job.churn_rules)
-    folded = time.perf_counter()
+    read, in_window, decided = recompute(
+        records, job.window, job.rules, job.brands, job.churn_rules, folded or _shared_count()
+    )
+    recomputed = time.perf_counter()
     recorded = asyncio.run(_recorded(job.dsn, in_window)) if job.dsn and in_window else {}
     differences = compare(in_window, decided, recorded)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     if differences:
         result.differences = _placed(differences, records, positions, job.window)
     done = time.perf_counter()
-    result.seconds = {"parse": parsed - began, "fold": folded - parsed, "compare": done - folded}
+    result.seconds = {"parse": parsed - began, "fold": recomputed - parsed, "compare": done - recomputed}
     return result
 
 
@@ -243,10 +249,36 @@ def _context(start_method: str | None) -> Any:
     return get_context(start_method)
 
 
+@dataclass(frozen=True)
+class Workers:
+    """The worker processes, and the count of events they have folded so far (for progress)."""
+
+    executor: Executor
+    folded: Any  # a multiprocessing.Value shared by the processes
+
+
+_FOLDED: Any = None  # in a worker process: its pool's shared count
+
+
+def _start_worker(gc_threshold: int, folded: Any) -> None:
+    global _FOLDED
+    gc_tuning.tune(gc_threshold)
+    _FOLDED = folded
+
+
+def _add_folded(count: int) -> None:
+    with _FOLDED.get_lock():
+        _FOLDED.value += count
+
+
+def _shared_count() -> Callable[[int], None] | None:
+    return _add_folded if _FOLDED is not None else None
+
+
 @contextmanager
 def pool(
     workers: int, gc_threshold: int = 0, *, always: bool = False, start_method: str | None = None
-) -> Iterator[Executor | None]:
+) -> Iterator[Workers | None]:
     """``workers`` processes, started now (so before the caller starts any thread: a fork copies
     only the calling thread, and a lock another thread held stays locked in the child), each with
     the garbage collector tuned (:mod:`shared.gc_tuning`); None for one worker unless ``always``.
@@ -254,28 +286,53 @@ def pool(
     if workers <= 1 and not always:
         yield None
         return
+    context = _context(start_method)
+    folded = context.Value("q", 0)
     with ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=_context(start_method),
-        initializer=gc_tuning.tune,
-        initargs=(gc_threshold,),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(gc_threshold, folded),
     ) as executor:
         executor.submit(int).result()  # with fork, the first task starts every worker
-        yield executor
+        yield Workers(executor, folded)
 
 
 def shards_for(workers: int) -> int:
     return 1 if workers <= 1 else workers * SHARDS_PER_WORKER
 
 
-def replay(dealt: Dealer, job: Job, executor: Executor | None) -> Replayed:
-    """Replay every shard the dealer holds, on ``executor`` (None: in this process), and merge."""
+def replay(
+    dealt: Dealer,
+    job: Job,
+    workers: Workers | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replayed:
+    """Replay every shard the dealer holds, on ``workers`` (None: in this process), and merge;
+    ``progress`` hears (events folded so far, events dealt) while they work."""
     groups = list(dealt.groups())
-    if executor is None:
-        results = [run_shard(job, raws, seqs) for raws, seqs in groups]
+    total = dealt.count
+    if workers is None:
+        done = 0
+
+        def folded(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress(done, total)
+
+        results = [run_shard(job, raws, seqs, folded) for raws, seqs in groups]
     else:
-        futures = [executor.submit(run_shard, job, raws, seqs) for raws, seqs in groups]
+        start = workers.folded.value
+        futures = [workers.executor.submit(run_shard, job, raws, seqs) for raws, seqs in groups]
+        running = set(futures)
+        while running:
+            _, running = wait(running, timeout=PROGRESS_SECONDS)
+            if progress:
+                progress(workers.folded.value - start, total)
         results = [future.result() for future in futures]
+    if progress:
+        progress(total, total)  # every event dealt is done (the ones that were not events too)
     merged = Replayed(ReplayReport(), tasks=len(groups))
     report, placed = merged.report, []
     for result in results:
@@ -291,14 +348,16 @@ def replay(dealt: Dealer, job: Job, executor: Executor | None) -> Replayed:
 
 
 @dataclass(frozen=True)
-class ReadProgress:
-    """Where the read reports how far it is (the command's progress bar)."""
+class Progress:
+    """Where the command's progress bars hear how far it is: the read (its total when known, then
+    each batch read), then the replay (events folded so far, of how many)."""
 
     total: Callable[[int], None]
     advance: Callable[[int], None]
+    replayed: Callable[[int, int], None] | None = None
 
 
-async def _read_kafka(settings: Settings, dealer: Dealer, progress: ReadProgress | None) -> None:
+async def _read_kafka(settings: Settings, dealer: Dealer, progress: Progress | None) -> None:
     async for values in raw_from_kafka(settings, progress.total if progress else None):
         dealer.extend(values)
         if progress:
@@ -314,20 +373,20 @@ def replay_log(
     settings: Settings,
     window: Window,
     brands: dict[str, VersionedConfig],
-    executor: Executor | None,
+    processes: Workers | None,
     workers: int,
     *,
     source: Path | None = None,
     compare_with: str | None = None,
-    progress: ReadProgress | None = None,
+    progress: Progress | None = None,
 ) -> tuple[ReplayReport, Replayed]:
     """The whole replay: read the raw log (the events topic, or an exported file), deal it into
-    shards by follower, replay the shards on the ``workers`` processes of ``executor`` (from
-    :func:`pool`; None: in process) and compare with the decisions recorded in ``compare_with`` (a
+    shards by follower, replay the shards on the ``workers`` ``processes`` (from :func:`pool`;
+    None: in this process) and compare with the decisions recorded in ``compare_with`` (a
     DSN; None: the settings' database). The report's time runs from the start of the read to the
     merged result."""
     began = time.perf_counter()
-    dealer = Dealer(shards_for(workers if executor is not None else 1))
+    dealer = Dealer(shards_for(workers if processes is not None else 1))
     if source is not None:
         for n, raw in enumerate(raw_from_file(source), 1):
             dealer.add(raw)
@@ -342,6 +401,6 @@ def replay_log(
         ChurnRules.from_settings(settings.churn),
         compare_with or settings.postgres.dsn.get_secret_value(),
     )
-    replayed = replay(dealer, job, executor)
+    replayed = replay(dealer, job, processes, progress.replayed if progress else None)
     replayed.report.seconds = time.perf_counter() - began
     return replayed.report, replayed

@@ -105,8 +105,8 @@ async def sharded_replay(
 
     def run() -> replay.ReplayReport:
         # Spawned, not forked: this runs in a thread beside the test's event loop.
-        with replay_workers.pool(workers, start_method="spawn") as executor:
-            return replay_workers.replay_log(settings, window, brands, executor, workers, source=source)[0]
+        with replay_workers.pool(workers, start_method="spawn") as processes:
+            return replay_workers.replay_log(settings, window, brands, processes, workers, source=source)[0]
 
     return await asyncio.to_thread(run)
 

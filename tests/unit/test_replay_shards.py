@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from followback import replay_workers, sample
+from followback import replay, replay_workers, sample
 from followback.eventlog import Record, Window
 from followback.replay import recompute
 from services.churn.patterns import ChurnRules
@@ -46,6 +47,11 @@ def log() -> list[bytes]:
         data = json.loads(dump(event))
         raws.append(json.dumps(dict(reversed(data.items()))).encode())
     return raws
+
+
+def note(heard: list[tuple[int, int]], done: int, total: int) -> None:
+    """A progress listener that keeps what it hears."""
+    heard.append((done, total))
 
 
 def parsed(raws: list[bytes]) -> list[Record]:
@@ -152,14 +158,20 @@ def test_any_number_of_workers_decides_exactly_as_one_process(log: list[bytes], 
     records = parsed(log)
     coffee = AccountConfig(topics=["coffee"], high_value_threshold=60)
     brands = {"brand": VersionedConfig(account_id="brand", version=2, config=coffee)}
-    with replay_workers.pool(workers) as executor:
+    with replay_workers.pool(workers) as processes:
+        assert processes is not None
         for window in WINDOWS:
             expected = one_process(records, window, brands)
             dealer = replay_workers.Dealer(replay_workers.shards_for(workers))
             dealer.extend(log)
             # Compared with no recorded decision, every recomputed decision is a difference.
             job = replay_workers.Job(window, ScoringRules(), brands, ChurnRules(), None)
-            replayed = replay_workers.replay(dealer, job, executor)
+            before, heard = processes.folded.value, list[tuple[int, int]]()
+            replayed = replay_workers.replay(dealer, job, processes, partial(note, heard))
+            # Every worker counted what it folded, and the progress ended at everything dealt.
+            assert processes.folded.value - before == len(records)
+            assert heard[-1] == (len(log), len(log))
+            assert [done for done, _ in heard] == sorted(done for done, _ in heard)
             assert replayed.tasks == workers * replay_workers.SHARDS_PER_WORKER - 1  # one id, two shards
             found = replayed.report
             assert found.events_read == len(records)
@@ -170,6 +182,19 @@ def test_any_number_of_workers_decides_exactly_as_one_process(log: list[bytes], 
                 for d in found.differences
             ]
             assert got == expected
+
+
+def test_replay_in_process_reports_its_progress_as_it_folds(log: list[bytes]) -> None:
+    dealer = replay_workers.Dealer(1)
+    dealer.extend(log)
+    job = replay_workers.Job(Window(), ScoringRules(), {}, ChurnRules(), None)
+    heard: list[tuple[int, int]] = []
+    replay_workers.replay(dealer, job, None, partial(note, heard))
+    valid = len(parsed(log))
+    steps = [(n, len(log)) for n in range(replay.PROGRESS_EVERY, valid + 1, replay.PROGRESS_EVERY)]
+    assert len(steps) >= 2  # the log is long enough to hear of it before the end
+    rest = [(valid, len(log))] if valid % replay.PROGRESS_EVERY else []
+    assert heard == [*steps, *rest, (len(log), len(log))]
 
 
 def annotations(records: list[Record]) -> dict[str, Annotation]:
