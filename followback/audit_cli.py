@@ -120,7 +120,6 @@ def replay_command(
             window,
             brands,
             processes,
-            count,
             source=path,
             progress=replay_workers.Progress(
                 lambda n: bar.update(reading, total=n), lambda n: bar.advance(reading, n), replayed

@@ -81,7 +81,7 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
     runs = []
     for count in workers:
         with pool(count, settings.gc_threshold, always=True) as processes:
-            report, _ = replay_log(settings, Window(), brands, processes, count)
+            report, _ = replay_log(settings, Window(), brands, processes)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
     return runs
 

@@ -1,6 +1,9 @@
 """``followback replay`` on every core: the log sharded by follower, each shard replayed in a worker.
 
-The main process only reads raw bytes and deals them out; the workers parse, fold, score and compare.
+The main process only reads raw bytes and deals them out, by follower, into buckets; the buckets
+are packed into shards (tasks) of at most ``FOLLOWBACK_REPLAY__TASK_EVENTS`` events, several per
+worker, and the workers parse, fold, score and compare. A worker holds one shard at a time, so its
+memory is bounded by that setting however long the log; the main process keeps the raw bytes.
 Why a shard replays exactly as the whole log does:
 
 - the churn fold keeps its state per follower (cross-account churn is within one follower's
@@ -8,7 +11,7 @@ Why a shard replays exactly as the whole log does:
   does not depend on the other followers' events (their clock);
 - scoring depends only on the relationship's previous decision;
 - a repeated event id is skipped: the events sharing an id are always in one shard (a follower's
-  events are; when one id appears under two followers, their shards are merged into one task);
+  events are; when one id appears under two followers, their buckets go into one shard);
 - each shard keeps the log's order among its own events, so event time sorts them as the whole
   log's sort would, and the differences, merged by (event time, log position), come out in the
   single process's order.
@@ -47,7 +50,8 @@ from shared.accounts import VersionedConfig
 from shared.events import Event
 from shared.settings import Settings
 
-SHARDS_PER_WORKER = 4  # more shards than workers: a worker that finishes early takes the next one
+BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers
+TASKS_PER_WORKER = 4  # more tasks than workers: a worker that finishes early takes the next one
 PROGRESS_SECONDS = 0.25  # how often the workers' count is read for the progress bar
 
 # The common shape (what the producers write): no \u escape anywhere (so every key is spelled out),
@@ -94,64 +98,86 @@ def _bytes(text: str) -> bytes:
 
 
 class Dealer:
-    """Deals raw events into ``shards`` by follower, keeping each event's position in the log."""
+    """Deals raw events into ``buckets`` by follower, keeping each event's position in the log;
+    :meth:`tasks` packs the buckets into the tasks the workers replay."""
 
-    def __init__(self, shards: int) -> None:
-        self.shards = shards
-        self.raws: list[list[bytes]] = [[] for _ in range(shards)]
-        self.seqs: list[list[int]] = [[] for _ in range(shards)]
+    def __init__(self, buckets: int = BUCKETS) -> None:
+        self.buckets = buckets
+        self.raws: list[list[bytes]] = [[] for _ in range(buckets)]
+        self.seqs: list[list[int]] = [[] for _ in range(buckets)]
         self.count = 0
-        self._owner: dict[bytes, int] = {}  # event id -> the shard that has it
-        self._joined = list(range(shards))  # shard -> the shard it is merged into (union-find)
+        self._owner: dict[bytes, int] = {}  # event id -> the bucket that has it
+        self._joined = list(range(buckets))  # bucket -> the bucket it is merged into (union-find)
 
     def add(self, raw: bytes) -> None:
-        if self.shards == 1:  # nothing to deal
+        if self.buckets == 1:  # nothing to deal
             self.raws[0].append(raw)
             self.seqs[0].append(self.count)
             self.count += 1
             return
         found = identify(raw)
         if found is None:
-            shard = 0  # not an event: its worker skips it
+            bucket = 0  # not an event: its worker skips it
         else:
             event_id, follower = found
-            shard = zlib.crc32(follower) % self.shards
-            first = self._owner.setdefault(event_id, shard)
-            if first != shard:  # one id under two followers: one task replays both, as one process would
-                self._join(first, shard)
-        self.raws[shard].append(raw)
-        self.seqs[shard].append(self.count)
+            bucket = zlib.crc32(follower) % self.buckets
+            first = self._owner.setdefault(event_id, bucket)
+            if first != bucket:  # one id under two followers: one task replays both, as one process would
+                self._join(first, bucket)
+        self.raws[bucket].append(raw)
+        self.seqs[bucket].append(self.count)
         self.count += 1
 
     def extend(self, raws: Iterable[bytes]) -> None:
         for raw in raws:
             self.add(raw)
 
-    def _root(self, shard: int) -> int:
-        while self._joined[shard] != shard:
-            shard = self._joined[shard]
-        return shard
+    def _root(self, bucket: int) -> int:
+        while self._joined[bucket] != bucket:
+            bucket = self._joined[bucket]
+        return bucket
 
     def _join(self, a: int, b: int) -> None:
         a, b = self._root(a), self._root(b)
         if a != b:
             self._joined[max(a, b)] = min(a, b)
 
-    def groups(self) -> Iterator[tuple[list[bytes], list[int]]]:
-        """Each task's raw events and their log positions, in log order (largest first)."""
+    def tasks(self, at_least: int = 1, most: int | None = None) -> list[tuple[list[bytes], list[int]]]:
+        """The buckets packed into tasks, each task's raw events and their log positions in log
+        order, largest first. Buckets joined by a shared event id stay in one task. A task holds
+        about ``1 / at_least`` of the log and at most ``most`` events (the bound on a worker's
+        memory), unless joined buckets alone hold more."""
         members: dict[int, list[int]] = {}
-        for shard in range(self.shards):
-            members.setdefault(self._root(shard), []).append(shard)
-        found = []
-        for shards in members.values():
-            if len(shards) == 1:
-                raws, seqs = self.raws[shards[0]], self.seqs[shards[0]]
+        for bucket in range(self.buckets):
+            if self.seqs[bucket]:
+                members.setdefault(self._root(bucket), []).append(bucket)
+        size = max(1, -(-self.count // max(1, at_least)))  # ceil(count / at_least)
+        if most is not None:
+            size = min(size, most)
+        packed: list[list[int]] = []
+        room: list[int] = []
+        for joined in sorted(members.values(), key=lambda b: -sum(len(self.seqs[n]) for n in b)):
+            events = sum(len(self.seqs[n]) for n in joined)
+            # The fullest task it fits in (the components come largest first, so this packs tightly).
+            fits = [t for t, left in enumerate(room) if left >= events]
+            if fits:
+                task = min(fits, key=room.__getitem__)
+                packed[task] += joined
+                room[task] -= events
             else:
-                merged = sorted(pair for n in shards for pair in zip(self.seqs[n], self.raws[n], strict=True))
-                seqs, raws = [s for s, _ in merged], [r for _, r in merged]
-            if raws:
-                found.append((raws, seqs))
-        yield from sorted(found, key=lambda group: -len(group[0]))
+                packed.append(list(joined))
+                room.append(size - events)
+        found = [self._merged(buckets) for buckets in packed]
+        return sorted(found, key=lambda task: -len(task[0]))
+
+    def _merged(self, buckets: list[int]) -> tuple[list[bytes], list[int]]:
+        """The buckets' events as one list in log order (each bucket is in log order already)."""
+        if len(buckets) == 1:
+            return self.raws[buckets[0]], self.seqs[buckets[0]]
+        raws = [raw for n in buckets for raw in self.raws[n]]
+        seqs = [seq for n in buckets for seq in self.seqs[n]]
+        order = sorted(range(len(seqs)), key=seqs.__getitem__)
+        return [raws[i] for i in order], [seqs[i] for i in order]
 
 
 @dataclass(frozen=True)
@@ -254,6 +280,7 @@ class Workers:
     """The worker processes, and the count of events they have folded so far (for progress)."""
 
     executor: Executor
+    count: int
     folded: Any  # a multiprocessing.Value shared by the processes
 
 
@@ -295,11 +322,7 @@ def pool(
         initargs=(gc_threshold, folded),
     ) as executor:
         executor.submit(int).result()  # with fork, the first task starts every worker
-        yield Workers(executor, folded)
-
-
-def shards_for(workers: int) -> int:
-    return 1 if workers <= 1 else workers * SHARDS_PER_WORKER
+        yield Workers(executor, workers, folded)
 
 
 def replay(
@@ -307,10 +330,13 @@ def replay(
     job: Job,
     workers: Workers | None,
     progress: Callable[[int, int], None] | None = None,
+    most_per_task: int | None = None,
 ) -> Replayed:
-    """Replay every shard the dealer holds, on ``workers`` (None: in this process), and merge;
-    ``progress`` hears (events folded so far, events dealt) while they work."""
-    groups = list(dealt.groups())
+    """Replay the events the dealer holds in tasks of at most ``most_per_task`` events, on
+    ``workers`` (None: in this process), and merge; ``progress`` hears (events folded so far,
+    events dealt) while they work."""
+    at_least = 1 if workers is None else workers.count * TASKS_PER_WORKER
+    groups = dealt.tasks(at_least, most_per_task)
     total = dealt.count
     if workers is None:
         done = 0
@@ -374,19 +400,18 @@ def replay_log(
     window: Window,
     brands: dict[str, VersionedConfig],
     processes: Workers | None,
-    workers: int,
     *,
     source: Path | None = None,
     compare_with: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[ReplayReport, Replayed]:
     """The whole replay: read the raw log (the events topic, or an exported file), deal it into
-    shards by follower, replay the shards on the ``workers`` ``processes`` (from :func:`pool`;
-    None: in this process) and compare with the decisions recorded in ``compare_with`` (a
+    shards by follower, replay the shards on ``processes`` (from :func:`pool`; None: in this
+    process) and compare with the decisions recorded in ``compare_with`` (a
     DSN; None: the settings' database). The report's time runs from the start of the read to the
     merged result."""
     began = time.perf_counter()
-    dealer = Dealer(shards_for(workers if processes is not None else 1))
+    dealer = Dealer()
     if source is not None:
         for n, raw in enumerate(raw_from_file(source), 1):
             dealer.add(raw)
@@ -401,6 +426,8 @@ def replay_log(
         ChurnRules.from_settings(settings.churn),
         compare_with or settings.postgres.dsn.get_secret_value(),
     )
-    replayed = replay(dealer, job, processes, progress.replayed if progress else None)
+    replayed = replay(
+        dealer, job, processes, progress.replayed if progress else None, settings.replay.task_events
+    )
     replayed.report.seconds = time.perf_counter() - began
     return replayed.report, replayed

@@ -110,6 +110,11 @@ class ReplaySettings(BaseModel):
     workers: int = Field(
         default=0, ge=0, description="Worker processes of followback replay (0: one per CPU; 1: in process)."
     )
+    task_events: int = Field(
+        default=100_000,
+        ge=1000,
+        description="At most this many events in one replay task: what bounds a worker's memory.",
+    )
 
 
 class IngestSettings(BaseModel):

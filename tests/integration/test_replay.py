@@ -106,7 +106,7 @@ async def sharded_replay(
     def run() -> replay.ReplayReport:
         # Spawned, not forked: this runs in a thread beside the test's event loop.
         with replay_workers.pool(workers, start_method="spawn") as processes:
-            return replay_workers.replay_log(settings, window, brands, processes, workers, source=source)[0]
+            return replay_workers.replay_log(settings, window, brands, processes, source=source)[0]
 
     return await asyncio.to_thread(run)
 

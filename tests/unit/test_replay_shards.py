@@ -114,15 +114,36 @@ def test_the_dealer_puts_each_follower_in_one_shard_in_log_order(log: list[bytes
 def test_followers_sharing_an_event_id_are_replayed_in_one_task(log: list[bytes]) -> None:
     dealer = replay_workers.Dealer(8)
     dealer.extend(log)
-    groups = list(dealer.groups())
-    assert len(groups) == 7  # the reused id joined two shards
+    tasks = dealer.tasks(at_least=8)
+    assert len(tasks) < 8  # the reused id joined two buckets
     task_of = {}
-    for task, (raws, seqs) in enumerate(groups):
+    for task, (raws, seqs) in enumerate(tasks):
         assert seqs == sorted(seqs)
         for raw in raws:
             found = replay_workers.identify(raw)
             if found:
                 assert task_of.setdefault(found[0], task) == task
+
+
+def test_tasks_hold_whole_followers_in_log_order_and_no_more_than_the_bound(log: list[bytes]) -> None:
+    dealer = replay_workers.Dealer()
+    dealer.extend(log)
+    tasks = dealer.tasks(at_least=2, most=300)
+    assert len(tasks) >= len(log) / 300
+    assert all(len(raws) <= 300 for raws, _ in tasks)
+    assert sorted(seq for _, seqs in tasks for seq in seqs) == list(range(len(log)))
+    task_of: dict[bytes, int] = {}
+    for task, (raws, seqs) in enumerate(tasks):
+        assert seqs == sorted(seqs)
+        assert raws == [log[seq] for seq in seqs]
+        for raw in raws:
+            found = replay_workers.identify(raw)
+            if found:
+                assert task_of.setdefault(found[1], task) == task  # a follower is in one task
+    # Without a bound, about half the log each.
+    halves = dealer.tasks(at_least=2)
+    assert len(halves) in (2, 3)
+    assert all(len(raws) <= -(-len(log) // 2) for raws, _ in halves)
 
 
 def one_process(records: list[Record], window: Window, brands: dict[str, VersionedConfig]) -> list[tuple]:
@@ -153,26 +174,33 @@ WINDOWS = [
 ]
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_any_number_of_workers_decides_exactly_as_one_process(log: list[bytes], workers: int) -> None:
+@pytest.mark.parametrize(("workers", "most_per_task"), [(0, 400), (2, None), (3, None), (2, 400)])
+def test_any_number_of_workers_and_tasks_decides_exactly_as_one_process(
+    log: list[bytes], workers: int, most_per_task: int | None
+) -> None:
+    """0 workers: in this process, task after task."""
     records = parsed(log)
     coffee = AccountConfig(topics=["coffee"], high_value_threshold=60)
     brands = {"brand": VersionedConfig(account_id="brand", version=2, config=coffee)}
     with replay_workers.pool(workers) as processes:
-        assert processes is not None
         for window in WINDOWS:
             expected = one_process(records, window, brands)
-            dealer = replay_workers.Dealer(replay_workers.shards_for(workers))
+            dealer = replay_workers.Dealer()
             dealer.extend(log)
             # Compared with no recorded decision, every recomputed decision is a difference.
             job = replay_workers.Job(window, ScoringRules(), brands, ChurnRules(), None)
-            before, heard = processes.folded.value, list[tuple[int, int]]()
-            replayed = replay_workers.replay(dealer, job, processes, partial(note, heard))
+            before = processes.folded.value if processes else 0
+            heard = list[tuple[int, int]]()
+            replayed = replay_workers.replay(dealer, job, processes, partial(note, heard), most_per_task)
             # Every worker counted what it folded, and the progress ended at everything dealt.
-            assert processes.folded.value - before == len(records)
+            if processes:
+                assert processes.folded.value - before == len(records)
             assert heard[-1] == (len(log), len(log))
             assert [done for done, _ in heard] == sorted(done for done, _ in heard)
-            assert replayed.tasks == workers * replay_workers.SHARDS_PER_WORKER - 1  # one id, two shards
+            if most_per_task:
+                assert replayed.tasks >= len(log) / most_per_task
+            else:
+                assert replayed.tasks >= workers
             found = replayed.report
             assert found.events_read == len(records)
             assert found.events_in_window == len(one_process_window(records, window))
@@ -213,7 +241,7 @@ def test_a_shards_churn_annotations_are_the_whole_logs(log: list[bytes]) -> None
     dealer = replay_workers.Dealer(8)
     dealer.extend(log)
     shards: dict[str, Annotation] = {}
-    for raws, _ in dealer.groups():
+    for raws, _ in dealer.tasks(at_least=8):
         shards.update(annotations(parsed(raws)))
     assert shards == whole
 
