@@ -15,9 +15,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from followback import eventlog, replay
-from followback.eventlog import Record, Window
+from followback.eventlog import Window
 from shared import gc_tuning
-from shared.settings import Settings, load_settings
+from shared.settings import load_settings
 
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
 console = Console()
@@ -34,22 +34,6 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-async def _collect(settings: Settings, source: Path | None, label: str) -> list[Record]:
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        if source is not None:
-            records = []
-            for record in eventlog.from_file(source):
-                records.append(record)
-                progress.advance(task)
-            return records
-        found = []
-        async for record in eventlog.from_kafka(settings, lambda n: progress.update(task, total=n)):
-            found.append(record)
-            progress.advance(task)
-        return found
-
-
 @log_app.command("export")
 def export(
     file: Annotated[Path, typer.Argument(help="Where to write (gzip-compressed NDJSON)")],
@@ -59,10 +43,23 @@ def export(
 ) -> None:
     """Write the raw events of an event-time range to compressed NDJSON."""
     window = Window(_aware(since), _aware(until), account)
-    records = asyncio.run(_collect(load_settings(), None, "reading the event log"))
-    written = eventlog.write_export([r for r in records if window.holds(r.event)], file)
+    if not file.parent.is_dir():
+        raise typer.BadParameter(f"no such directory: {file.parent}")
+
+    async def run() -> tuple[int, int]:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("exporting the event log", total=None)
+            return await eventlog.export_range(
+                load_settings(),
+                window,
+                file,
+                lambda n: progress.update(task, total=n),
+                lambda n: progress.advance(task, n),
+            )
+
+    written, read = asyncio.run(run())
     console.print(
-        json.dumps({"file": str(file), "events": written, "read": len(records)}),
+        json.dumps({"file": str(file), "events": written, "read": read}),
         highlight=False,
         soft_wrap=True,
     )

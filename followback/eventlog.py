@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,12 +117,51 @@ def from_file(path: Path) -> Iterator[Record]:
         yield Record(Event.model_validate_json(line), line)
 
 
-def write_export(records: list[Record], path: Path) -> int:
+@contextmanager
+def export_file(path: Path) -> Iterator[gzip.GzipFile]:
+    """A gzip file that appears at ``path`` only once it is complete: written beside it under
+    another name and renamed at the end, so a failed export leaves nothing (and no half of one)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with gzip.open(partial, "wb") as handle:
+            yield handle
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_export(records: Iterable[Record], path: Path) -> int:
     """Write records as gzip-compressed NDJSON (the raw bytes as they were on the topic)."""
-    with gzip.open(path, "wb") as handle:
+    written = 0
+    with export_file(path) as handle:
         for record in records:
             handle.write(record.raw + b"\n")
-    return len(records)
+            written += 1
+    return written
+
+
+async def export_range(
+    settings: Settings,
+    window: Window,
+    path: Path,
+    on_total: Callable[[int], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Stream the events topic's events inside ``window`` to an export file at ``path`` (see
+    :func:`write_export`), holding one batch at a time however long the log; ``on_read`` hears
+    how many more events were read, every thousand. Returns the events written and read."""
+    written = read = 0
+    with export_file(path) as handle:
+        async for record in from_kafka(settings, on_total):
+            read += 1
+            if window.holds(record.event):
+                handle.write(record.raw + b"\n")
+                written += 1
+            if on_read and read % 1000 == 0:
+                on_read(1000)
+    if on_read and read % 1000:
+        on_read(read % 1000)
+    return written, read
 
 
 def describe(path: Path) -> dict[str, object]:

@@ -85,7 +85,8 @@ def recompute(
     churn_rules: ChurnRules | None = None,
     folded: Callable[[int], None] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
-    """Fold every event before the window's end; decide the ones inside it.
+    """Fold every event before the window's end (of every account, as the detector does: a
+    follower's churn on one account counts on the others); decide the ones inside it.
 
     Returns the number of events read, the ids of the events in the window, and the recomputed
     decision of each of those events that yields one. ``folded`` hears how many more events are
@@ -104,11 +105,11 @@ def recompute(
         event = record.event
         if event.event_id in seen or (window.until is not None and event.occurred_at >= window.until):
             continue  # a duplicate is already done; later events cannot change the window
-        if window.account is not None and event.account_id != window.account:
-            continue
         seen.add(event.event_id)
+        note = churn.fold(event)  # every account's: a churn on one counts on the others
+        if window.account is not None and event.account_id != window.account:
+            continue  # folded, not decided: only the account's decisions are replayed
         key = (event.account_id, event.follower.id)
-        note = churn.fold(event)
         decision = next_decision(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brands.get(key[0])
         )

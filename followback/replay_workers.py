@@ -243,7 +243,8 @@ def _placed(
     differences: list[Difference], records: list[Record], positions: list[int], window: Window
 ) -> list[tuple[tuple[datetime, int], Difference]]:
     """Each difference with the (event time, log position) of the occurrence ``recompute`` decided:
-    the first, in that order, that the window's end and account let through."""
+    the first, in that order, that the window's end lets through (of any account: the first
+    occurrence is the one folded)."""
     wanted = {d.event_id for d in differences}
     place: dict[str, tuple[datetime, int]] = {}
     for record, seq in zip(records, positions, strict=True):
@@ -251,8 +252,6 @@ def _placed(
         if event.event_id not in wanted:
             continue
         if window.until is not None and event.occurred_at >= window.until:
-            continue
-        if window.account is not None and event.account_id != window.account:
             continue
         here = (event.occurred_at, seq)
         if event.event_id not in place or here < place[event.event_id]:

@@ -22,25 +22,37 @@ from services.scorer.app import rules_from
 from shared import accounts
 from shared.accounts import AccountConfig
 from shared.decisions import DecisionClass
+from shared.events import Event
 from shared.settings import Settings
 from tests.e2e.conftest import as_env
 from tests.support import eventually, publish_events
+from tests.unit.test_replay_account import cross_account_churner
 
 pytestmark = pytest.mark.integration
 
 
 async def live_run(
-    settings: Settings, db: asyncpg.Connection, brands: tuple[str, ...] = ("brand",), followers: int = 200
+    settings: Settings,
+    db: asyncpg.Connection,
+    brands: tuple[str, ...] = ("brand",),
+    followers: int = 200,
+    events: list[Event] | None = None,
 ) -> list[Record]:
-    """The sample stream through the live churn detector and scorer; returns the log as read back."""
-    events = sample.generate(followers=followers, accounts=brands, seed=5)
+    """The sample stream (or ``events``) through the live churn detector and scorer; returns the
+    log as read back."""
+    if events is None:
+        events = sample.generate(followers=followers, accounts=brands, seed=5)
     await accounts.save(db, "brand", AccountConfig(topics=["coffee"]), "test")
     async with churn_app(settings).start_lifespan_context(), scorer_app(settings).start_lifespan_context():
         await publish_events(settings, [e.model_dump(mode="json") for e in events])
         await eventually(
             lambda: db.fetchval("SELECT count(*) FROM churn_processed"), lambda n: n == len(events), 60
         )
-        await eventually(lambda: db.fetchval("SELECT count(*) FROM decisions"), lambda n: n > 200, 60)
+        await eventually(
+            lambda: db.fetchval("SELECT count(*) FROM decisions"),
+            lambda n: n > min(200, len(events) // 2),
+            60,
+        )
         await eventually(lambda: stage_lag(settings), lambda lag: lag["scorer"] == 0, 60)  # all decided
     return [record async for record in eventlog.from_kafka(settings)]
 
@@ -161,3 +173,16 @@ async def test_the_replay_command_reports_zero_differences_as_its_last_json_line
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["differences"] == 0
     assert result["decisions_recomputed"] == result["decisions_recorded"] > 200
+
+
+async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_detector_did(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    records = await live_run(settings, db, events=[r.event for r in cross_account_churner()])
+    recorded = await db.fetchrow("SELECT class, reasons::text FROM decisions WHERE event_ids[1] = 'e5'")
+    assert recorded["class"] == DecisionClass.CHURNER.value
+    assert "cross_account_churn" in recorded["reasons"]
+    window = Window(account="brand")
+    report = await run_replay(settings, db, records, window)
+    assert (report.decisions_recomputed, report.decisions_recorded, report.differences) == (1, 1, [])
+    assert timeless(await sharded_replay(settings, db, window, 2)) == timeless(report)

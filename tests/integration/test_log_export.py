@@ -1,0 +1,82 @@
+"""``followback log export``: the raw events of a range, exactly as they are on the topic."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from followback import sample
+from shared.events import Event
+from shared.settings import Settings
+from tests.e2e.conftest import as_env
+from tests.support import publish, publish_events
+
+pytestmark = pytest.mark.integration
+
+
+def export(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "followback", "log", "export", *args],
+        env={**os.environ, **as_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir())
+
+
+async def test_export_writes_the_raw_bytes_of_the_events_in_the_range_and_account(
+    settings: Settings, tmp_path: Path
+) -> None:
+    events = sample.generate(followers=300, accounts=("brand", "brand_eu"), seed=9)
+    await publish_events(settings, [e.model_dump(mode="json") for e in events])
+    # A record that is not an event: it has no event time, so no range holds it.
+    await publish(settings, settings.topic("events"), [b'{"not": "an event"}'])
+    since = events[0].occurred_at + timedelta(days=3)
+    until = since + timedelta(days=4)
+    wanted = [e for e in events if e.account_id == "brand_eu" and since <= e.occurred_at < until]
+    assert 50 < len(wanted) < len(events) / 4
+
+    path = tmp_path / "range.ndjson.gz"
+    done = await asyncio.to_thread(
+        export, settings, str(path), "--since", since.isoformat(), "--until", until.isoformat(),
+        "--account", "brand_eu",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "file": str(path),
+        "events": len(wanted),
+        "read": len(events),
+    }
+    with gzip.open(path, "rb") as handle:
+        lines = handle.read().splitlines()
+    # The bytes as produced (each follower's events in its partition's order, so in log order).
+    assert sorted(lines) == sorted(e.model_dump_json().encode() for e in wanted)
+    by_follower: dict[str, list[str]] = {}
+    for line in lines:
+        event = Event.model_validate_json(line)
+        by_follower.setdefault(event.follower.id, []).append(event.event_id)
+    for follower, ids in by_follower.items():
+        assert ids == [e.event_id for e in wanted if e.follower.id == follower]
+    assert await asyncio.to_thread(files, tmp_path) == [path]
+
+
+async def test_export_into_a_missing_directory_says_so_and_writes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    done = await asyncio.to_thread(export, settings, str(tmp_path / "nowhere" / "log.ndjson.gz"))
+    assert done.returncode == 2
+    assert "no such directory" in done.stderr
+    assert await asyncio.to_thread(files, tmp_path) == []
