@@ -103,8 +103,11 @@ async def from_kafka(
 
 
 def raw_from_file(path: Path) -> Iterator[bytes]:
-    """The lines of an exported file (gzip NDJSON, or plain NDJSON), unparsed; blank lines skipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """The lines of an exported file (gzip NDJSON, or plain NDJSON, told apart by the file's first
+    bytes, whatever its name), unparsed; blank lines skipped."""
+    with path.open("rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
     with opener(path, "rb") as handle:
         for line in handle:
             if line.strip():
