@@ -154,10 +154,10 @@ class Dealer:
         size = max(1, -(-self.count // max(1, at_least)))  # ceil(count / at_least)
         if most is not None:
             size = min(size, most)
+        sized = [(sum(len(self.seqs[n]) for n in joined), joined) for joined in members.values()]
         packed: list[list[int]] = []
         room: list[int] = []
-        for joined in sorted(members.values(), key=lambda b: -sum(len(self.seqs[n]) for n in b)):
-            events = sum(len(self.seqs[n]) for n in joined)
+        for events, joined in sorted(sized, key=lambda c: -c[0]):
             # The fullest task it fits in (the components come largest first, so this packs tightly).
             fits = [t for t, left in enumerate(room) if left >= events]
             if fits:
