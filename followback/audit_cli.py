@@ -65,14 +65,28 @@ def export(
     )
 
 
+def _config_choice(config: str, account: str | None) -> int | str:
+    if config in (replay.AS_RECORDED, replay.LATEST):
+        return config
+    if not config.isdigit():
+        raise typer.BadParameter(f"--config takes recorded, latest or a version number, not {config!r}")
+    if account is None:
+        raise typer.BadParameter("--config with a version number needs --account")
+    return int(config)
+
+
 def replay_command(
     since: Since = None,
     until: Until = None,
     account: Account = None,
     source: Annotated[str, typer.Option(help="kafka, or an exported file")] = "kafka",
     config: Annotated[
-        int | None, typer.Option(help="The account's configuration version to replay with (needs --account)")
-    ] = None,
+        str,
+        typer.Option(
+            help="The brand configurations to decide with: 'recorded' (each decision's own), 'latest', "
+            "or a version number of --account's"
+        ),
+    ] = replay.AS_RECORDED,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -87,15 +101,14 @@ def replay_command(
 
     settings = load_settings()
     window = Window(_aware(since), _aware(until), account)
-    if config is not None and account is None:
-        raise typer.BadParameter("--config needs --account")
+    choice = _config_choice(config, account)
     path = None if source == "kafka" else Path(source)
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}")
 
     try:
-        brands = asyncio.run(
-            replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, config)
+        configs = asyncio.run(
+            replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, choice)
         )
     except LookupError as missing:
         raise typer.BadParameter(str(missing)) from None
@@ -115,7 +128,7 @@ def replay_command(
         report, _ = replay_workers.replay_log(
             settings,
             window,
-            brands,
+            configs,
             processes,
             source=path,
             progress=replay_workers.Progress(
@@ -139,7 +152,8 @@ def replay_command(
         console.print(
             f"{report.events_read} events read, {report.events_in_window} in the window, "
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
-            f"{len(report.differences)} different; {report.events_per_second:,.0f} events/s"
+            f"{len(report.differences)} different (configurations: {report.config}); "
+            f"{report.events_per_second:,.0f} events/s"
         )
     console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)
 

@@ -77,11 +77,11 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
     from followback.replay import brand_configs_at
     from followback.replay_workers import pool, replay_log
 
-    brands = asyncio.run(brand_configs_at(settings.postgres.dsn.get_secret_value()))
+    configs = asyncio.run(brand_configs_at(settings.postgres.dsn.get_secret_value()))  # as recorded
     runs = []
     for count in workers:
         with pool(count, settings.gc_threshold, always=True) as processes:
-            report, _ = replay_log(settings, Window(), brands, processes)
+            report, _ = replay_log(settings, Window(), configs, processes)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
     return runs
 

@@ -6,11 +6,17 @@ rules, a follower's relationships together so cross-account churn counts, then t
 Every event before the window's end is folded, so each relationship's state is as it was when the
 window opened; only the decisions of events inside the window are compared with the recorded ones.
 The command runs this per shard of followers on every core (:mod:`followback.replay_workers`).
+
+Which brand configuration decides an event (:class:`Configs`): by default the one its recorded
+decision was made under, so a recorded run replays to zero differences even across configuration
+changes; ``--config latest`` asks what today's configurations would decide, ``--config N`` what
+version N of one account's would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,7 @@ import asyncpg
 import orjson
 
 from followback.eventlog import Record, Window
+from services.churn.history import event_order
 from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, ScoringRules, next_decision
 from shared import accounts
@@ -27,6 +34,8 @@ from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000
 PROGRESS_EVERY = 1000  # events between two reports of progress
+AS_RECORDED, LATEST = "recorded", "latest"  # the --config choices besides a version number
+_BRAND_VERSION = re.compile(r"@v(\d+)\Z")  # the brand's part of a config_version: "1/brand@v3"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class ReplayReport:
     decisions_recorded: int = 0
     differences: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
+    config: str = AS_RECORDED  # the configurations decided with (:attr:`Configs.name`)
 
     @property
     def events_per_second(self) -> float:
@@ -71,6 +81,7 @@ class ReplayReport:
             "decisions_recomputed": self.decisions_recomputed,
             "decisions_recorded": self.decisions_recorded,
             "differences": len(self.differences),
+            "config": self.config,
             "events_per_s": round(self.events_per_second),
             # The first differences in full; the count above is always complete.
             "changed": [d.as_dict() for d in self.differences[:MAX_LISTED]],
@@ -81,21 +92,28 @@ def recompute(
     records: Iterable[Record],
     window: Window,
     rules: ScoringRules,
-    brands: dict[str, VersionedConfig],
+    brands: Mapping[str, VersionedConfig],
     churn_rules: ChurnRules | None = None,
     folded: Callable[[int], None] | None = None,
+    under: Mapping[str, VersionedConfig | None] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it.
 
+    An account's events are decided under ``brands[account]``; with ``under`` (event id -> the
+    configuration its recorded decision was made under, see :meth:`Configs.under`), a relationship's
+    events are decided under the configuration of its latest event found there, once it has one.
     Returns the number of events read, the ids of the events in the window, and the recomputed
     decision of each of those events that yields one. ``folded`` hears how many more events are
     done, every :data:`PROGRESS_EVERY` and at the end.
     """
-    ordered = sorted(records, key=lambda r: r.event.occurred_at)  # stable: log order breaks ties
+    # The detector's order: event time, then follow before interaction before unfollow, then id
+    # (stable: a repeated id keeps log order, and its first occurrence is the one folded).
+    ordered = sorted(records, key=lambda r: event_order(r.event))
     # The detector's fold: one clock for the whole log, cross-account churn included.
     churn = InMemory(churn_rules or ChurnRules())
     current: dict[tuple[str, str], Current] = {}
+    configured: dict[tuple[str, str], VersionedConfig | None] = {}  # as recorded, so far
     seen: set[str] = set()
     in_window: list[str] = []
     decided: dict[str, Decision] = {}
@@ -110,8 +128,13 @@ def recompute(
         if window.account is not None and event.account_id != window.account:
             continue  # folded, not decided: only the account's decisions are replayed
         key = (event.account_id, event.follower.id)
+        brand = brands.get(key[0])
+        if under is not None:
+            if event.event_id in under:
+                configured[key] = under[event.event_id]
+            brand = configured.get(key, brand)
         decision = next_decision(
-            current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brands.get(key[0])
+            current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
         )
         if decision is not None:
             version = current[key].version + 1 if key in current else 1
@@ -125,46 +148,100 @@ def recompute(
     return len(ordered), in_window, decided
 
 
+def decided_ids(records: Iterable[Record], window: Window) -> list[str]:
+    """The ids of every event :func:`recompute` decides (the account's, before the window's end), in
+    log order: the ones whose recorded configurations a replay as recorded reads first."""
+    ids: dict[str, None] = {}
+    for record in records:
+        event = record.event
+        if (window.until is None or event.occurred_at < window.until) and (
+            window.account is None or event.account_id == window.account
+        ):
+            ids[event.event_id] = None
+    return list(ids)
+
+
+@dataclass(frozen=True)
+class Configs:
+    """The brand configurations a replay decides with.
+
+    ``brands``: one per account, its newest (``--config latest``) or the version asked for
+    (``--config N``). With ``versions`` (every version of every account; ``--config recorded``, the
+    default), each event is decided under the configuration its recorded decision names in
+    ``config_version``, and an event that recorded nothing under its relationship's last such
+    configuration (the one whose decision still stood); a relationship with no recorded decision
+    yet falls back to ``brands``. Only the brand's part is followed: the global scoring rules are
+    the settings' (``FOLLOWBACK_SCORING__*``) throughout.
+    """
+
+    brands: dict[str, VersionedConfig]
+    versions: dict[str, dict[int, VersionedConfig]] | None = None
+    name: str = LATEST
+
+    @property
+    def as_recorded(self) -> bool:
+        return self.versions is not None
+
+    def under(self, recorded: Mapping[str, Recorded]) -> dict[str, VersionedConfig | None] | None:
+        """Event id -> the configuration its recorded decision was made under (None: the account
+        had none then); None unless replaying as recorded."""
+        if self.versions is None:
+            return None
+        return {event_id: self._named(r.account_id, r.config_version) for event_id, r in recorded.items()}
+
+    def _named(self, account: str, label: str) -> VersionedConfig | None:
+        found = _BRAND_VERSION.search(label)
+        if found is None:
+            return None  # ".../default": decided before the account had a configuration
+        assert self.versions is not None
+        return self.versions.get(account, {}).get(int(found.group(1)), self.brands.get(account))
+
+
 async def brand_configs(
-    conn: asyncpg.Connection, account: str | None = None, version: int | None = None
-) -> dict[str, VersionedConfig]:
-    """The configurations to replay with: the newest of every account (of ``account`` alone when
-    given), or ``account``'s ``version`` (LookupError when it has no such version)."""
-    if version is not None:
+    conn: asyncpg.Connection, account: str | None = None, choice: int | str = AS_RECORDED
+) -> Configs:
+    """The configurations to replay with (of ``account`` alone when given): as recorded, the newest
+    (``latest``), or ``account``'s version ``choice`` (LookupError when it has no such version)."""
+    if isinstance(choice, int):
         if account is None:
             raise ValueError("a configuration version needs an account")
-        pinned = await accounts.at_version(conn, account, version)
+        pinned = await accounts.at_version(conn, account, choice)
         if pinned is None:
-            raise LookupError(f"{account} has no configuration version {version}")
-        return {account: pinned}
+            raise LookupError(f"{account} has no configuration version {choice}")
+        return Configs({account: pinned}, name=pinned.label)
+    if choice not in (AS_RECORDED, LATEST):
+        raise ValueError(f"not a configuration choice: {choice!r} ({AS_RECORDED}, {LATEST} or a version)")
     names = (
         [account]
         if account is not None
         else [r["account_id"] for r in await conn.fetch("SELECT DISTINCT account_id FROM account_configs")]
     )
-    return await accounts.latest(conn, names)
+    newest = await accounts.latest(conn, names)
+    if choice == LATEST:
+        return Configs(newest, name=LATEST)
+    return Configs(newest, await accounts.every_version(conn, names), AS_RECORDED)
 
 
-async def brand_configs_at(
-    dsn: str, account: str | None = None, version: int | None = None
-) -> dict[str, VersionedConfig]:
+async def brand_configs_at(dsn: str, account: str | None = None, choice: int | str = AS_RECORDED) -> Configs:
     """:func:`brand_configs` over a connection of its own."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await brand_configs(conn, account, version)
+        return await brand_configs(conn, account, choice)
     finally:
         await conn.close()
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """What replay compares of a recorded decision: its class, score and each signal's points."""
+    """What replay compares of a recorded decision (its class, score and each signal's points) and
+    the configuration it was made under."""
 
     account_id: str
     follower_id: str
     decision_class: str
     score: float
     signals: dict[str, float]
+    config_version: str
 
 
 async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, Recorded]:
@@ -172,14 +249,14 @@ async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> 
     decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
     rows = await conn.fetch(
         """
-        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text
+        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text, config_version
         FROM decisions WHERE decision_id = ANY($1::uuid[])
         """,
         [decision_id_for(event_id) for event_id in event_ids],
     )
     return {
-        event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)))
-        for event_id, account, follower, cls, score, reasons in rows
+        event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)), config)
+        for event_id, account, follower, cls, score, reasons, config in rows
     }
 
 

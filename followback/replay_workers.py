@@ -12,9 +12,10 @@ Why a shard replays exactly as the whole log does:
 - scoring depends only on the relationship's previous decision;
 - a repeated event id is skipped: the events sharing an id are always in one shard (a follower's
   events are; when one id appears under two followers, their buckets go into one shard);
-- each shard keeps the log's order among its own events, so event time sorts them as the whole
-  log's sort would, and the differences, merged by (event time, log position), come out in the
-  single process's order.
+- each shard keeps the log's order among its own events, so the detector's order (event time,
+  type, id) sorts them as the whole log's sort would, and the differences, merged by that order and
+  log position, come out in the single process's order;
+- replaying as recorded, a relationship's configuration comes from its own recorded decisions.
 
 ``tests/integration/test_replay.py`` checks that any number of workers gives the single process's
 report, and ``tests/unit/test_replay_shards.py`` the dealing.
@@ -41,12 +42,21 @@ import asyncpg
 from pydantic import ValidationError
 
 from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
-from followback.replay import Difference, Recorded, ReplayReport, compare, recompute, recorded_decisions
+from followback.replay import (
+    Configs,
+    Difference,
+    Recorded,
+    ReplayReport,
+    compare,
+    decided_ids,
+    recompute,
+    recorded_decisions,
+)
+from services.churn.history import event_order
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules
 from shared import gc_tuning
-from shared.accounts import VersionedConfig
 from shared.events import Event
 from shared.settings import Settings
 
@@ -186,9 +196,12 @@ class Job:
 
     window: Window
     rules: ScoringRules
-    brands: dict[str, VersionedConfig]
+    configs: Configs
     churn_rules: ChurnRules
     dsn: str | None  # the database with the recorded decisions (None: compare with nothing)
+
+
+Place = tuple[datetime, int, str, int]  # the detector's order (event time, type, id), log position
 
 
 @dataclass
@@ -197,8 +210,8 @@ class ShardResult:
     in_window: int = 0
     recomputed: int = 0
     recorded: int = 0
-    # Each difference with its event's place in the whole log's order: (event time, log position).
-    differences: list[tuple[tuple[datetime, int], Difference]] = field(default_factory=list)
+    # Each difference with its event's place in the whole log's replay order.
+    differences: list[tuple[Place, Difference]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
 
 
@@ -217,17 +230,34 @@ def run_shard(
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()
+    recorded: dict[str, Recorded] = {}
+    if job.configs.as_recorded and job.dsn:  # the configurations come with the recorded decisions
+        recorded = asyncio.run(_recorded(job.dsn, decided_ids(records, job.window)))
+    looked_up = time.perf_counter()
     read, in_window, decided = recompute(
-        records, job.window, job.rules, job.brands, job.churn_rules, folded or _shared_count()
+        records,
+        job.window,
+        job.rules,
+        job.configs.brands,
+        job.churn_rules,
+        folded or _shared_count(),
+        job.configs.under(recorded),
     )
     recomputed = time.perf_counter()
-    recorded = asyncio.run(_recorded(job.dsn, in_window)) if job.dsn and in_window else {}
+    if job.configs.as_recorded:
+        recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
+    elif job.dsn and in_window:
+        recorded = asyncio.run(_recorded(job.dsn, in_window))
     differences = compare(in_window, decided, recorded)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     if differences:
         result.differences = _placed(differences, records, positions, job.window)
     done = time.perf_counter()
-    result.seconds = {"parse": parsed - began, "fold": recomputed - parsed, "compare": done - recomputed}
+    result.seconds = {
+        "parse": parsed - began,
+        "fold": recomputed - looked_up,
+        "compare": (looked_up - parsed) + (done - recomputed),  # reading the recorded decisions too
+    }
     return result
 
 
@@ -241,19 +271,19 @@ async def _recorded(dsn: str, event_ids: list[str]) -> dict[str, Recorded]:
 
 def _placed(
     differences: list[Difference], records: list[Record], positions: list[int], window: Window
-) -> list[tuple[tuple[datetime, int], Difference]]:
-    """Each difference with the (event time, log position) of the occurrence ``recompute`` decided:
-    the first, in that order, that the window's end lets through (of any account: the first
-    occurrence is the one folded)."""
+) -> list[tuple[Place, Difference]]:
+    """Each difference with the place of the occurrence ``recompute`` decided: the first, in the
+    detector's order and then the log's, that the window's end lets through (of any account: the
+    first occurrence is the one folded)."""
     wanted = {d.event_id for d in differences}
-    place: dict[str, tuple[datetime, int]] = {}
+    place: dict[str, Place] = {}
     for record, seq in zip(records, positions, strict=True):
         event = record.event
         if event.event_id not in wanted:
             continue
         if window.until is not None and event.occurred_at >= window.until:
             continue
-        here = (event.occurred_at, seq)
+        here = (*event_order(event), seq)
         if event.event_id not in place or here < place[event.event_id]:
             place[event.event_id] = here
     return [(place[d.event_id], d) for d in differences]
@@ -397,7 +427,7 @@ def worker_count(settings: Settings, workers: int | None = None) -> int:
 def replay_log(
     settings: Settings,
     window: Window,
-    brands: dict[str, VersionedConfig],
+    configs: Configs,
     processes: Workers | None,
     *,
     source: Path | None = None,
@@ -421,7 +451,7 @@ def replay_log(
     job = Job(
         window,
         rules_from(settings),
-        brands,
+        configs,
         ChurnRules.from_settings(settings.churn),
         compare_with or settings.postgres.dsn.get_secret_value(),
     )
@@ -429,4 +459,5 @@ def replay_log(
         dealer, job, processes, progress.replayed if progress else None, settings.replay.task_events
     )
     replayed.report.seconds = time.perf_counter() - began
+    replayed.report.config = configs.name
     return replayed.report, replayed

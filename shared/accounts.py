@@ -97,6 +97,23 @@ async def latest(conn: asyncpg.Connection, accounts: list[str]) -> dict[str, Ver
     }
 
 
+async def every_version(
+    conn: asyncpg.Connection, accounts: list[str]
+) -> dict[str, dict[int, VersionedConfig]]:
+    """Every recorded configuration of each account that has one, by version."""
+    rows = await conn.fetch(
+        "SELECT account_id, version, config::text AS config FROM account_configs "
+        "WHERE account_id = ANY($1::text[]) ORDER BY account_id, version",
+        accounts,
+    )
+    found: dict[str, dict[int, VersionedConfig]] = {}
+    for row in rows:
+        found.setdefault(row["account_id"], {})[row["version"]] = VersionedConfig(
+            account_id=row["account_id"], version=row["version"], config=_config(row["config"])
+        )
+    return found
+
+
 def _config(text: str) -> AccountConfig:
     return AccountConfig.model_validate_json(text)
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from services.churn.patterns import ChurnRules, Facts, Tally, canonical, in_horizon, step
-from shared.events import EventType
+from shared.events import Event, EventType
 from shared.relationships import AlertMark, Annotation, ChurnAlert, ChurnPattern
 
 CROSS = ChurnPattern.CROSS_ACCOUNT_CHURN
@@ -43,6 +43,12 @@ class Item(NamedTuple):
     @property
     def order(self) -> tuple[datetime, int, str]:
         return (self.at, _RANK[self.kind], self.event_id)
+
+
+def event_order(event: Event) -> tuple[datetime, int, str]:
+    """Where an event falls in event-time order: :attr:`Item.order`, the order the detector folds
+    a follower's events in (``followback replay`` sorts the log by it)."""
+    return (event.occurred_at, _RANK[event.type], event.event_id)
 
 
 class Rel(NamedTuple):

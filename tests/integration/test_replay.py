@@ -22,13 +22,14 @@ from services.scorer.app import rules_from
 from shared import accounts
 from shared.accounts import AccountConfig
 from shared.decisions import DecisionClass
-from shared.events import Event
+from shared.events import Event, EventType, Interaction, InteractionKind
 from shared.settings import Settings
 from tests.e2e.conftest import as_env
 from tests.support import eventually, publish_events
 from tests.unit.test_replay_account import cross_account_churner
 
 pytestmark = pytest.mark.integration
+COFFEE = AccountConfig(topics=["coffee"])
 
 
 async def live_run(
@@ -37,20 +38,26 @@ async def live_run(
     brands: tuple[str, ...] = ("brand",),
     followers: int = 200,
     events: list[Event] | None = None,
+    config: AccountConfig | None = COFFEE,
 ) -> list[Record]:
-    """The sample stream (or ``events``) through the live churn detector and scorer; returns the
-    log as read back."""
+    """The sample stream (or ``events``) through the live churn detector and scorer, after saving
+    ``config`` as brand's next configuration (None: none); returns the whole log as read back."""
     if events is None:
         events = sample.generate(followers=followers, accounts=brands, seed=5)
-    await accounts.save(db, "brand", AccountConfig(topics=["coffee"]), "test")
+    if config is not None:
+        await accounts.save(db, "brand", config, "test")
+    processed = await db.fetchval("SELECT count(*) FROM churn_processed")
+    decided = await db.fetchval("SELECT count(*) FROM decisions")
     async with churn_app(settings).start_lifespan_context(), scorer_app(settings).start_lifespan_context():
         await publish_events(settings, [e.model_dump(mode="json") for e in events])
         await eventually(
-            lambda: db.fetchval("SELECT count(*) FROM churn_processed"), lambda n: n == len(events), 60
+            lambda: db.fetchval("SELECT count(*) FROM churn_processed"),
+            lambda n: n == processed + len(events),
+            60,
         )
         await eventually(
             lambda: db.fetchval("SELECT count(*) FROM decisions"),
-            lambda n: n > min(200, len(events) // 2),
+            lambda n: n - decided >= min(200, len(events) // 2),
             60,
         )
         await eventually(lambda: stage_lag(settings), lambda lag: lag["scorer"] == 0, 60)  # all decided
@@ -62,14 +69,20 @@ async def run_replay(
     db: asyncpg.Connection,
     records: list[Record],
     window: Window,
-    names: tuple[str, ...] = ("brand",),
+    choice: int | str = replay.AS_RECORDED,
 ) -> replay.ReplayReport:
     """The single-process replay of parsed records (the reference)."""
-    brands = await accounts.latest(db, list(names))
+    configs = await replay.brand_configs(db, window.account, choice)
+    recorded = await replay.recorded_decisions(db, replay.decided_ids(records, window))
     read, in_window, decided = replay.recompute(
-        records, window, rules_from(settings), brands, ChurnRules.from_settings(settings.churn)
+        records,
+        window,
+        rules_from(settings),
+        configs.brands,
+        ChurnRules.from_settings(settings.churn),
+        under=configs.under(recorded),
     )
-    recorded = await replay.recorded_decisions(db, in_window)
+    recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     return replay.ReplayReport(
         events_read=read,
         events_in_window=len(in_window),
@@ -95,7 +108,8 @@ async def test_replaying_a_recorded_run_finds_no_difference_and_a_new_threshold_
     rows = await db.fetch("SELECT event_ids[1] AS e, class, score::float8 AS s FROM decisions")
     expected = {r["e"] for r in rows if r["class"] == "high_value" and r["s"] < 85}
     await accounts.save(db, "brand", AccountConfig(topics=["coffee"], high_value_threshold=85), "test")
-    stricter = await run_replay(settings, db, records, whole)
+    assert (await run_replay(settings, db, records, whole)).differences == []  # as recorded: under v1
+    stricter = await run_replay(settings, db, records, whole, replay.LATEST)
     assert expected
     changed = {d.event_id for d in stricter.differences if d.recorded and d.recorded[0] == "high_value"}
     assert changed == expected
@@ -105,26 +119,31 @@ async def test_replaying_a_recorded_run_finds_no_difference_and_a_new_threshold_
     # The same replay from an exported file equals the replay from Kafka.
     path = tmp_path / "log.ndjson.gz"
     eventlog.write_export(records, path)
-    from_file = await run_replay(settings, db, list(eventlog.from_file(path)), whole)
+    from_file = await run_replay(settings, db, list(eventlog.from_file(path)), whole, replay.LATEST)
     assert from_file.summary() == stricter.summary()
 
 
 async def sharded_replay(
-    settings: Settings, db: asyncpg.Connection, window: Window, workers: int, source: Path | None = None
+    settings: Settings,
+    db: asyncpg.Connection,
+    window: Window,
+    workers: int,
+    source: Path | None = None,
+    choice: int | str = replay.AS_RECORDED,
 ) -> replay.ReplayReport:
     """The command's path: raw events from Kafka (or a file) dealt to ``workers`` processes."""
-    brands = await replay.brand_configs(db, window.account)
+    configs = await replay.brand_configs(db, window.account, choice)
 
     def run() -> replay.ReplayReport:
         # Spawned, not forked: this runs in a thread beside the test's event loop.
         with replay_workers.pool(workers, start_method="spawn") as processes:
-            return replay_workers.replay_log(settings, window, brands, processes, source=source)[0]
+            return replay_workers.replay_log(settings, window, configs, processes, source=source)[0]
 
     return await asyncio.to_thread(run)
 
 
 def timeless(report: replay.ReplayReport) -> dict[str, object]:
-    return {k: v for k, v in report.summary().items() if k != "events_per_s"}
+    return {k: v for k, v in report.summary().items() if k not in ("events_per_s", "config")}
 
 
 async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does(
@@ -135,7 +154,7 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
     middle = sorted(r.event.occurred_at for r in records)[len(records) // 2]
     windows = [Window(), Window(since=middle), Window(until=middle, account="brand_eu")]
     for window in windows:
-        one = timeless(await run_replay(settings, db, records, window, brands))
+        one = timeless(await run_replay(settings, db, records, window))
         assert one["differences"] == 0
         for workers in (1, 2, 3):
             assert timeless(await sharded_replay(settings, db, window, workers)) == one
@@ -144,15 +163,15 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
     for brand in ("brand", "brand_us"):
         await accounts.save(db, brand, AccountConfig(topics=["coffee"], high_value_threshold=80), "test")
     for window in windows[:2]:
-        one = timeless(await run_replay(settings, db, records, window, brands))
+        one = timeless(await run_replay(settings, db, records, window, replay.LATEST))
         assert one["differences"] > 10
         for workers in (2, 3):
-            assert timeless(await sharded_replay(settings, db, window, workers)) == one
+            assert timeless(await sharded_replay(settings, db, window, workers, choice=replay.LATEST)) == one
 
     path = tmp_path / "log.ndjson.gz"
     eventlog.write_export(records, path)
-    assert timeless(await sharded_replay(settings, db, Window(), 2, path)) == timeless(
-        await run_replay(settings, db, records, Window(), brands)
+    assert timeless(await sharded_replay(settings, db, Window(), 2, path, replay.LATEST)) == timeless(
+        await run_replay(settings, db, records, Window(), replay.LATEST)
     )
 
 
@@ -186,3 +205,46 @@ async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_
     report = await run_replay(settings, db, records, window)
     assert (report.decisions_recomputed, report.decisions_recorded, report.differences) == (1, 1, [])
     assert timeless(await sharded_replay(settings, db, window, 2)) == timeless(report)
+
+
+async def test_a_run_across_a_configuration_change_replays_as_recorded_to_zero_differences(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """The live scorer decided the first half under v1 and the second under v2: replayed as
+    recorded, each decision comes back under its own; replayed under the latest, the first half's
+    followers change."""
+    events = sorted(sample.generate(followers=200, seed=5), key=lambda e: e.occurred_at)
+    half = len(events) // 2
+    await live_run(settings, db, events=events[:half])
+    records = await live_run(
+        settings, db, events=events[half:], config=AccountConfig(topics=["coffee"], high_value_threshold=85)
+    )
+    labels = {r["config_version"] for r in await db.fetch("SELECT DISTINCT config_version FROM decisions")}
+    assert {label.rsplit("/", 1)[1] for label in labels} == {"brand@v1", "brand@v2"}
+
+    as_recorded = await run_replay(settings, db, records, Window())
+    assert as_recorded.differences == []
+    assert as_recorded.decisions_recomputed == as_recorded.decisions_recorded > 200
+    assert timeless(await sharded_replay(settings, db, Window(), 2)) == timeless(as_recorded)
+
+    latest = await run_replay(settings, db, records, Window(), replay.LATEST)
+    first_half = {e.follower.id for e in events[:half]}
+    assert latest.differences
+    assert {d.follower_id for d in latest.differences} <= first_half  # the second half was v2 already
+
+
+async def test_a_like_logged_before_its_follow_in_the_same_second_replays_as_the_detector_ordered_it(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    follow = cross_account_churner()[-1].event  # a follow of brand
+    like = follow.model_copy(
+        update={
+            "event_id": "like-1",
+            "type": EventType.INTERACTION,
+            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
+        }
+    )
+    records = await live_run(settings, db, events=[like, follow])
+    report = await run_replay(settings, db, records, Window())
+    assert [(d.event_id, d.recorded, d.recomputed) for d in report.differences] == []
+    assert report.decisions_recorded == report.decisions_recomputed >= 1

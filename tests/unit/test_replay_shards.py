@@ -188,7 +188,7 @@ def test_any_number_of_workers_and_tasks_decides_exactly_as_one_process(
             dealer = replay_workers.Dealer()
             dealer.extend(log)
             # Compared with no recorded decision, every recomputed decision is a difference.
-            job = replay_workers.Job(window, ScoringRules(), brands, ChurnRules(), None)
+            job = replay_workers.Job(window, ScoringRules(), replay.Configs(brands), ChurnRules(), None)
             before = processes.folded.value if processes else 0
             heard = list[tuple[int, int]]()
             replayed = replay_workers.replay(dealer, job, processes, partial(note, heard), most_per_task)
@@ -215,7 +215,7 @@ def test_any_number_of_workers_and_tasks_decides_exactly_as_one_process(
 def test_replay_in_process_reports_its_progress_as_it_folds(log: list[bytes]) -> None:
     dealer = replay_workers.Dealer(1)
     dealer.extend(log)
-    job = replay_workers.Job(Window(), ScoringRules(), {}, ChurnRules(), None)
+    job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
     heard: list[tuple[int, int]] = []
     replay_workers.replay(dealer, job, None, partial(note, heard))
     valid = len(parsed(log))
