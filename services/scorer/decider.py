@@ -22,11 +22,21 @@ class Outcome:
     recorded: list[Decision]
 
 
+def no_op_key(annotated: AnnotatedEvent) -> str:
+    """How an annotated event that decided nothing is remembered: by its event id, and each revision
+    of its annotation apart (a revised annotation is a new question; redelivered, an old answer)."""
+    revision = annotated.relationship.revision
+    return annotated.event.event_id if revision == 0 else f"{annotated.event.event_id}#{revision}"
+
+
 async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> Outcome:
     """Record the batch's decisions in one transaction.
 
     Decisions already recorded for an event (a redelivery after a crash) are published again so
-    they reach the notifier, which deduplicates by decision id.
+    they reach the notifier, which deduplicates by decision id. An event that decided nothing is
+    scored again when the detector revises its annotation (an earlier event came later, such as the
+    follow of a like that arrived first): the like of a follower may decide what a stranger's did
+    not, as it does when both arrive together and as ``followback replay`` decides it.
     """
     if not batch:
         return Outcome([], [])
@@ -35,7 +45,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         already = await store.recorded(conn, ids)
         # Scored before without a new version: scored again now, after a later version of the same
         # relationship, it would record a stale decision on top. It stays a no-op.
-        no_op = await store.unchanged(conn, [a.event.event_id for a in batch])
+        no_op = await store.unchanged(conn, [no_op_key(a) for a in batch])
         new_no_op: list[str] = []
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
@@ -46,14 +56,14 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             if decision_id in already:
                 out[decision_id] = already[decision_id]
                 continue
-            if decision_id in out or annotated.event.event_id in no_op:
+            if decision_id in out or no_op_key(annotated) in no_op:
                 continue
             key = (annotated.event.account_id, annotated.event.follower.id)
             decision = next_decision(latest.get(key), annotated, rules, brands.get(key[0]))
             if decision is None:
-                no_op.add(annotated.event.event_id)
+                no_op.add(no_op_key(annotated))
                 if annotated.decides:  # the others (retained notices, follow-backs) never decide
-                    new_no_op.append(annotated.event.event_id)
+                    new_no_op.append(no_op_key(annotated))
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)

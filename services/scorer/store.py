@@ -80,7 +80,8 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
 
 
 async def unchanged(conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
-    """The events among these that were scored before and changed nothing."""
+    """The events among these (by :func:`services.scorer.decider.no_op_key`) that were scored before
+    and changed nothing."""
     rows = await conn.fetch(
         "SELECT u.event_id FROM scorer_unchanged u JOIN unnest($1::text[]) AS k(event_id) USING (event_id)",
         list(event_ids),

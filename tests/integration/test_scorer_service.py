@@ -116,3 +116,38 @@ async def test_only_the_followers_own_acts_are_remembered_as_no_ops(
         )
     assert [r["event_id"] for r in found] == ["n3"]  # n2 came before n3 on the one partition
     assert await db.fetchval("SELECT count(*) FROM decisions") == 1
+
+
+def revised(raw: bytes, note_from: bytes) -> bytes:
+    """``raw``'s event with the annotation of ``note_from``, published again (revision 1)."""
+    note = AnnotatedEvent.model_validate_json(note_from).relationship.model_copy(update={"revision": 1})
+    event = AnnotatedEvent.model_validate_json(raw)
+    return event.model_copy(update={"relationship": note}).model_dump_json().encode()
+
+
+async def test_an_event_that_decided_nothing_is_decided_again_when_its_annotation_is_revised(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A like that arrived before its follow (the same second) was a stranger's: nothing to decide.
+    When the follow comes, the detector revises the like's annotation: now a follower's like, it
+    decides, once, however often the revision is delivered."""
+    like = event("v1", "interaction", "40", timedelta(0), interaction="like")
+    follow = event("v2", "follow", "40", timedelta(0))
+    [stranger] = annotate([like])
+    followed, liked = annotate([follow, like])
+    stream = [stranger, followed, revised(stranger, liked), revised(stranger, liked)]
+    async with create_app(settings).start_lifespan_context():
+        await publish(settings, settings.topic("annotated"), stream)
+        rows = await eventually(
+            lambda: db.fetch("SELECT version, event_ids, class FROM decisions ORDER BY version"),
+            lambda rows: len(rows) >= 2,
+            30,
+        )
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM scorer_unchanged"), lambda n: n >= 1, 30)
+        await publish(settings, settings.topic("annotated"), stream[-1:])  # once more, after it decided
+        await eventually(
+            lambda: read_topic(settings, settings.topic("decisions"), 3), lambda r: len(r) >= 3, 30
+        )
+    assert [(r["version"], list(r["event_ids"])) for r in rows] == [(1, ["v2"]), (2, ["v1"])]
+    assert await db.fetchval("SELECT count(*) FROM decisions") == 2
+    assert [r["event_id"] for r in await db.fetch("SELECT event_id FROM scorer_unchanged")] == ["v1"]
