@@ -5,6 +5,14 @@ messages). Kept: ids, times, classes, scores and the reasons' signals and points
 counts and the audit trail stay whole; reason values are dropped, since some quote the profile.
 Recorded: one ``erasures`` row with who and how many rows changed. The raw events topic is
 outside PostgreSQL's reach: its retention decides how long the original events stay there.
+
+Outbox payloads (pushes, retractions, follow-backs, events, digest lines) are *stripped*, never
+wiped, whatever their status: the personal keys go, a published event's follower keeps only its id,
+and everything a sender needs stays (ids, score, reasons' signals and points, the queue link). One
+rule for every status because none is final: a dead delivery can be retried by a person and an
+interrupted one resent, and each must still render ("follower 123, score 91") or publish a valid
+event. ``review_audit`` is append-only (a trigger refuses every update, even the owner's), so forget
+leaves it alone: actions record no handle there (migration 0010 stripped the ones recorded before).
 """
 
 from __future__ import annotations
@@ -13,6 +21,31 @@ import json
 from typing import Any
 
 import asyncpg
+
+from shared.events import Profile
+
+# A payload's keys that describe the person: every profile field except ``id`` and ``url`` (at a
+# payload's top level ``url`` is the review queue's link; a profile's own URL sits only in ``follower``).
+PERSONAL_KEYS = sorted(set(Profile.model_fields) - {"id", "url"})
+_KEYS = "ARRAY[" + ", ".join(f"'{key}'" for key in PERSONAL_KEYS) + "]::text[]"
+
+
+def stripped(payload: str) -> str:
+    """SQL for the jsonb ``payload`` (a column or alias, never a value) without personal data; every
+    other key as it was."""
+    return f"""(
+        ({payload} - {_KEYS})
+        || CASE WHEN jsonb_typeof({payload}->'reasons') = 'array' THEN jsonb_build_object('reasons', (
+                SELECT coalesce(jsonb_agg(r || '{{"value": null}}'::jsonb ORDER BY i), '[]'::jsonb)
+                FROM jsonb_array_elements({payload}->'reasons') WITH ORDINALITY AS reason(r, i)))
+           ELSE '{{}}'::jsonb END
+        || CASE WHEN jsonb_typeof({payload}->'follower') = 'object'
+                THEN jsonb_build_object('follower', jsonb_build_object('id', {payload}->'follower'->'id'))
+           ELSE '{{}}'::jsonb END
+        || CASE WHEN jsonb_typeof({payload}->'interaction') = 'object' THEN jsonb_build_object(
+                'interaction', jsonb_build_object('kind', {payload}->'interaction'->'kind', 'text', ''))
+           ELSE '{{}}'::jsonb END)"""  # noqa: S608 - fixed strings only, no values
+
 
 # Each statement erases in one table; $1 is the follower id.
 ERASE: dict[str, str] = {
@@ -37,24 +70,21 @@ ERASE: dict[str, str] = {
             FROM jsonb_array_elements(reasons) AS r)
         WHERE follower_id = $1
     """,
-    "deliveries": "UPDATE deliveries SET payload = '{}'::jsonb WHERE follower_id = $1",
-    # Ids kept: a digest still to be written lists the line, and a retraction finds it by decision id.
-    "digest_entries": """
-        UPDATE digest_entries SET payload = jsonb_build_object(
-            'follower_id', follower_id, 'decision_id', decision_id::text)
-        WHERE follower_id = $1
-    """,
+    # Still deliverable: see the module's docstring. (S608: only fixed strings are interpolated here.)
+    "deliveries": f"UPDATE deliveries SET payload = {stripped('payload')} WHERE follower_id = $1",  # noqa: S608
+    # A digest still to be written lists the line (score and reasons too); a retraction finds it by
+    # decision id.
+    "digest_entries": f"""
+        UPDATE digest_entries SET payload = {stripped("payload")} WHERE follower_id = $1
+    """,  # noqa: S608
     # A digest lists several followers: only this one's line loses its profile.
-    "digests": """
-        UPDATE deliveries SET payload = jsonb_set(payload, '{followers}', (
-            SELECT jsonb_agg(
-                CASE WHEN f->>'follower_id' = $1
-                     THEN jsonb_build_object('follower_id', $1::text, 'decision_id', f->'decision_id')
-                     ELSE f END ORDER BY n)
+    "digests": f"""
+        UPDATE deliveries SET payload = jsonb_set(payload, '{{followers}}', (
+            SELECT jsonb_agg(CASE WHEN f->>'follower_id' = $1 THEN {stripped("f")} ELSE f END ORDER BY n)
             FROM jsonb_array_elements(payload->'followers') WITH ORDINALITY AS x(f, n)))
         WHERE kind = 'digest'
           AND payload->'followers' @> jsonb_build_array(jsonb_build_object('follower_id', $1::text))
-    """,
+    """,  # noqa: S608
 }
 
 

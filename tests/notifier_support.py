@@ -113,3 +113,11 @@ async def interaction(
         "VALUES ($1, $2, $3, $4, $5::text::jsonb)",
         event.event_id, account, follower, at, json.dumps({"event": event.model_dump(mode="json")}),
     )  # fmt: skip
+
+
+async def intake_now(pool: asyncpg.Pool, settings: Settings, decisions: list[Decision]) -> None:
+    """What the notifier does with decisions it consumed (queue, pushes, outbox), without Kafka."""
+    from services.notifier import intake
+
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.record(conn, decisions, intake.IntakeSettings(settings.notifier, "http://queue.example"))

@@ -105,7 +105,8 @@ async def perform(
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             """,
             action_id, actor, action.value, account_id, follower_id, item["decision_id"], at,
-            {"class": item["class"], "score": float(item["score"]), "screen_name": item["screen_name"]},
+            # No handle: the audit is append-only, so ``followback forget`` could not erase it here.
+            {"class": item["class"], "score": float(item["score"])},
         )  # fmt: skip
     return Outcome(True, f"{handle}: {action.value.replace('_', ' ')} recorded", action_id)
 

@@ -1,7 +1,8 @@
 """What a push, a digest, a retraction and a follow-back request say, rendered from an outbox payload.
 
 Payloads hold data (handle, score, reasons, links), never finished text, so every channel renders
-them in its own format at send time.
+them in its own format at send time. A payload may have lost its handle and name (``followback
+forget``): it then names the follower by id.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ RETRACTION_WHY = {
 
 
 def _who(payload: dict[str, Any]) -> str:
-    handle = payload.get("screen_name") or payload.get("follower_id", "?")
-    name = payload.get("name") or ""
+    """``@handle (name)``; a follower with no handle (``followback forget`` erased it) by their id."""
+    handle, name = payload.get("screen_name") or "", payload.get("name") or ""
+    if not handle:
+        return f"follower {payload['follower_id']}" if payload.get("follower_id") else "a follower"
     return f"@{handle} ({name})" if name else f"@{handle}"
 
 

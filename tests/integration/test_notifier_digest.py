@@ -174,13 +174,19 @@ async def test_a_flush_closes_the_open_period_and_a_later_leaver_gets_a_retracti
         == message_id("digest:brand:email:20260301T0000Z-20260302T0000Z")
     )
     assert await db.fetchval("SELECT closed_by FROM digests WHERE channel = 'slack'") == "flush"
-    # Erasing b takes b's profile out of both digests and keeps a's line whole.
+    # Erasing b takes b's profile out of both digests (its score and signals stay) and keeps a's line whole.
     changed = await forget(db, "b", "test")
     assert (changed["digests"], changed["digest_entries"]) == (2, 2)
     for row in await digest_rows(db):
         erased, kept = json.loads(row["payload"])["followers"]
-        assert erased == {"follower_id": "b", "decision_id": decision("b", "high_value", 0).decision_id}
+        assert erased["decision_id"] == decision("b", "high_value", 0).decision_id
+        assert (erased["follower_id"], erased["score"]) == ("b", 91)
+        assert not {"screen_name", "name"} & erased.keys()
+        signals = [(r["signal"], r["value"]) for r in erased["reasons"]]
+        assert signals == [("engagement", None), ("topic_match", None), ("active", None)]
         assert kept["screen_name"] == "usera"
+    entry = json.loads(await db.fetchval("SELECT payload::text FROM digest_entries WHERE follower_id = 'b'"))
+    assert (entry["score"], "screen_name" in entry) == (91, False)
 
 
 async def test_a_follower_who_leaves_while_the_digest_waits_for_a_retry_is_taken_out_of_it(

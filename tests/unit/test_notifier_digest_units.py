@@ -82,7 +82,7 @@ def test_a_digest_lists_each_follower_with_score_reasons_and_link() -> None:
         "2 followers worth following back for brand, 2026-03-01 09:00-10:00 UTC:\n"
         "- @ana_roasts (Ana <b>Costa</b>), score 87. Why: engagement +30, topic_match +12. "
         "http://queue.example/?account=brand&q=42\n"
-        "- @7, score 71.\n"
+        "- follower 7, score 71.\n"  # no handle (erased): named by id, never as a handle
         "Decide in the review queue: http://queue.example/?account=brand"
     )
     one = {**DIGEST, "followers": [FOLLOWER]}

@@ -77,6 +77,13 @@ def test_push_and_retraction_texts_name_the_follower_the_score_and_the_strongest
     assert escape("<!channel> & <b>") == "&lt;!channel&gt; &amp; &lt;b&gt;"
 
 
+def test_a_follower_whose_handle_was_erased_is_named_by_id() -> None:
+    erased = {key: value for key, value in PAYLOAD.items() if key not in ("screen_name", "name")}
+    assert messages.push_subject(erased) == "[brand] worth following back: follower 42"
+    assert messages.push_text(erased).startswith("New high-value follower of brand: follower 42, score 87.")
+    assert messages.retraction_text({**erased, "retracted_as": "spam"}).startswith("Retracted: follower 42 ")
+
+
 def test_a_retraction_mail_answers_its_push() -> None:
     retraction = Outgoing(1, "push:d1:email:retraction", "email", "retraction", "a@b.example, c@d.example",
                           {**PAYLOAD, "retracted_as": "churner", "push_key": "push:d1:email"}, 1)  # fmt: skip

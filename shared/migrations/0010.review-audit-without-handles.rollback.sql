@@ -1,0 +1,1 @@
+-- Nothing to undo: the stripped handles are gone for good, and the schema did not change.
