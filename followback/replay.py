@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -26,7 +27,7 @@ import orjson
 from followback.eventlog import Record, Window
 from services.churn.history import event_order
 from services.churn.rules import ChurnRules, InMemory
-from services.scorer.scoring import Current, ScoringRules, next_decision
+from services.scorer.scoring import SCORER_VERSION, Current, ScoringRules, next_decision, rules_label
 from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, decision_id_for
@@ -69,6 +70,7 @@ class ReplayReport:
     differences: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
     config: str = AS_RECORDED  # the configurations decided with (:attr:`Configs.name`)
+    warnings: list[str] = field(default_factory=list)  # what may explain differences (:func:`caveats`)
 
     @property
     def events_per_second(self) -> float:
@@ -82,6 +84,7 @@ class ReplayReport:
             "decisions_recorded": self.decisions_recorded,
             "differences": len(self.differences),
             "config": self.config,
+            "warnings": self.warnings,
             "events_per_s": round(self.events_per_second),
             # The first differences in full; the count above is always complete.
             "changed": [d.as_dict() for d in self.differences[:MAX_LISTED]],
@@ -190,11 +193,45 @@ class Configs:
         return {event_id: self._named(r.account_id, r.config_version) for event_id, r in recorded.items()}
 
     def _named(self, account: str, label: str) -> VersionedConfig | None:
-        found = _BRAND_VERSION.search(label)
-        if found is None:
+        _, version = split_label(label, account)
+        if version is None:
             return None  # ".../default": decided before the account had a configuration
         assert self.versions is not None
-        return self.versions.get(account, {}).get(int(found.group(1)), self.brands.get(account))
+        return self.versions.get(account, {}).get(version, self.brands.get(account))
+
+
+def split_label(label: str, account: str) -> tuple[str, int | None]:
+    """A recorded ``config_version`` (:func:`services.scorer.scoring.config_label`) as the global
+    rules' label and the account's configuration version (None: ``default``, the account had none)."""
+    if label.endswith("/default"):
+        return label.removesuffix("/default"), None
+    found = _BRAND_VERSION.search(label)
+    if found is not None and label.endswith(brand := f"/{account}@v{found.group(1)}"):
+        return label.removesuffix(brand), int(found.group(1))
+    return label, None
+
+
+def caveats(
+    window: Window, rules: ScoringRules, earliest: datetime | None, provenance: Mapping[tuple[str, str], int]
+) -> list[str]:
+    """What may explain a replay's differences besides a change of mind: a log read with nothing
+    before the range (its relationships start the range as new), and recorded decisions made by
+    another scorer version or under other global rules (``provenance``: their count by (scorer
+    version, rules label); replay runs this scorer under the settings' rules)."""
+    found = []
+    if window.since is not None and (earliest is None or earliest >= window.since):
+        found.append(
+            f"no event before --since {window.since.isoformat()} in the log read (an export of the "
+            "range alone, or the topic's retention): every relationship starts the range as new"
+        )
+    now = (SCORER_VERSION, rules_label(rules))
+    for (scorer, label), count in sorted(provenance.items()):
+        if (scorer, label) != now:
+            found.append(
+                f"{count} recorded decision(s) were made by scorer {scorer} under rules {label}; this "
+                f"replay runs scorer {now[0]} under rules {now[1]} (FOLLOWBACK_SCORING__*)"
+            )
+    return found
 
 
 async def brand_configs(
@@ -242,6 +279,7 @@ class Recorded:
     score: float
     signals: dict[str, float]
     config_version: str
+    scorer_version: str
 
 
 async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, Recorded]:
@@ -249,14 +287,15 @@ async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> 
     decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
     rows = await conn.fetch(
         """
-        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text, config_version
+        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text, config_version,
+               scorer_version
         FROM decisions WHERE decision_id = ANY($1::uuid[])
         """,
         [decision_id_for(event_id) for event_id in event_ids],
     )
     return {
-        event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)), config)
-        for event_id, account, follower, cls, score, reasons, config in rows
+        event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)), config, scorer)
+        for event_id, account, follower, cls, score, reasons, config, scorer in rows
     }
 
 

@@ -47,10 +47,12 @@ from followback.replay import (
     Difference,
     Recorded,
     ReplayReport,
+    caveats,
     compare,
     decided_ids,
     recompute,
     recorded_decisions,
+    split_label,
 )
 from services.churn.history import event_order
 from services.churn.patterns import ChurnRules
@@ -213,6 +215,9 @@ class ShardResult:
     # Each difference with its event's place in the whole log's replay order.
     differences: list[tuple[Place, Difference]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
+    earliest: datetime | None = None  # the shard's earliest event time
+    # The recorded decisions compared, counted by (scorer version, global rules' label).
+    provenance: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def run_shard(
@@ -250,6 +255,10 @@ def run_shard(
         recorded = asyncio.run(_recorded(job.dsn, in_window))
     differences = compare(in_window, decided, recorded)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
+    result.earliest = min((r.event.occurred_at for r in records), default=None)
+    for r in recorded.values():
+        made = (r.scorer_version, split_label(r.config_version, r.account_id)[0])
+        result.provenance[made] = result.provenance.get(made, 0) + 1
     if differences:
         result.differences = _placed(differences, records, positions, job.window)
     done = time.perf_counter()
@@ -390,7 +399,10 @@ def replay(
         progress(total, total)  # every event dealt is done (the ones that were not events too)
     merged = Replayed(ReplayReport(), tasks=len(groups))
     report, placed = merged.report, []
+    provenance: dict[tuple[str, str], int] = {}
     for result in results:
+        for made, count in result.provenance.items():
+            provenance[made] = provenance.get(made, 0) + count
         report.events_read += result.read
         report.events_in_window += result.in_window
         report.decisions_recomputed += result.recomputed
@@ -399,6 +411,8 @@ def replay(
         for stage, seconds in result.seconds.items():
             merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
     report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
+    earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
+    report.warnings = caveats(job.window, job.rules, earliest, provenance)
     return merged
 
 

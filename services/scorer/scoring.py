@@ -19,8 +19,10 @@ reward followers, lists and activity); one ``bot_probability`` reason records p 
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from functools import cached_property
 
 from services.scorer.authenticity import BEGGING, Assessment, assess
 from services.scorer.brand import assess_brand
@@ -42,7 +44,14 @@ class ScoringRules:
     spam_probability: float | None = None
     # Points a certain bot (p = 1) loses; a follower with bot probability p loses p times this.
     authenticity_points: float = 50.0
-    config_version: str = "1"
+    config_version: str = "1"  # the operator's name for these rules (FOLLOWBACK_SCORING__CONFIG_VERSION)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the rules' values (all but the name): a decision names the rules it was made
+        under even when a threshold changed and the name did not."""
+        values = astuple(self)[:-1]
+        return hashlib.sha256(repr(values).encode()).hexdigest()[:8]
 
 
 def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
@@ -140,9 +149,15 @@ def _value(annotated: AnnotatedEvent) -> list[Reason]:
 DEFAULT_RULES = ScoringRules()
 
 
+def rules_label(rules: ScoringRules) -> str:
+    """The global rules a decision was made under: their name and their values' fingerprint."""
+    return f"{rules.config_version}+{rules.fingerprint}"
+
+
 def config_label(rules: ScoringRules, brand: VersionedConfig | None) -> str:
-    """The configuration a decision was made under: the global rules' version and the brand's."""
-    return f"{rules.config_version}/{brand.label if brand else 'default'}"
+    """The configuration a decision was made under: the global rules' (:func:`rules_label`) and the
+    brand's version (``1+5d41402a/brand@v3``; ``.../default`` before the brand had one)."""
+    return f"{rules_label(rules)}/{brand.label if brand else 'default'}"
 
 
 def score(

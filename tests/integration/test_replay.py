@@ -174,6 +174,13 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
         await run_replay(settings, db, records, Window(), replay.LATEST)
     )
 
+    # A file with the range alone: the replay says its relationships start the range as new.
+    assert (await sharded_replay(settings, db, windows[1], 2)).warnings == []
+    tail = tmp_path / "range.ndjson.gz"
+    eventlog.write_export([r for r in records if r.event.occurred_at >= middle], tail)
+    [warning] = (await sharded_replay(settings, db, windows[1], 2, tail)).warnings
+    assert "no event before --since" in warning
+
 
 async def test_the_replay_command_reports_zero_differences_as_its_last_json_line(
     settings: Settings, db: asyncpg.Connection

@@ -87,8 +87,8 @@ def test_the_brands_thresholds_replace_the_global_ones() -> None:
 
 
 def test_the_decision_names_the_brand_configuration_version() -> None:
-    assert decide(REAL_PERSON, AccountConfig()).config_version == "3/brand@v4"
-    assert decide(REAL_PERSON, None).config_version == "3/default"
+    assert decide(REAL_PERSON, AccountConfig()).config_version == f"3+{RULES.fingerprint}/brand@v4"
+    assert decide(REAL_PERSON, None).config_version == f"3+{RULES.fingerprint}/default"
 
 
 def test_no_configuration_means_no_brand_signals() -> None:

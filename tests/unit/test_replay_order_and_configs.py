@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from followback.eventlog import Record, Window
-from followback.replay import Configs, Recorded, recompute
+from followback.replay import Configs, Recorded, caveats, recompute, split_label
 from services.churn.patterns import ChurnRules
-from services.scorer.scoring import ScoringRules
+from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label
 from shared.accounts import AccountConfig, VersionedConfig
 from shared.decisions import DecisionClass
 from shared.events import Event, EventType, Interaction, InteractionKind
@@ -71,7 +71,7 @@ def test_each_event_is_decided_under_the_configuration_of_its_relationships_late
 
 
 def recorded(config_version: str) -> Recorded:
-    return Recorded("brand", "f1", "ignore", 10.0, {}, config_version)
+    return Recorded("brand", "f1", "ignore", 10.0, {}, config_version, SCORER_VERSION)
 
 
 def test_a_recorded_config_version_names_the_brands_configuration_or_none() -> None:
@@ -81,3 +81,22 @@ def test_a_recorded_config_version_names_the_brands_configuration_or_none() -> N
     )
     assert under == {"a": V1, "b": V2, "c": None}
     assert Configs({"brand": V2}).under({"a": recorded("1/brand@v1")}) is None  # latest: nothing to follow
+
+
+def test_a_recorded_label_splits_into_the_global_rules_and_the_brands_version() -> None:
+    assert split_label("1+ab12cd34/brand@v3", "brand") == ("1+ab12cd34", 3)
+    assert split_label("1+ab12cd34/default", "brand") == ("1+ab12cd34", None)
+    assert split_label("v/2/brand/eu@v12", "brand/eu") == ("v/2", 12)  # slashes in either part
+    assert split_label("1/other@v3", "brand") == ("1/other@v3", None)  # not this account's
+
+
+def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_other_rules() -> None:
+    rules = ScoringRules()
+    now = (SCORER_VERSION, rules_label(rules))
+    since = START + timedelta(days=3)
+    assert caveats(Window(since=since), rules, START, {now: 40}) == []
+    assert caveats(Window(), rules, None, {}) == []
+    [empty] = caveats(Window(since=since), rules, since, {now: 40})
+    assert "no event before --since" in empty
+    [other] = caveats(Window(), rules, START, {now: 40, ("0.2.0", "1+00000000"): 3})
+    assert other.startswith("3 recorded decision(s) were made by scorer 0.2.0 under rules 1+00000000")

@@ -74,10 +74,17 @@ def test_reasons_add_up_to_the_score_and_are_sorted_by_weight() -> None:
 
 def test_a_decision_records_its_provenance() -> None:
     item = annotated(FOLLOW, REAL_PERSON)
-    decision = score(item, ScoringRules(config_version="7"))
+    rules = ScoringRules(config_version="7")
+    decision = score(item, rules)
     assert decision.event_ids == (item.event.event_id,)
     assert decision.decision_id == decision_id_for(item.event.event_id)
-    assert decision.config_version == "7/default"  # the global rules, no brand configuration
+    # The global rules (their name and values), no brand configuration.
+    assert decision.config_version == f"7+{rules.fingerprint}/default"
+    # A threshold changed under the same name: the label tells the two apart.
+    stricter = score(item, ScoringRules(config_version="7", high_value_threshold=80))
+    assert stricter.config_version != decision.config_version
+    assert stricter.config_version.startswith("7+")
+    assert score(item, ScoringRules(config_version="7")).config_version == decision.config_version
     assert decision.occurred_at == item.event.occurred_at
 
 
