@@ -58,6 +58,14 @@ def export(
             )
 
     written, read = asyncio.run(run())
+    if since is not None or account is not None:
+        err.print(
+            "note: the file holds the range alone, so a replay of it starts every relationship as new"
+            + (" at --since" if since is not None else "")
+            + (" and counts no churn on other accounts" if account is not None else "")
+            + "; to replay the range as it was, export without --since and --account (up to --until) "
+            "and give them to replay instead"
+        )
     console.print(
         json.dumps({"file": str(file), "events": written, "read": read}),
         highlight=False,
@@ -136,6 +144,8 @@ def replay_command(
             ),
         )
     summary = report.summary()
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", highlight=False)
     if not as_json:
         table = Table(title=f"replay: {(report.differences and len(report.differences)) or 0} difference(s)")
         for column in ("follower", "event", "recorded", "recomputed", "reasons changed"):
@@ -163,8 +173,9 @@ def explain_command(
     follower: Annotated[str, typer.Argument(help="The follower's id")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of tables.")] = False,
 ) -> None:
-    """The whole trail of one relationship: events, churn annotations, decisions, pushes, actions."""
-    from followback.explain import trail
+    """The whole trail of one relationship: events, churn annotations and alerts, decisions, pushes,
+    reviews, preferences, actions."""
+    from followback.explain import render, trail
 
     async def go() -> dict[str, Any]:
         conn = await asyncpg.connect(load_settings().postgres.dsn.get_secret_value())
@@ -180,44 +191,7 @@ def explain_command(
     if as_json:
         console.print(json.dumps(found, default=str), highlight=False, soft_wrap=True)
         return
-    _print_trail(found)
-
-
-def _print_trail(found: dict[str, Any]) -> None:
-    console.print(f"[bold]{found['account_id']} / {found['follower_id']}[/bold]")
-    events = Table(title="events and churn annotations")
-    for column in ("when", "event", "type", "follows", "unfollows", "interactions", "patterns"):
-        events.add_column(column)
-    for e in found["events"]:
-        rel = e["relationship"]
-        kind = e["type"] + (f" ({e['interaction']['kind']})" if e.get("interaction") else "")
-        events.add_row(str(e["occurred_at"]), e["event_id"], kind, str(rel["follows"]), str(rel["unfollows"]),
-                       str(rel["interactions"]), ", ".join(rel["patterns"]))  # fmt: skip
-    console.print(events)
-    for d in found["decisions"]:
-        top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
-        console.print(
-            f"v{d['version']} {d['class']} {d['score']:.1f} at {d['occurred_at']} "
-            f"(scorer {d['scorer_version']}, config {d['config_version']}, "
-            f"events {', '.join(d['event_ids'])})"
-            f"\n    {top}"
-        )
-    for n in found["notifications"]:
-        console.print(
-            f"push via {n['channel']}: {n['status']} "
-            f"(queued {n['created_at']}, retracted {n['retracted_at']})"
-        )
-    for d in found["deliveries"]:
-        console.print(
-            f"delivery {d['kind']} via {d['channel']}: {d['status']} after {d['attempts']} attempt(s)"
-        )
-    for g in found["digests"]:
-        sent = f", its digest {g['digest_status']}" if g["digest_status"] else ""
-        console.print(f"digest entry via {g['channel']} for {g['period_start']}: {g['status']}{sent}")
-    for a in found["actions"]:
-        console.print(f"{a['at']} {a['actor']}: {a['action']}")
-    for e in found["erasures"]:
-        console.print(f"personal data erased {e['erased_at']} by {e['erased_by']}")
+    render(found, console)
 
 
 def forget_command(

@@ -1,7 +1,12 @@
 """``followback explain ACCOUNT FOLLOWER``: the whole trail of one relationship, in order.
 
-Its events with the churn detector's annotation of each, every decision version with its score
-and reasons, the pushes and retractions and how their delivery went, and what people did.
+Its events with the churn detector's annotation of each (the ``retained`` notices the detector
+emitted among them), the churn alerts it raised, every decision version with its score and reasons,
+the pushes and retractions and how their delivery went, and what people did.
+
+Events come out in the detector's order (``services.churn.history.event_order``): event time, then
+follow, followed_back, interaction, unfollow, retained, then id, the order their annotations were
+computed in. Neither table records when a row was written, so there is no later tie-break.
 """
 
 from __future__ import annotations
@@ -10,11 +15,35 @@ import json
 from typing import Any
 
 import asyncpg
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from services.churn.history import event_order
+from services.churn.patterns import ORDER as PATTERN_ORDER
+from shared.relationships import AnnotatedEvent, ChurnPattern
 
 SECTIONS: dict[str, str] = {
+    # What the detector folded ('received') and the "retained" notices it emitted ('detector').
     "events": """
-        SELECT event_id, occurred_at, annotated::text AS annotated
-        FROM churn_processed WHERE account_id = $1 AND follower_id = $2 ORDER BY occurred_at, event_id
+        SELECT event_id, occurred_at, annotated::text AS annotated, 'received' AS origin
+        FROM churn_processed WHERE account_id = $1 AND follower_id = $2
+        UNION ALL
+        SELECT event_id, occurred_at, annotated::text, 'detector'
+        FROM churn_retained WHERE account_id = $1 AND follower_id = $2
+    """,
+    # Every version of every alert, from what processing each event emitted. An event of the
+    # follower on another account may raise (or revise) this relationship's cross-account alert.
+    "alerts": """
+        SELECT a ->> 'pattern' AS pattern, (a ->> 'revision')::int AS revision,
+               (a ->> 'withdrawn')::bool AS withdrawn, a ->> 'event_id' AS event_id,
+               (a ->> 'occurred_at')::timestamptz AS occurred_at,
+               (a ->> 'dwell_seconds')::float8 AS dwell_seconds,
+               (a ->> 'cycles_in_horizon')::int AS cycles_in_horizon, p.event_id AS raised_by_event
+        FROM churn_processed p CROSS JOIN LATERAL jsonb_array_elements(p.emitted -> 'alerts') AS a
+        WHERE p.follower_id = $2
+          AND p.account_id IN (SELECT r.account_id FROM relationships r WHERE r.follower_id = $2)
+          AND a ->> 'account_id' = $1
     """,
     "decisions": """
         SELECT version, class, score::float8 AS score, reasons::text AS reasons, scorer_version,
@@ -22,8 +51,8 @@ SECTIONS: dict[str, str] = {
         FROM decisions WHERE account_id = $1 AND follower_id = $2 ORDER BY version
     """,
     "notifications": """
-        SELECT decision_id::text, channel, status, created_at, retracted_at
-        FROM notifications WHERE account_id = $1 AND follower_id = $2 ORDER BY created_at
+        SELECT decision_id::text, version, channel, status, created_at, retracted_at
+        FROM notifications WHERE account_id = $1 AND follower_id = $2 ORDER BY created_at, version
     """,
     "deliveries": """
         SELECT channel, kind, status, attempts, sent_at, last_error, created_at
@@ -40,7 +69,7 @@ SECTIONS: dict[str, str] = {
     """,
     "actions": """
         SELECT at, actor, action, detail::text AS detail
-        FROM review_audit WHERE account_id = $1 AND follower_id = $2 ORDER BY at
+        FROM review_audit WHERE account_id = $1 AND follower_id = $2 ORDER BY at, action_id
     """,
     "preferences": """
         SELECT preference, set_by, set_at FROM notify_preferences WHERE account_id = $1 AND follower_id = $2
@@ -74,10 +103,96 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _detector_order(row: dict[str, Any]) -> Any:
+    return event_order(AnnotatedEvent.model_validate(row["annotated"]).event)
+
+
+def _alert_order(row: dict[str, Any]) -> Any:
+    return (row["occurred_at"], PATTERN_ORDER.index(ChurnPattern(row["pattern"])), row["revision"])
+
+
 async def trail(conn: asyncpg.Connection, account: str, follower: str) -> dict[str, Any]:
     """Every section of the relationship's trail (empty lists where nothing happened)."""
     found: dict[str, Any] = {"account_id": account, "follower_id": follower}
     for name, sql in SECTIONS.items():
         found[name] = [_row(r) for r in await conn.fetch(sql, account, follower)]
-    found["events"] = [_event(row) for row in found["events"]]
+    found["events"] = [_event(row) for row in sorted(found["events"], key=_detector_order)]
+    found["alerts"].sort(key=_alert_order)
     return found
+
+
+# The table form: every section of the JSON, in the same order, each under its own title.
+
+TITLES = {
+    "events": "events and churn annotations",
+    "alerts": "churn alerts",
+    "decisions": "decisions",
+    "notifications": "notifications",
+    "deliveries": "deliveries",
+    "digests": "digest entries",
+    "review": "review",
+    "actions": "actions",
+    "preferences": "preferences",
+    "erasures": "erasures",
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return escape(json.dumps(value, default=str))
+    return escape(str(value))
+
+
+def _events_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("when", "event", "type", "follows", "unfollows", "interactions", "patterns", "new"):
+        table.add_column(column)
+    for e in rows:
+        rel = e["relationship"]
+        kind = e["type"] + (f" ({e['interaction']['kind']})" if e.get("interaction") else "")
+        late = " (late)" if rel.get("late") else ""
+        table.add_row(_cell(e["occurred_at"]), _cell(e["event_id"]), _cell(kind + late), str(rel["follows"]),
+                      str(rel["unfollows"]), str(rel["interactions"]), ", ".join(rel["patterns"]),
+                      ", ".join(rel.get("new_patterns", ())))  # fmt: skip
+    return table
+
+
+def _decisions_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("version", "class", "score", "at", "scorer", "config", "events", "top reasons"):
+        table.add_column(column)
+    for d in rows:
+        top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
+        table.add_row(f"v{d['version']}", d["class"], f"{d['score']:.1f}", _cell(d["occurred_at"]),
+                      _cell(d["scorer_version"]), _cell(d["config_version"]),
+                      _cell(", ".join(d["event_ids"])), _cell(top))  # fmt: skip
+    return table
+
+
+def _plain_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row.values()))
+    return table
+
+
+_TABLES = {"events": _events_table, "decisions": _decisions_table}
+
+
+def render(found: dict[str, Any], console: Console) -> None:
+    """Print the trail as tables: every section the JSON form has, an empty one as "none"."""
+    console.print(f"[bold]{escape(found['account_id'])} / {escape(found['follower_id'])}[/bold]")
+    for name, rows in found.items():
+        if name in ("account_id", "follower_id"):
+            continue
+        title = TITLES.get(name, name)
+        if not rows:
+            console.print(f"{title}: none")
+            continue
+        table = _TABLES.get(name, _plain_table)(rows)
+        table.title = title
+        console.print(table)

@@ -30,7 +30,7 @@ async def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "followback", *args],
-        env={**os.environ, **as_env(settings)},
+        env={**os.environ, **as_env(settings), "COLUMNS": "240"},  # tables wide enough not to wrap
         capture_output=True,
         text=True,
         timeout=60,
@@ -66,9 +66,14 @@ async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and
         pool = await create_pool(pipeline.postgres)
         try:
             async with pool.acquire() as conn:
-                done = await perform(conn, actor="rita", action=Action.FOLLOW_BACK, account_id="brand",
-                                     follower_id="4002", events_topic=pipeline.topic("events"))  # fmt: skip
-            assert done.done, done.message
+                for action in (Action.FOLLOW_BACK, Action.ALWAYS_NOTIFY):
+                    on = {
+                        "account_id": "brand",
+                        "follower_id": "4002",
+                        "events_topic": pipeline.topic("events"),
+                    }
+                    done = await perform(conn, actor="rita", action=action, **on)
+                    assert done.done, done.message
         finally:
             await pool.close()
         leave = event("x7", "unfollow", "4003", 200 * H, INFLUENCER)  # after 8 days: not churn
@@ -88,11 +93,34 @@ async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and
     assert customer["decisions"][-1]["class"] == "high_value"
     assert customer["decisions"][-1]["scorer_version"]
     assert customer["notifications"][0]["status"] == "acted"  # pushed, then a person acted
-    assert [(a["actor"], a["action"]) for a in customer["actions"]] == [("rita", "follow_back")]
+    assert [(a["actor"], a["action"]) for a in customer["actions"]] == [
+        ("rita", "follow_back"),
+        ("rita", "always_notify"),
+    ]
     assert customer["review"][0]["state"] == "followed_back"
+    assert (customer["preferences"][0]["preference"], customer["preferences"][0]["set_by"]) == (
+        "always",
+        "rita",
+    )
+
+    # Without --json: every section the JSON has, the review and the preference among them.
+    table = await cli(pipeline, "explain", "brand", "4002")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    for title in ("events and churn annotations", "decisions", "notifications", "review", "actions",
+                  "preferences"):  # fmt: skip
+        assert any(line.strip() == title for line in lines), f"no {title!r} section in:\n{table.stdout}"
+    assert any({"followed_back", "rita"} <= set(line.split()) for line in lines)  # the review item's row
+    assert any({"always", "rita"} <= set(line.split()) for line in lines)  # the preference's row
 
     leaver = await explain(pipeline, "4003")
     assert [d["class"] for d in leaver["decisions"]] == ["high_value", "withdrawn"]
+    # The follow lasted the quick-unfollow window (7 days) before the unfollow: the detector's notice.
+    assert [(e["type"], e["origin"]) for e in leaver["events"]] == [
+        ("follow", "received"),
+        ("retained", "detector"),
+        ("unfollow", "received"),
+    ]
     assert leaver["notifications"][0]["status"] == "retracted"
 
 
