@@ -108,7 +108,9 @@ def _detector_order(row: dict[str, Any]) -> Any:
 
 
 def _alert_order(row: dict[str, Any]) -> Any:
-    return (row["occurred_at"], PATTERN_ORDER.index(ChurnPattern(row["pattern"])), row["revision"])
+    # By pattern, then version: a revision can move an alert's time earlier (an earlier event that
+    # came late became its first match), and the last row of a pattern is its standing version.
+    return (PATTERN_ORDER.index(ChurnPattern(row["pattern"])), row["revision"])
 
 
 async def trail(conn: asyncpg.Connection, account: str, follower: str) -> dict[str, Any]:

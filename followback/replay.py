@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -98,14 +98,14 @@ def recompute(
     brands: Mapping[str, VersionedConfig],
     churn_rules: ChurnRules | None = None,
     folded: Callable[[int], None] | None = None,
-    under: Mapping[str, VersionedConfig | None] | None = None,
+    under: Mapping[str, Made] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it.
 
     An account's events are decided under ``brands[account]``; with ``under`` (event id -> the
-    configuration its recorded decision was made under, see :meth:`Configs.under`), a relationship's
-    events are decided under the configuration of its latest event found there, once it has one.
+    configuration it was scored under live, see :meth:`Configs.under`), a relationship's events are
+    decided under the configuration of its latest event found there, once it has one.
     Returns the number of events read, the ids of the events in the window, and the recomputed
     decision of each of those events that yields one. ``folded`` hears how many more events are
     done, every :data:`PROGRESS_EVERY` and at the end.
@@ -133,8 +133,9 @@ def recompute(
         key = (event.account_id, event.follower.id)
         brand = brands.get(key[0])
         if under is not None:
-            if event.event_id in under:
-                configured[key] = under[event.event_id]
+            made = under.get(event.event_id)
+            if made is not None and made.account_id in (None, key[0]) and made.follower_id in (None, key[1]):
+                configured[key] = made.config  # (an id reused by another relationship tells nothing)
             brand = configured.get(key, brand)
         decision = next_decision(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
@@ -151,17 +152,27 @@ def recompute(
     return len(ordered), in_window, decided
 
 
-def decided_ids(records: Iterable[Record], window: Window) -> list[str]:
-    """The ids of every event :func:`recompute` decides (the account's, before the window's end), in
-    log order: the ones whose recorded configurations a replay as recorded reads first."""
-    ids: dict[str, None] = {}
+def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str], list[str]]:
+    """The ids of the events :func:`recompute` decides (the account's, before the window's end), in
+    log order: those in the window, whose recorded decisions it compares, and those before it."""
+    inside: dict[str, None] = {}
+    before: dict[str, None] = {}
     for record in records:
         event = record.event
         if (window.until is None or event.occurred_at < window.until) and (
             window.account is None or event.account_id == window.account
         ):
-            ids[event.event_id] = None
-    return list(ids)
+            (inside if window.holds(event) else before)[event.event_id] = None
+    return list(inside), [event_id for event_id in before if event_id not in inside]
+
+
+class Made(NamedTuple):
+    """What the live scorer decided an event under: the brand's configuration (None: none), and
+    whose relationship it was (None: not recorded, as for an event that decided nothing)."""
+
+    account_id: str | None
+    follower_id: str | None
+    config: VersionedConfig | None
 
 
 @dataclass(frozen=True)
@@ -170,11 +181,12 @@ class Configs:
 
     ``brands``: one per account, its newest (``--config latest``) or the version asked for
     (``--config N``). With ``versions`` (every version of every account; ``--config recorded``, the
-    default), each event is decided under the configuration its recorded decision names in
-    ``config_version``, and an event that recorded nothing under its relationship's last such
-    configuration (the one whose decision still stood); a relationship with no recorded decision
-    yet falls back to ``brands``. Only the brand's part is followed: the global scoring rules are
-    the settings' (``FOLLOWBACK_SCORING__*``) throughout.
+    default), each event is decided under the configuration it was scored under live: the one its
+    recorded decision names in ``config_version``, or, for an event that decided nothing, the one
+    its no-op row names (``scorer_unchanged``); an event with neither (scored before these were
+    kept) under its relationship's last such configuration, and a relationship with none yet under
+    ``brands``. Only the brand's part is followed: the global scoring rules are the settings'
+    (``FOLLOWBACK_SCORING__*``) throughout.
     """
 
     brands: dict[str, VersionedConfig]
@@ -185,19 +197,85 @@ class Configs:
     def as_recorded(self) -> bool:
         return self.versions is not None
 
-    def under(self, recorded: Mapping[str, Recorded]) -> dict[str, VersionedConfig | None] | None:
-        """Event id -> the configuration its recorded decision was made under (None: the account
-        had none then); None unless replaying as recorded."""
+    def under(self, scored: Mapping[str, Scored]) -> dict[str, Made] | None:
+        """Event id -> what it was scored under live; None unless replaying as recorded."""
         if self.versions is None:
             return None
-        return {event_id: self._named(r.account_id, r.config_version) for event_id, r in recorded.items()}
+        return {event_id: self._made(s) for event_id, s in scored.items()}
 
-    def _named(self, account: str, label: str) -> VersionedConfig | None:
-        _, version = split_label(label, account)
-        if version is None:
-            return None  # ".../default": decided before the account had a configuration
+    def _made(self, scored: Scored) -> Made:
         assert self.versions is not None
-        return self.versions.get(account, {}).get(version, self.brands.get(account))
+        account, version = brand_of(scored.config_version, scored.account_id)
+        if version is None:  # ".../default": scored before the account had a configuration
+            return Made(scored.account_id, scored.follower_id, None)
+        config = self.versions.get(account or "", {}).get(version, self.brands.get(account or ""))
+        return Made(account, scored.follower_id, config)
+
+
+class Scored(NamedTuple):
+    """A live scoring's configuration label, and whose relationship (None: not recorded)."""
+
+    account_id: str | None
+    follower_id: str | None
+    config_version: str
+
+
+async def scored_under(
+    conn: asyncpg.Connection, event_ids: list[str], known: Mapping[str, Recorded]
+) -> dict[str, Scored]:
+    """The configuration each of these events was scored under live: its decision's (from ``known``,
+    the decisions already read, else read here), else its latest no-op's. An event scored before
+    no-ops recorded their configuration has neither."""
+    found = {event_id: Scored(r.account_id, r.follower_id, r.config_version) for event_id, r in known.items()}
+    missing = [event_id for event_id in event_ids if event_id not in found]
+    if missing:
+        rows = await conn.fetch(
+            "SELECT event_ids[1], account_id, follower_id, config_version FROM decisions "
+            "WHERE decision_id = ANY($1::uuid[])",
+            [decision_id_for(event_id) for event_id in missing],
+        )
+        found.update(
+            {event_id: Scored(account, follower, label) for event_id, account, follower, label in rows}
+        )
+    no_ops = [event_id for event_id in event_ids if event_id not in found]
+    if no_ops:
+        rows = await conn.fetch(
+            """
+            SELECT DISTINCT ON (u.event_id) u.event_id, u.config_version
+            FROM scorer_unchanged u JOIN unnest($1::text[]) AS k(event_id) USING (event_id)
+            WHERE u.config_version IS NOT NULL
+            ORDER BY u.event_id, u.revision DESC
+            """,
+            no_ops,
+        )
+        found.update({event_id: Scored(None, None, label) for event_id, label in rows})
+    return found
+
+
+async def look_up(
+    conn: asyncpg.Connection, records: Iterable[Record], window: Window, configs: Configs
+) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
+    """What a replay reads before its fold: the recorded decisions of the window's events, and,
+    replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
+    Nothing when no event falls in the window: nothing would be compared."""
+    inside, before = looked_up_ids(records, window)
+    if not inside:
+        return {}, configs.under({})
+    recorded = await recorded_decisions(conn, inside)
+    if not configs.as_recorded:
+        return recorded, None
+    return recorded, configs.under(await scored_under(conn, inside + before, recorded))
+
+
+def brand_of(label: str, account: str | None = None) -> tuple[str | None, int | None]:
+    """The account and its configuration version a recorded ``config_version`` names (None, None:
+    ``default``); ``account`` when known, read from the label otherwise."""
+    if account is not None:
+        return account, split_label(label, account)[1]
+    if label.endswith("/default"):
+        return None, None
+    found = re.search(r"/([^/]*)@v(\d+)\Z", label)
+    return (found.group(1), int(found.group(2))) if found else (None, None)
 
 
 def split_label(label: str, account: str) -> tuple[str, int | None]:
@@ -226,7 +304,8 @@ def caveats(
         )
     now = (SCORER_VERSION, rules_label(rules))
     for (scorer, label), count in sorted(provenance.items()):
-        if (scorer, label) != now:
+        # A label from before rules carried their fingerprint ("1") can only be compared by name.
+        if (scorer, label) != now and (scorer, label) != (now[0], rules.config_version):
             found.append(
                 f"{count} recorded decision(s) were made by scorer {scorer} under rules {label}; this "
                 f"replay runs scorer {now[0]} under rules {now[1]} (FOLLOWBACK_SCORING__*)"

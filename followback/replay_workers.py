@@ -45,13 +45,13 @@ from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
 from followback.replay import (
     Configs,
     Difference,
+    Made,
     Recorded,
     ReplayReport,
     caveats,
     compare,
-    decided_ids,
+    look_up,
     recompute,
-    recorded_decisions,
     split_label,
 )
 from services.churn.history import event_order
@@ -236,8 +236,9 @@ def run_shard(
         positions.append(seq)
     parsed = time.perf_counter()
     recorded: dict[str, Recorded] = {}
-    if job.configs.as_recorded and job.dsn:  # the configurations come with the recorded decisions
-        recorded = asyncio.run(_recorded(job.dsn, decided_ids(records, job.window)))
+    under = job.configs.under({})
+    if job.dsn:
+        recorded, under = asyncio.run(_look_up(job.dsn, records, job))
     looked_up = time.perf_counter()
     read, in_window, decided = recompute(
         records,
@@ -246,13 +247,10 @@ def run_shard(
         job.configs.brands,
         job.churn_rules,
         folded or _shared_count(),
-        job.configs.under(recorded),
+        under,
     )
     recomputed = time.perf_counter()
-    if job.configs.as_recorded:
-        recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
-    elif job.dsn and in_window:
-        recorded = asyncio.run(_recorded(job.dsn, in_window))
+    recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     differences = compare(in_window, decided, recorded)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
@@ -270,10 +268,12 @@ def run_shard(
     return result
 
 
-async def _recorded(dsn: str, event_ids: list[str]) -> dict[str, Recorded]:
+async def _look_up(
+    dsn: str, records: list[Record], job: Job
+) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await recorded_decisions(conn, event_ids)
+        return await look_up(conn, records, job.window, job.configs)
     finally:
         await conn.close()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.scorer import store
-from services.scorer.scoring import Current, ScoringRules, next_decision
+from services.scorer.scoring import Current, ScoringRules, config_label, next_decision
 from shared import accounts
 from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
@@ -22,11 +22,10 @@ class Outcome:
     recorded: list[Decision]
 
 
-def no_op_key(annotated: AnnotatedEvent) -> str:
+def no_op_key(annotated: AnnotatedEvent) -> store.NoOp:
     """How an annotated event that decided nothing is remembered: by its event id, and each revision
     of its annotation apart (a revised annotation is a new question; redelivered, an old answer)."""
-    revision = annotated.relationship.revision
-    return annotated.event.event_id if revision == 0 else f"{annotated.event.event_id}#{revision}"
+    return (annotated.event.event_id, annotated.relationship.revision)
 
 
 async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> Outcome:
@@ -36,7 +35,10 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
     they reach the notifier, which deduplicates by decision id. An event that decided nothing is
     scored again when the detector revises its annotation (an earlier event came later, such as the
     follow of a like that arrived first): the like of a follower may decide what a stranger's did
-    not, as it does when both arrive together and as ``followback replay`` decides it.
+    not, as it does when both arrive together and as ``followback replay`` decides it. Like an event
+    that arrives late, a revision is decided on arrival, against the relationship's latest version
+    (the scorer works in arrival order; replay in event time: a relationship's versions can then
+    come in another order, while each event's decision is the same).
     """
     if not batch:
         return Outcome([], [])
@@ -46,7 +48,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         # Scored before without a new version: scored again now, after a later version of the same
         # relationship, it would record a stale decision on top. It stays a no-op.
         no_op = await store.unchanged(conn, [no_op_key(a) for a in batch])
-        new_no_op: list[str] = []
+        new_no_op: list[tuple[str, int, str]] = []
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
         brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
@@ -63,7 +65,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             if decision is None:
                 no_op.add(no_op_key(annotated))
                 if annotated.decides:  # the others (retained notices, follow-backs) never decide
-                    new_no_op.append(no_op_key(annotated))
+                    # With the configuration it was scored under, for replay (``followback replay``).
+                    new_no_op.append((*no_op_key(annotated), config_label(rules, brands.get(key[0]))))
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)

@@ -79,18 +79,36 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
     )  # fmt: skip
 
 
-async def unchanged(conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
-    """The events among these (by :func:`services.scorer.decider.no_op_key`) that were scored before
-    and changed nothing."""
+NoOp = tuple[str, int]  # an event id and the revision of its annotation that decided nothing
+
+
+async def unchanged(conn: asyncpg.Connection, keys: Sequence[NoOp]) -> set[NoOp]:
+    """The (event, annotation revision) pairs among these that were scored before and changed nothing."""
+    if not keys:
+        return set()
+    event_ids, revisions = zip(*keys, strict=True)
     rows = await conn.fetch(
-        "SELECT u.event_id FROM scorer_unchanged u JOIN unnest($1::text[]) AS k(event_id) USING (event_id)",
+        """
+        SELECT u.event_id, u.revision FROM scorer_unchanged u
+        JOIN unnest($1::text[], $2::int[]) AS k(event_id, revision) USING (event_id, revision)
+        """,
         list(event_ids),
+        list(revisions),
     )
-    return {row["event_id"] for row in rows}
+    return {(row["event_id"], row["revision"]) for row in rows}
 
 
-async def record_unchanged(conn: asyncpg.Connection, event_ids: Sequence[str]) -> None:
+async def record_unchanged(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Remember (event id, annotation revision, the configuration it was scored under) no-ops."""
+    if not rows:
+        return
+    event_ids, revisions, configs = zip(*rows, strict=True)
     await conn.execute(
-        "INSERT INTO scorer_unchanged (event_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        """
+        INSERT INTO scorer_unchanged (event_id, revision, config_version)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT DO NOTHING
+        """,
         list(event_ids),
+        list(revisions),
+        list(configs),
     )

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -73,14 +74,14 @@ async def run_replay(
 ) -> replay.ReplayReport:
     """The single-process replay of parsed records (the reference)."""
     configs = await replay.brand_configs(db, window.account, choice)
-    recorded = await replay.recorded_decisions(db, replay.decided_ids(records, window))
+    recorded, under = await replay.look_up(db, records, window, configs)
     read, in_window, decided = replay.recompute(
         records,
         window,
         rules_from(settings),
         configs.brands,
         ChurnRules.from_settings(settings.churn),
-        under=configs.under(recorded),
+        under=under,
     )
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     return replay.ReplayReport(
@@ -255,3 +256,31 @@ async def test_a_like_logged_before_its_follow_in_the_same_second_replays_as_the
     report = await run_replay(settings, db, records, Window())
     assert [(d.event_id, d.recorded, d.recomputed) for d in report.differences] == []
     assert report.decisions_recorded == report.decisions_recomputed >= 1
+
+
+async def test_an_event_that_decided_nothing_replays_under_the_configuration_it_was_scored_under(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A stranger's like under v1 decided nothing; the brand then blocked them (v2), and their
+    follow was harmful. Replayed as recorded, the like is a stranger's like under v1 again, not a
+    blocked account's under the newest configuration."""
+    follow = cross_account_churner()[-1].event  # a follow of brand
+    like = follow.model_copy(
+        update={
+            "event_id": "like-first",
+            "type": EventType.INTERACTION,
+            "occurred_at": follow.occurred_at - timedelta(days=1),
+            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
+        }
+    )
+    await live_run(settings, db, events=[like], config=COFFEE)
+    assert await db.fetchval("SELECT count(*) FROM decisions") == 0
+    blocked = AccountConfig(topics=["coffee"], blocked_accounts=[follow.follower.id])
+    records = await live_run(settings, db, events=[follow], config=blocked)
+    assert await db.fetchval("SELECT class FROM decisions") == DecisionClass.HARMFUL.value
+
+    report = await run_replay(settings, db, records, Window())
+    assert [(d.event_id, d.recorded, d.recomputed) for d in report.differences] == []
+    assert timeless(await sharded_replay(settings, db, Window(), 2)) == timeless(report)
+    latest = await run_replay(settings, db, records, Window(), replay.LATEST)
+    assert [(d.event_id, d.recorded) for d in latest.differences][:1] == [("like-first", None)]

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from services.churn.rules import apply
-from services.scorer.app import create_app
+from services.scorer.app import create_app, rules_from
+from services.scorer.scoring import config_label
 from shared.decisions import Decision
 from shared.events import Event
 from shared.relationships import AnnotatedEvent, RelationshipState
@@ -150,4 +151,8 @@ async def test_an_event_that_decided_nothing_is_decided_again_when_its_annotatio
         )
     assert [(r["version"], list(r["event_ids"])) for r in rows] == [(1, ["v2"]), (2, ["v1"])]
     assert await db.fetchval("SELECT count(*) FROM decisions") == 2
-    assert [r["event_id"] for r in await db.fetch("SELECT event_id FROM scorer_unchanged")] == ["v1"]
+    # The stranger's like was a no-op, remembered with the configuration it was scored under.
+    label = config_label(rules_from(settings), None)
+    assert [
+        tuple(r) for r in await db.fetch("SELECT event_id, revision, config_version FROM scorer_unchanged")
+    ] == [("v1", 0, label)]

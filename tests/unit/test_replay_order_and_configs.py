@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from followback.eventlog import Record, Window
-from followback.replay import Configs, Recorded, caveats, recompute, split_label
+from followback.replay import Configs, Made, Scored, brand_of, caveats, recompute, split_label
 from services.churn.patterns import ChurnRules
 from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label
 from shared.accounts import AccountConfig, VersionedConfig
@@ -55,7 +55,7 @@ def test_each_event_is_decided_under_the_configuration_of_its_relationships_late
 ):
     # e1 was recorded under v1, e2 recorded nothing (v1 still stood), e3 was recorded under v2.
     _, _, decided = recompute(
-        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e1": V1, "e3": V2}
+        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e1": made(V1), "e3": made(V2)}
     )
     assert [decided[e].config_version.rsplit("/", 1)[1] for e in ("e1", "e2", "e3")] == [
         "brand@v1",
@@ -65,22 +65,49 @@ def test_each_event_is_decided_under_the_configuration_of_its_relationships_late
     assert decided["e2"].decision_class is DecisionClass.WORTH_FOLLOWING
     assert decided["e3"].decision_class is DecisionClass.HIGH_VALUE
     # Before its first recorded decision, a relationship is decided under the fallback (the newest).
-    _, _, later = recompute(RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e3": V1})
+    _, _, later = recompute(
+        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e3": made(V1)}
+    )
     assert later["e1"].config_version.endswith("/brand@v2")
     assert later["e3"].config_version.endswith("/brand@v1")
 
 
-def recorded(config_version: str) -> Recorded:
-    return Recorded("brand", "f1", "ignore", 10.0, {}, config_version, SCORER_VERSION)
+def made(config: VersionedConfig | None, account: str | None = "brand", follower: str | None = "f1") -> Made:
+    return Made(account, follower, config)
+
+
+def test_an_event_id_another_relationship_recorded_tells_nothing_of_this_ones_configuration() -> None:
+    _, _, decided = recompute(
+        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(),
+        under={"e1": made(V1, follower="someone else"), "e2": made(V1, account="brand_eu")},
+    )  # fmt: skip
+    assert {d.config_version.rsplit("/", 1)[1] for d in decided.values()} == {"brand@v2"}
+    # A no-op's row names no relationship: it counts for the event's own.
+    _, _, no_op = recompute(
+        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e1": made(V1, None, None)}
+    )
+    assert no_op["e1"].config_version.endswith("/brand@v1")
 
 
 def test_a_recorded_config_version_names_the_brands_configuration_or_none() -> None:
     configs = Configs({"brand": V2}, {"brand": {1: V1, 2: V2}}, "recorded")
     under = configs.under(
-        {"a": recorded("1/brand@v1"), "b": recorded("7/brand@v2"), "c": recorded("1/default")}
+        {
+            "a": Scored("brand", "f1", "1+ab12cd34/brand@v1"),
+            "b": Scored("brand", "f1", "7/brand@v2"),  # a label from before the fingerprint
+            "c": Scored("brand", "f1", "1+ab12cd34/default"),
+            "d": Scored(None, None, "1+ab12cd34/brand@v2"),  # a no-op's: the account from the label
+        }
     )
-    assert under == {"a": V1, "b": V2, "c": None}
-    assert Configs({"brand": V2}).under({"a": recorded("1/brand@v1")}) is None  # latest: nothing to follow
+    assert under == {
+        "a": Made("brand", "f1", V1),
+        "b": Made("brand", "f1", V2),
+        "c": Made("brand", "f1", None),
+        "d": Made("brand", None, V2),
+    }
+    assert Configs({"brand": V2}).under({"a": Scored("brand", "f1", "1/brand@v1")}) is None  # latest
+    assert brand_of("1+ab/brand/eu@v3") == ("eu", 3)  # an account with a slash is read whole only when known
+    assert brand_of("1+ab/brand/eu@v3", "brand/eu") == ("brand/eu", 3)
 
 
 def test_a_recorded_label_splits_into_the_global_rules_and_the_brands_version() -> None:
@@ -100,3 +127,7 @@ def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_oth
     assert "no event before --since" in empty
     [other] = caveats(Window(), rules, START, {now: 40, ("0.2.0", "1+00000000"): 3})
     assert other.startswith("3 recorded decision(s) were made by scorer 0.2.0 under rules 1+00000000")
+    # Labels from before the fingerprint compare by name only.
+    assert caveats(Window(), rules, START, {(SCORER_VERSION, rules.config_version): 5}) == []
+    [renamed] = caveats(Window(), rules, START, {(SCORER_VERSION, "0"): 5})
+    assert "under rules 0;" in renamed

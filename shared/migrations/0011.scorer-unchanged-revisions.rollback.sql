@@ -1,0 +1,5 @@
+DELETE FROM scorer_unchanged WHERE revision > 0;
+ALTER TABLE scorer_unchanged DROP CONSTRAINT scorer_unchanged_pkey;
+ALTER TABLE scorer_unchanged ADD PRIMARY KEY (event_id);
+ALTER TABLE scorer_unchanged DROP COLUMN config_version;
+ALTER TABLE scorer_unchanged DROP COLUMN revision;
