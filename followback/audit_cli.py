@@ -148,7 +148,14 @@ def replay_command(
         err.print(f"warning: {warning}", highlight=False)
     if not as_json:
         table = Table(title=f"replay: {(report.differences and len(report.differences)) or 0} difference(s)")
-        for column in ("follower", "event", "recorded", "recomputed", "reasons changed"):
+        for column in (
+            "follower",
+            "event",
+            "recorded",
+            "recomputed",
+            "reasons changed",
+            "arrived out of order",
+        ):
             table.add_column(column)
         for diff in report.differences[:100]:
             table.add_row(
@@ -157,6 +164,7 @@ def replay_command(
                 f"{diff.recorded[0]} {diff.recorded[1]}" if diff.recorded else "-",
                 f"{diff.recomputed[0]} {diff.recomputed[1]}" if diff.recomputed else "-",
                 ", ".join(diff.reasons_changed),
+                "yes" if diff.arrived_out_of_order else "",
             )
         console.print(table)
         console.print(

@@ -16,9 +16,10 @@ version N of one account's would.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -47,6 +48,8 @@ class Difference:
     recorded: tuple[str, float] | None  # class, score
     recomputed: tuple[str, float] | None
     reasons_changed: tuple[str, ...]
+    # The follower's events reached the log out of event-time order (see :func:`arrived_out_of_order`).
+    arrived_out_of_order: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class Difference:
             if self.recomputed
             else None,
             "reasons_changed": list(self.reasons_changed),
+            "arrived_out_of_order": self.arrived_out_of_order,
         }
 
 
@@ -289,8 +293,33 @@ def split_label(label: str, account: str) -> tuple[str, int | None]:
     return label, None
 
 
+def arrived_out_of_order(
+    differences: list[Difference], records: Sequence[Record], positions: Sequence[int], window: Window
+) -> list[Difference]:
+    """The differences, each marked when its follower's events (before the window's end) reached
+    the log in another order than the detector's (event time, type, id). The live scorer decides in
+    arrival order and replay in event time, so such a follower's versions may rest on other events
+    than replay's; a follower whose events arrived in order replays exactly."""
+    wanted = {d.follower_id for d in differences}
+    arrived: dict[str, list[tuple[int, tuple[datetime, int, str]]]] = {}
+    for record, position in zip(records, positions, strict=True):
+        event = record.event
+        if event.follower.id in wanted and (window.until is None or event.occurred_at < window.until):
+            arrived.setdefault(event.follower.id, []).append((position, event_order(event)))
+    shuffled = set()
+    for follower, events in arrived.items():
+        orders = [order for _, order in sorted(events)]
+        if any(later < earlier for earlier, later in pairwise(orders)):
+            shuffled.add(follower)
+    return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
+
+
 def caveats(
-    window: Window, rules: ScoringRules, earliest: datetime | None, provenance: Mapping[tuple[str, str], int]
+    window: Window,
+    rules: ScoringRules,
+    earliest: datetime | None,
+    provenance: Mapping[tuple[str, str], int],
+    out_of_order: int = 0,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
@@ -301,6 +330,11 @@ def caveats(
         found.append(
             f"no event before --since {window.since.isoformat()} in the log read (an export of the "
             "range alone, or the topic's retention): every relationship starts the range as new"
+        )
+    if out_of_order:
+        found.append(
+            f"{out_of_order} difference(s) are of followers whose events reached the log out of "
+            "event-time order: the live scorer decided those in arrival order, replay in event time"
         )
     now = (SCORER_VERSION, rules_label(rules))
     for (scorer, label), count in sorted(provenance.items()):

@@ -48,6 +48,7 @@ from followback.replay import (
     Made,
     Recorded,
     ReplayReport,
+    arrived_out_of_order,
     caveats,
     compare,
     look_up,
@@ -251,7 +252,7 @@ def run_shard(
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
-    differences = compare(in_window, decided, recorded)
+    differences = arrived_out_of_order(compare(in_window, decided, recorded), records, positions, job.window)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     for r in recorded.values():
@@ -412,7 +413,8 @@ def replay(
             merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
     report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
-    report.warnings = caveats(job.window, job.rules, earliest, provenance)
+    shuffled = sum(d.arrived_out_of_order for d in report.differences)
+    report.warnings = caveats(job.window, job.rules, earliest, provenance, shuffled)
     return merged
 
 

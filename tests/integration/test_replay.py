@@ -90,7 +90,9 @@ async def run_replay(
         events_in_window=len(in_window),
         decisions_recomputed=len(decided),
         decisions_recorded=len(recorded),
-        differences=replay.compare(in_window, decided, recorded),
+        differences=replay.arrived_out_of_order(
+            replay.compare(in_window, decided, recorded), records, range(len(records)), window
+        ),
     )
 
 
@@ -145,7 +147,7 @@ async def sharded_replay(
 
 
 def timeless(report: replay.ReplayReport) -> dict[str, object]:
-    return {k: v for k, v in report.summary().items() if k not in ("events_per_s", "config")}
+    return {k: v for k, v in report.summary().items() if k not in ("events_per_s", "config", "warnings")}
 
 
 async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does(
@@ -321,7 +323,9 @@ async def test_followers_whose_events_arrived_in_order_replay_exactly_beside_oth
     """The live scorer decides in arrival order (a revised annotation is decided when it arrives),
     replay in event time. A relationship whose events all arrived in order replays with no
     difference, whatever arrived out of order around it; one whose events arrived shuffled may
-    record a version on another of its events than replay (README: Performance, Replay)."""
+    record a version on another of its events than replay (README: Performance, Replay), and the
+    report marks it so. (How many do depends on how the live services batched the shuffled
+    events: 0 to 5 of 59 followers here, against 9 when revised annotations were not decided.)"""
     stream, shuffled = shuffled_followers(seed=2)
     records = await live_run(settings, db, events=stream)
     revised = await db.fetchval(
@@ -332,4 +336,11 @@ async def test_followers_whose_events_arrived_in_order_replay_exactly_beside_oth
     report = await run_replay(settings, db, records, Window())
     assert report.decisions_recorded > 400
     assert {d.follower_id for d in report.differences} <= shuffled
-    assert len(report.differences) <= len(shuffled) // 10  # revisions are decided: few remain
+    assert all(d.arrived_out_of_order for d in report.differences)  # and the report says why
+    sharded = await sharded_replay(settings, db, Window(), 2)
+    assert timeless(sharded) == timeless(report)
+    assert [w for w in sharded.warnings if "out of event-time order" in w] == (
+        [f"{len(report.differences)} difference(s) are of followers whose events reached the log out of "
+         "event-time order: the live scorer decided those in arrival order, replay in event time"]
+        if report.differences else []
+    )  # fmt: skip

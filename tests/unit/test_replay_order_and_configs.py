@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from followback.eventlog import Record, Window
-from followback.replay import Configs, Made, Scored, brand_of, caveats, recompute, split_label
+from followback.replay import (
+    Configs,
+    Difference,
+    Made,
+    Scored,
+    arrived_out_of_order,
+    brand_of,
+    caveats,
+    recompute,
+    split_label,
+)
 from services.churn.patterns import ChurnRules
 from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label
 from shared.accounts import AccountConfig, VersionedConfig
@@ -131,3 +141,29 @@ def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_oth
     assert caveats(Window(), rules, START, {(SCORER_VERSION, rules.config_version): 5}) == []
     [renamed] = caveats(Window(), rules, START, {(SCORER_VERSION, "0"): 5})
     assert "under rules 0;" in renamed
+
+
+def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_event_time_order() -> None:
+    follow = Record(event("z-follow", EventType.FOLLOW, "brand", START), b"")
+    like = Record(
+        event("a-like", EventType.INTERACTION, "brand", START), b""
+    )  # same second: after the follow
+    later = Record(event("b-like", EventType.INTERACTION, "brand", START + timedelta(minutes=5)), b"")
+    other = PROFILE.model_copy(update={"id": "f2"})
+    theirs = [Record(e.event.model_copy(update={"follower": other, "event_id": e.event.event_id + "-2"}), b"")
+              for e in (follow, like, later)]  # fmt: skip
+    records = [follow, later, like, *theirs]  # f1's like of the first second came after the later one
+    found = arrived_out_of_order([difference("f1"), difference("f2")], records, [0, 1, 2, 3, 4, 5], Window())
+    assert [(d.follower_id, d.arrived_out_of_order) for d in found] == [("f1", True), ("f2", False)]
+    # Within one second the detector's order counts: follow, then like.
+    [in_order] = arrived_out_of_order([difference("f1")], [like, follow], [1, 0], Window())
+    [like_first] = arrived_out_of_order([difference("f1")], [like, follow], [0, 1], Window())
+    assert (in_order.arrived_out_of_order, like_first.arrived_out_of_order) == (False, True)
+    # Events after the window's end do not count.
+    assert not arrived_out_of_order(
+        [difference("f1")], records, [0, 1, 2, 3, 4, 5], Window(until=START + timedelta(minutes=1))
+    )[0].arrived_out_of_order
+
+
+def difference(follower: str) -> Difference:
+    return Difference("e", "brand", follower, None, ("ignore", 1.0), ())
