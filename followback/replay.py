@@ -158,16 +158,22 @@ def recompute(
 
 def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str], list[str]]:
     """The ids of the events :func:`recompute` decides (the account's, before the window's end), in
-    log order: those in the window, whose recorded decisions it compares, and those before it."""
+    log order: those in the window, whose recorded decisions it compares, and those before it of the
+    relationships that have one in it (only their state reaches a compared decision)."""
     inside: dict[str, None] = {}
-    before: dict[str, None] = {}
+    before: dict[str, tuple[str, str]] = {}
+    compared: set[tuple[str, str]] = set()
     for record in records:
         event = record.event
         if (window.until is None or event.occurred_at < window.until) and (
             window.account is None or event.account_id == window.account
         ):
-            (inside if window.holds(event) else before)[event.event_id] = None
-    return list(inside), [event_id for event_id in before if event_id not in inside]
+            if window.holds(event):
+                inside[event.event_id] = None
+                compared.add((event.account_id, event.follower.id))
+            else:
+                before[event.event_id] = (event.account_id, event.follower.id)
+    return list(inside), [e for e, key in before.items() if key in compared and e not in inside]
 
 
 class Made(NamedTuple):
@@ -225,23 +231,25 @@ class Scored(NamedTuple):
 
 
 async def scored_under(
-    conn: asyncpg.Connection, event_ids: list[str], known: Mapping[str, Recorded]
+    conn: asyncpg.Connection, inside: list[str], before: list[str], recorded: Mapping[str, Recorded]
 ) -> dict[str, Scored]:
-    """The configuration each of these events was scored under live: its decision's (from ``known``,
-    the decisions already read, else read here), else its latest no-op's. An event scored before
-    no-ops recorded their configuration has neither."""
-    found = {event_id: Scored(r.account_id, r.follower_id, r.config_version) for event_id, r in known.items()}
-    missing = [event_id for event_id in event_ids if event_id not in found]
-    if missing:
+    """The configuration each of these events was scored under live: its decision's (for the
+    window's events, ``inside``, from ``recorded``, the decisions already read; for ``before``,
+    read here), else its latest no-op's. An event scored before no-ops recorded their
+    configuration has neither."""
+    found = {
+        event_id: Scored(r.account_id, r.follower_id, r.config_version) for event_id, r in recorded.items()
+    }
+    if before:
         rows = await conn.fetch(
             "SELECT event_ids[1], account_id, follower_id, config_version FROM decisions "
             "WHERE decision_id = ANY($1::uuid[])",
-            [decision_id_for(event_id) for event_id in missing],
+            [decision_id_for(event_id) for event_id in before],
         )
         found.update(
             {event_id: Scored(account, follower, label) for event_id, account, follower, label in rows}
         )
-    no_ops = [event_id for event_id in event_ids if event_id not in found]
+    no_ops = [event_id for event_id in (*inside, *before) if event_id not in found]
     if no_ops:
         rows = await conn.fetch(
             """
@@ -268,7 +276,7 @@ async def look_up(
     recorded = await recorded_decisions(conn, inside)
     if not configs.as_recorded:
         return recorded, None
-    return recorded, configs.under(await scored_under(conn, inside + before, recorded))
+    return recorded, configs.under(await scored_under(conn, inside, before, recorded))
 
 
 def brand_of(label: str, account: str | None = None) -> tuple[str | None, int | None]:
@@ -301,14 +309,17 @@ def arrived_out_of_order(
     arrival order and replay in event time, so such a follower's versions may rest on other events
     than replay's; a follower whose events arrived in order replays exactly."""
     wanted = {d.follower_id for d in differences}
-    arrived: dict[str, list[tuple[int, tuple[datetime, int, str]]]] = {}
+    arrived: dict[str, dict[str, tuple[int, tuple[datetime, int, str]]]] = {}
     for record, position in zip(records, positions, strict=True):
         event = record.event
         if event.follower.id in wanted and (window.until is None or event.occurred_at < window.until):
-            arrived.setdefault(event.follower.id, []).append((position, event_order(event)))
+            seen = arrived.setdefault(event.follower.id, {})
+            first = seen.get(event.event_id)
+            if first is None or position < first[0]:  # a repeated id counts where it came first
+                seen[event.event_id] = (position, event_order(event))
     shuffled = set()
     for follower, events in arrived.items():
-        orders = [order for _, order in sorted(events)]
+        orders = [order for _, order in sorted(events.values())]
         if any(later < earlier for earlier, later in pairwise(orders)):
             shuffled.add(follower)
     return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]

@@ -14,6 +14,7 @@ from followback.replay import (
     arrived_out_of_order,
     brand_of,
     caveats,
+    looked_up_ids,
     recompute,
     split_label,
 )
@@ -159,6 +160,9 @@ def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_e
     [in_order] = arrived_out_of_order([difference("f1")], [like, follow], [1, 0], Window())
     [like_first] = arrived_out_of_order([difference("f1")], [like, follow], [0, 1], Window())
     assert (in_order.arrived_out_of_order, like_first.arrived_out_of_order) == (False, True)
+    # A batch that landed twice is not out of order: a repeated id counts where it came first.
+    [again] = arrived_out_of_order([difference("f1")], [follow, like, follow, like], [0, 1, 2, 3], Window())
+    assert not again.arrived_out_of_order
     # Events after the window's end do not count.
     assert not arrived_out_of_order(
         [difference("f1")], records, [0, 1, 2, 3, 4, 5], Window(until=START + timedelta(minutes=1))
@@ -167,3 +171,12 @@ def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_e
 
 def difference(follower: str) -> Difference:
     return Difference("e", "brand", follower, None, ("ignore", 1.0), ())
+
+
+def test_a_replay_reads_the_configurations_of_earlier_events_only_for_relationships_it_compares() -> None:
+    other = PROFILE.model_copy(update={"id": "f2"})
+    quiet = [Record(r.event.model_copy(update={"follower": other, "event_id": r.event.event_id + "-2"}), b"")
+             for r in RECORDS[:2]]  # fmt: skip
+    since = START + timedelta(days=2)  # e3 of f1 is in the window; f2 has nothing there
+    assert looked_up_ids([*RECORDS, *quiet], Window(since=since)) == (["e3"], ["e1", "e2"])
+    assert looked_up_ids([*RECORDS, *quiet], Window(since=since, account="brand_eu")) == ([], [])
