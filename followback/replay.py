@@ -138,7 +138,7 @@ def recompute(
         brand = brands.get(key[0])
         if under is not None:
             made = under.get(event.event_id)
-            if made is not None and made.account_id in (None, key[0]) and made.follower_id in (None, key[1]):
+            if made is not None and (made.account_id, made.follower_id) == key:
                 configured[key] = made.config  # (an id reused by another relationship tells nothing)
             brand = configured.get(key, brand)
         decision = next_decision(
@@ -177,11 +177,11 @@ def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str],
 
 
 class Made(NamedTuple):
-    """What the live scorer decided an event under: the brand's configuration (None: none), and
-    whose relationship it was (None: not recorded, as for an event that decided nothing)."""
+    """Whose relationship the live scorer decided an event of, under which brand configuration
+    (None: the account had none)."""
 
-    account_id: str | None
-    follower_id: str | None
+    account_id: str
+    follower_id: str
     config: VersionedConfig | None
 
 
@@ -215,18 +215,18 @@ class Configs:
 
     def _made(self, scored: Scored) -> Made:
         assert self.versions is not None
-        account, version = brand_of(scored.config_version, scored.account_id)
+        account, follower = scored.account_id, scored.follower_id
+        _, version = split_label(scored.config_version, account)
         if version is None:  # ".../default": scored before the account had a configuration
-            return Made(scored.account_id, scored.follower_id, None)
-        config = self.versions.get(account or "", {}).get(version, self.brands.get(account or ""))
-        return Made(account, scored.follower_id, config)
+            return Made(account, follower, None)
+        return Made(account, follower, self.versions.get(account, {}).get(version, self.brands.get(account)))
 
 
 class Scored(NamedTuple):
-    """A live scoring's configuration label, and whose relationship (None: not recorded)."""
+    """A live scoring of an event: whose relationship, and its configuration label."""
 
-    account_id: str | None
-    follower_id: str | None
+    account_id: str
+    follower_id: str
     config_version: str
 
 
@@ -236,7 +236,7 @@ async def scored_under(
     """The configuration each of these events was scored under live: its decision's (for the
     window's events, ``inside``, from ``recorded``, the decisions already read; for ``before``,
     read here), else its latest no-op's. An event scored before no-ops recorded their
-    configuration has neither."""
+    configuration (migration 0011) has neither."""
     found = {
         event_id: Scored(r.account_id, r.follower_id, r.config_version) for event_id, r in recorded.items()
     }
@@ -253,14 +253,16 @@ async def scored_under(
     if no_ops:
         rows = await conn.fetch(
             """
-            SELECT DISTINCT ON (u.event_id) u.event_id, u.config_version
+            SELECT DISTINCT ON (u.event_id) u.event_id, u.account_id, u.follower_id, u.config_version
             FROM scorer_unchanged u JOIN unnest($1::text[]) AS k(event_id) USING (event_id)
             WHERE u.config_version IS NOT NULL
             ORDER BY u.event_id, u.revision DESC
             """,
             no_ops,
         )
-        found.update({event_id: Scored(None, None, label) for event_id, label in rows})
+        found.update(
+            {event_id: Scored(account, follower, label) for event_id, account, follower, label in rows}
+        )
     return found
 
 
@@ -277,17 +279,6 @@ async def look_up(
     if not configs.as_recorded:
         return recorded, None
     return recorded, configs.under(await scored_under(conn, inside, before, recorded))
-
-
-def brand_of(label: str, account: str | None = None) -> tuple[str | None, int | None]:
-    """The account and its configuration version a recorded ``config_version`` names (None, None:
-    ``default``); ``account`` when known, read from the label otherwise."""
-    if account is not None:
-        return account, split_label(label, account)[1]
-    if label.endswith("/default"):
-        return None, None
-    found = re.search(r"/([^/]*)@v(\d+)\Z", label)
-    return (found.group(1), int(found.group(2))) if found else (None, None)
 
 
 def split_label(label: str, account: str) -> tuple[str, int | None]:

@@ -48,7 +48,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         # Scored before without a new version: scored again now, after a later version of the same
         # relationship, it would record a stale decision on top. It stays a no-op.
         no_op = await store.unchanged(conn, [no_op_key(a) for a in batch])
-        new_no_op: list[tuple[str, int, str]] = []
+        new_no_op: list[tuple[str, int, str, str, str]] = []
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
         brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
@@ -66,7 +66,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
                 no_op.add(no_op_key(annotated))
                 if annotated.decides:  # the others (retained notices, follow-backs) never decide
                     # With the configuration it was scored under, for replay (``followback replay``).
-                    new_no_op.append((*no_op_key(annotated), config_label(rules, brands.get(key[0]))))
+                    new_no_op.append((*no_op_key(annotated), *key, config_label(rules, brands.get(key[0]))))
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)

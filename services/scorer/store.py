@@ -98,17 +98,21 @@ async def unchanged(conn: asyncpg.Connection, keys: Sequence[NoOp]) -> set[NoOp]
     return {(row["event_id"], row["revision"]) for row in rows}
 
 
-async def record_unchanged(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, str]]) -> None:
-    """Remember (event id, annotation revision, the configuration it was scored under) no-ops."""
+async def record_unchanged(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, str, str, str]]) -> None:
+    """Remember no-ops: (event id, annotation revision, account, follower, the configuration it
+    was scored under)."""
     if not rows:
         return
-    event_ids, revisions, configs = zip(*rows, strict=True)
+    event_ids, revisions, accounts, followers, configs = zip(*rows, strict=True)
     await conn.execute(
         """
-        INSERT INTO scorer_unchanged (event_id, revision, config_version)
-        SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT DO NOTHING
+        INSERT INTO scorer_unchanged (event_id, revision, account_id, follower_id, config_version)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[])
+        ON CONFLICT DO NOTHING
         """,
         list(event_ids),
         list(revisions),
+        list(accounts),
+        list(followers),
         list(configs),
     )

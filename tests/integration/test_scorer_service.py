@@ -154,5 +154,8 @@ async def test_an_event_that_decided_nothing_is_decided_again_when_its_annotatio
     # The stranger's like was a no-op, remembered with the configuration it was scored under.
     label = config_label(rules_from(settings), None)
     assert [
-        tuple(r) for r in await db.fetch("SELECT event_id, revision, config_version FROM scorer_unchanged")
-    ] == [("v1", 0, label)]
+        tuple(r)
+        for r in await db.fetch(
+            "SELECT event_id, revision, account_id, follower_id, config_version FROM scorer_unchanged"
+        )
+    ] == [("v1", 0, "brand", "40", label)]

@@ -12,7 +12,6 @@ from followback.replay import (
     Made,
     Scored,
     arrived_out_of_order,
-    brand_of,
     caveats,
     looked_up_ids,
     recompute,
@@ -83,7 +82,7 @@ def test_each_event_is_decided_under_the_configuration_of_its_relationships_late
     assert later["e3"].config_version.endswith("/brand@v1")
 
 
-def made(config: VersionedConfig | None, account: str | None = "brand", follower: str | None = "f1") -> Made:
+def made(config: VersionedConfig | None, account: str = "brand", follower: str = "f1") -> Made:
     return Made(account, follower, config)
 
 
@@ -93,32 +92,26 @@ def test_an_event_id_another_relationship_recorded_tells_nothing_of_this_ones_co
         under={"e1": made(V1, follower="someone else"), "e2": made(V1, account="brand_eu")},
     )  # fmt: skip
     assert {d.config_version.rsplit("/", 1)[1] for d in decided.values()} == {"brand@v2"}
-    # A no-op's row names no relationship: it counts for the event's own.
-    _, _, no_op = recompute(
-        RECORDS, Window(), ScoringRules(), {"brand": V2}, ChurnRules(), under={"e1": made(V1, None, None)}
-    )
-    assert no_op["e1"].config_version.endswith("/brand@v1")
 
 
 def test_a_recorded_config_version_names_the_brands_configuration_or_none() -> None:
-    configs = Configs({"brand": V2}, {"brand": {1: V1, 2: V2}}, "recorded")
+    eu = VersionedConfig(account_id="brand/eu", version=2, config=AccountConfig())
+    configs = Configs({"brand": V2}, {"brand": {1: V1, 2: V2}, "brand/eu": {2: eu}}, "recorded")
     under = configs.under(
         {
             "a": Scored("brand", "f1", "1+ab12cd34/brand@v1"),
             "b": Scored("brand", "f1", "7/brand@v2"),  # a label from before the fingerprint
             "c": Scored("brand", "f1", "1+ab12cd34/default"),
-            "d": Scored(None, None, "1+ab12cd34/brand@v2"),  # a no-op's: the account from the label
+            "d": Scored("brand/eu", "f2", "1+ab12cd34/brand/eu@v2"),  # a slash in the account
         }
     )
     assert under == {
         "a": Made("brand", "f1", V1),
         "b": Made("brand", "f1", V2),
         "c": Made("brand", "f1", None),
-        "d": Made("brand", None, V2),
+        "d": Made("brand/eu", "f2", eu),
     }
     assert Configs({"brand": V2}).under({"a": Scored("brand", "f1", "1/brand@v1")}) is None  # latest
-    assert brand_of("1+ab/brand/eu@v3") == ("eu", 3)  # an account with a slash is read whole only when known
-    assert brand_of("1+ab/brand/eu@v3", "brand/eu") == ("brand/eu", 3)
 
 
 def test_a_recorded_label_splits_into_the_global_rules_and_the_brands_version() -> None:
