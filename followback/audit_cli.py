@@ -133,16 +133,21 @@ def replay_command(
         def replayed(done: int, total: int) -> None:
             bar.update(replaying, completed=done, total=total, visible=True)
 
-        report, _ = replay_workers.replay_log(
-            settings,
-            window,
-            configs,
-            processes,
-            source=path,
-            progress=replay_workers.Progress(
-                lambda n: bar.update(reading, total=n), lambda n: bar.advance(reading, n), replayed
-            ),
-        )
+        try:
+            report, _ = replay_workers.replay_log(
+                settings,
+                window,
+                configs,
+                processes,
+                source=path,
+                progress=replay_workers.Progress(
+                    lambda n: bar.update(reading, total=n), lambda n: bar.advance(reading, n), replayed
+                ),
+            )
+        except eventlog.UnreadableExportError as broken:
+            bar.stop()
+            err.print(f"error: {broken}", highlight=False)
+            raise typer.Exit(2) from None
     summary = report.summary()
     for warning in report.warnings:
         err.print(f"warning: {warning}", highlight=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,16 +103,24 @@ async def from_kafka(
             yield Record(event, value)
 
 
+class UnreadableExportError(ValueError):
+    """An exported file that cannot be read to its end (a damaged or cut-off gzip stream)."""
+
+
 def raw_from_file(path: Path) -> Iterator[bytes]:
     """The lines of an exported file (gzip NDJSON, or plain NDJSON, told apart by the file's first
-    bytes, whatever its name), unparsed; blank lines skipped."""
+    bytes, whatever its name), unparsed; blank lines skipped. :class:`UnreadableExportError` when the
+    file breaks off or is damaged."""
     with path.open("rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if compressed else open
-    with opener(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                yield line.rstrip(b"\n")
+    try:
+        with opener(path, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    yield line.rstrip(b"\n")
+    except (EOFError, OSError, zlib.error) as broken:  # gzip.BadGzipFile is an OSError
+        raise UnreadableExportError(f"{path} is not a readable export: {broken}") from broken
 
 
 def from_file(path: Path) -> Iterator[Record]:

@@ -322,6 +322,7 @@ def caveats(
     earliest: datetime | None,
     provenance: Mapping[tuple[str, str], int],
     out_of_order: int = 0,
+    not_events: int = 0,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
@@ -332,6 +333,11 @@ def caveats(
         found.append(
             f"no event before --since {window.since.isoformat()} in the log read (an export of the "
             "range alone, or the topic's retention): every relationship starts the range as new"
+        )
+    if not_events:
+        found.append(
+            f"{not_events} record(s) of the log read are not events and were skipped (live, they went "
+            "to the dead-letter topic); a source with nothing but such records is not an event log"
         )
     if out_of_order:
         found.append(

@@ -217,6 +217,7 @@ class ShardResult:
     differences: list[tuple[Place, Difference]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
     earliest: datetime | None = None  # the shard's earliest event time
+    not_events: int = 0  # records that did not parse as events (skipped)
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -255,6 +256,7 @@ def run_shard(
     differences = arrived_out_of_order(compare(in_window, decided, recorded), records, positions, job.window)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
+    result.not_events = len(raws) - len(records)
     for r in recorded.values():
         made = (r.scorer_version, split_label(r.config_version, r.account_id)[0])
         result.provenance[made] = result.provenance.get(made, 0) + 1
@@ -414,7 +416,8 @@ def replay(
     report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
-    report.warnings = caveats(job.window, job.rules, earliest, provenance, shuffled)
+    not_events = sum(r.not_events for r in results)
+    report.warnings = caveats(job.window, job.rules, earliest, provenance, shuffled, not_events)
     return merged
 
 

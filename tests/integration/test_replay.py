@@ -205,6 +205,35 @@ async def test_the_replay_command_reports_zero_differences_as_its_last_json_line
     assert result["decisions_recomputed"] == result["decisions_recorded"] > 200
 
 
+async def test_the_replay_command_stops_with_a_clear_error_on_a_damaged_export_and_warns_of_non_events(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    records = await live_run(settings, db, events=[r.event for r in cross_account_churner()])
+    whole = tmp_path / "log.ndjson.gz"
+    eventlog.write_export(records, whole)
+    cut = tmp_path / "cut.ndjson.gz"
+    cut.write_bytes(whole.read_bytes()[:-12])  # the end of the gzip stream is missing
+    strays = tmp_path / "strays.ndjson"
+    strays.write_bytes(b"not an event\n" + b"\n".join(r.raw for r in records) + b'\n{"event_id": 3}\n')
+
+    def run(source: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "followback", "replay", "--json", "--source", str(source)],
+            env={**os.environ, **as_env(settings)}, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    broken = await asyncio.to_thread(run, cut)
+    assert broken.returncode == 2
+    assert f"{cut} is not a readable export" in " ".join(broken.stderr.split())
+    mixed = await asyncio.to_thread(run, strays)
+    assert mixed.returncode == 0, mixed.stderr
+    result = json.loads(mixed.stdout.strip().splitlines()[-1])
+    assert (result["events_read"], result["differences"]) == (len(records), 0)
+    assert [w.split(" (")[0] for w in result["warnings"]] == [
+        "2 record(s) of the log read are not events and were skipped"
+    ]
+
+
 async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_detector_did(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from followback.eventlog import export_file, raw_from_file
+from followback.eventlog import UnreadableExportError, export_file, raw_from_file
 
 
 def half_export(path: Path) -> None:
@@ -41,3 +41,13 @@ def test_an_export_reads_back_whatever_its_name(tmp_path: Path) -> None:
         assert list(raw_from_file(tmp_path / name)) == [b'{"a": 1}', b'{"b": 2}']
     (tmp_path / "plain.ndjson.gz").write_bytes(b'{"c": 3}\n')  # not compressed, despite its name
     assert list(raw_from_file(tmp_path / "plain.ndjson.gz")) == [b'{"c": 3}']
+
+
+def test_an_export_cut_off_or_damaged_is_an_error_that_names_the_file(tmp_path: Path) -> None:
+    whole = gzip.compress(b'{"event_id": "e1"}\n' * 2000)
+    cut, damaged = tmp_path / "cut.ndjson.gz", tmp_path / "damaged.ndjson.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    damaged.write_bytes(whole[:10] + b"\x00" * 40 + whole[50:])
+    for path in (cut, damaged):
+        with pytest.raises(UnreadableExportError, match=f"{path} is not a readable export"):
+            list(raw_from_file(path))

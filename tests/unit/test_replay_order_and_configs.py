@@ -135,6 +135,8 @@ def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_oth
     assert caveats(Window(), rules, START, {(SCORER_VERSION, rules.config_version): 5}) == []
     [renamed] = caveats(Window(), rules, START, {(SCORER_VERSION, "0"): 5})
     assert "under rules 0;" in renamed
+    [skipped] = caveats(Window(), rules, START, {now: 40}, not_events=3)
+    assert skipped.startswith("3 record(s) of the log read are not events and were skipped")
 
 
 def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_event_time_order() -> None:
