@@ -15,7 +15,6 @@ version N of one account's would.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,7 +27,14 @@ import orjson
 from followback.eventlog import Record, Window
 from services.churn.history import event_order
 from services.churn.rules import ChurnRules, InMemory
-from services.scorer.scoring import SCORER_VERSION, Current, ScoringRules, next_decision, rules_label
+from services.scorer.scoring import (
+    SCORER_VERSION,
+    Current,
+    ScoringRules,
+    next_decision,
+    rules_label,
+    split_label,
+)
 from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, decision_id_for
@@ -37,7 +43,6 @@ from shared.relationships import AnnotatedEvent
 MAX_LISTED = 1000
 PROGRESS_EVERY = 1000  # events between two reports of progress
 AS_RECORDED, LATEST = "recorded", "latest"  # the --config choices besides a version number
-_BRAND_VERSION = re.compile(r"@v(\d+)\Z")  # the brand's part of a config_version: "1/brand@v3"
 
 
 @dataclass(frozen=True)
@@ -279,17 +284,6 @@ async def look_up(
     if not configs.as_recorded:
         return recorded, None
     return recorded, configs.under(await scored_under(conn, inside, before, recorded))
-
-
-def split_label(label: str, account: str) -> tuple[str, int | None]:
-    """A recorded ``config_version`` (:func:`services.scorer.scoring.config_label`) as the global
-    rules' label and the account's configuration version (None: ``default``, the account had none)."""
-    if label.endswith("/default"):
-        return label.removesuffix("/default"), None
-    found = _BRAND_VERSION.search(label)
-    if found is not None and label.endswith(brand := f"/{account}@v{found.group(1)}"):
-        return label.removesuffix(brand), int(found.group(1))
-    return label, None
 
 
 def arrived_out_of_order(

@@ -29,6 +29,7 @@ import os
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -53,12 +54,11 @@ from followback.replay import (
     compare,
     look_up,
     recompute,
-    split_label,
 )
 from services.churn.history import event_order
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
-from services.scorer.scoring import ScoringRules
+from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
 from shared.events import Event
 from shared.settings import Settings
@@ -219,7 +219,7 @@ class ShardResult:
     earliest: datetime | None = None  # the shard's earliest event time
     not_events: int = 0  # records that did not parse as events (skipped)
     # The recorded decisions compared, counted by (scorer version, global rules' label).
-    provenance: dict[tuple[str, str], int] = field(default_factory=dict)
+    provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def run_shard(
@@ -257,9 +257,9 @@ def run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.not_events = len(raws) - len(records)
-    for r in recorded.values():
-        made = (r.scorer_version, split_label(r.config_version, r.account_id)[0])
-        result.provenance[made] = result.provenance.get(made, 0) + 1
+    result.provenance.update(
+        (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
+    )
     if differences:
         result.differences = _placed(differences, records, positions, job.window)
     done = time.perf_counter()
@@ -402,10 +402,9 @@ def replay(
         progress(total, total)  # every event dealt is done (the ones that were not events too)
     merged = Replayed(ReplayReport(), tasks=len(groups))
     report, placed = merged.report, []
-    provenance: dict[tuple[str, str], int] = {}
+    provenance: Counter[tuple[str, str]] = Counter()
     for result in results:
-        for made, count in result.provenance.items():
-            provenance[made] = provenance.get(made, 0) + count
+        provenance += result.provenance
         report.events_read += result.read
         report.events_in_window += result.in_window
         report.decisions_recomputed += result.recomputed

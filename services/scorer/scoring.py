@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import astuple, dataclass
+import re
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 from services.scorer.authenticity import BEGGING, Assessment, assess
@@ -32,6 +33,7 @@ from shared.events import EventType
 from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.3.0"
+_BRAND_VERSION = re.compile(r"@v(\d+)\Z")  # the brand's part of a config_version: "1+5d41402a/brand@v3"
 
 _BEGGING = BEGGING  # kept importable here: the begging pattern now lives with the model's features
 
@@ -50,7 +52,7 @@ class ScoringRules:
     def fingerprint(self) -> str:
         """A digest of the rules' values (all but the name): a decision names the rules it was made
         under even when a threshold changed and the name did not."""
-        values = astuple(self)[:-1]
+        values = tuple(getattr(self, f.name) for f in fields(self) if f.name != "config_version")
         return hashlib.sha256(repr(values).encode()).hexdigest()[:8]
 
 
@@ -158,6 +160,17 @@ def config_label(rules: ScoringRules, brand: VersionedConfig | None) -> str:
     """The configuration a decision was made under: the global rules' (:func:`rules_label`) and the
     brand's version (``1+5d41402a/brand@v3``; ``.../default`` before the brand had one)."""
     return f"{rules_label(rules)}/{brand.label if brand else 'default'}"
+
+
+def split_label(label: str, account: str) -> tuple[str, int | None]:
+    """A recorded ``config_version`` (:func:`config_label`, read back) as the global
+    rules' label and the account's configuration version (None: ``default``, the account had none)."""
+    if label.endswith("/default"):
+        return label.removesuffix("/default"), None
+    found = _BRAND_VERSION.search(label)
+    if found is not None and label.endswith(brand := f"/{account}@v{found.group(1)}"):
+        return label.removesuffix(brand), int(found.group(1))
+    return label, None
 
 
 def score(

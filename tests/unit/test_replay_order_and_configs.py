@@ -15,10 +15,9 @@ from followback.replay import (
     caveats,
     looked_up_ids,
     recompute,
-    split_label,
 )
 from services.churn.patterns import ChurnRules
-from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label
+from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label, split_label
 from shared.accounts import AccountConfig, VersionedConfig
 from shared.decisions import DecisionClass
 from shared.events import Event, EventType, Interaction, InteractionKind
