@@ -30,6 +30,7 @@ from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import (
     SCORER_VERSION,
     Current,
+    RulesLabel,
     ScoringRules,
     next_decision,
     rules_label,
@@ -317,11 +318,14 @@ def caveats(
     provenance: Mapping[tuple[str, str], int],
     out_of_order: int = 0,
     not_events: int = 0,
+    *,
+    churn_rules: str,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
-    another scorer version or under other global rules (``provenance``: their count by (scorer
-    version, rules label); replay runs this scorer under the settings' rules)."""
+    another scorer version or under other rules (``provenance``: their count by (scorer version,
+    rules label); replay runs this scorer under the settings' scoring rules and the churn rules
+    whose fingerprint is ``churn_rules``)."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -338,15 +342,31 @@ def caveats(
             f"{out_of_order} difference(s) are of followers whose events reached the log out of "
             "event-time order: the live scorer decided those in arrival order, replay in event time"
         )
-    now = (SCORER_VERSION, rules_label(rules))
+    now = RulesLabel(rules.config_version, rules.fingerprint, churn_rules)
     for (scorer, label), count in sorted(provenance.items()):
         # A label from before rules carried their fingerprint ("1") can only be compared by name.
-        if (scorer, label) != now and (scorer, label) != (now[0], rules.config_version):
+        was = RulesLabel(label, None, None) if label == rules.config_version else RulesLabel.parse(label)
+        other = _other_rules(scorer, was, now)
+        if other:
             found.append(
                 f"{count} recorded decision(s) were made by scorer {scorer} under rules {label}; this "
-                f"replay runs scorer {now[0]} under rules {now[1]} (FOLLOWBACK_SCORING__*)"
+                f"replay runs scorer {SCORER_VERSION} under rules {rules_label(rules, churn_rules)} "
+                f"({', '.join(other)})"
             )
     return found
+
+
+def _other_rules(scorer: str, was: RulesLabel, now: RulesLabel) -> list[str]:
+    """What differs between the rules a decision was recorded under and replay's, as far as the
+    recorded label tells (a part it lacks, recorded before that part was, is not compared)."""
+    other = []
+    if scorer != SCORER_VERSION:
+        other.append("another scorer version")
+    if was.name != now.name or (was.scoring is not None and was.scoring != now.scoring):
+        other.append("other scoring rules: FOLLOWBACK_SCORING__*")
+    if was.churn is not None and was.churn != now.churn:
+        other.append("other churn rules: FOLLOWBACK_CHURN__*")
+    return other
 
 
 async def brand_configs(

@@ -416,7 +416,15 @@ def replay(
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
     not_events = sum(r.not_events for r in results)
-    report.warnings = caveats(job.window, job.rules, earliest, provenance, shuffled, not_events)
+    report.warnings = caveats(
+        job.window,
+        job.rules,
+        earliest,
+        provenance,
+        shuffled,
+        not_events,
+        churn_rules=job.churn_rules.fingerprint,
+    )
     return merged
 
 

@@ -111,6 +111,10 @@ class Annotation(BaseModel):
     revision: int = Field(
         default=0, description="0 when first published; higher when an earlier event arrived afterwards."
     )
+    churn_rules: str | None = Field(
+        default=None,
+        description="The fingerprint of the churn rules applied (None: from before they were named).",
+    )
 
 
 class AnnotatedEvent(BaseModel):

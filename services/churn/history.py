@@ -158,7 +158,8 @@ def view(follower: Follower, rules: ChurnRules) -> dict[str, View]:
     return views
 
 
-def annotation(point: Point, *, late: bool = False) -> Annotation:
+def annotation(point: Point, rules: ChurnRules, *, late: bool = False) -> Annotation:
+    """What ``point`` tells about its relationship, naming the rules it was folded under."""
     t = point.tally
     return Annotation(
         follows=t.follows,
@@ -176,6 +177,7 @@ def annotation(point: Point, *, late: bool = False) -> Annotation:
         accounts_churned=point.accounts_churned,
         late=late,
         revision=point.item.revision,
+        churn_rules=rules.fingerprint,
     )
 
 

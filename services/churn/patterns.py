@@ -13,8 +13,10 @@ Cross-account churn needs the follower's other relationships, so the timeline ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import NamedTuple
 
 from shared.events import EventType
@@ -46,6 +48,18 @@ class ChurnRules:
             cross_accounts=settings.cross_accounts,
             grace=timedelta(seconds=settings.grace_s),
         )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the rules' values: every annotation carries it (``Annotation.churn_rules``),
+        and the scorer records it in a decision's ``config_version``, so a decision names the churn
+        rules it rests on."""
+        canonical = tuple(
+            (f.name, value // timedelta(microseconds=1) if isinstance(value, timedelta) else value)
+            for f in fields(self)
+            for value in (getattr(self, f.name),)
+        )  # each rule by name, durations in microseconds: the same digest in every process and version
+        return hashlib.sha256(repr(canonical).encode()).hexdigest()[:8]
 
 
 class Tally(NamedTuple):

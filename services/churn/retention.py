@@ -125,4 +125,4 @@ def _notice(
         item, tally, when - tally.last_follow_at, (), count_churned(ends, after_all(when), rules),
         in_horizon(tally.cycle_ends, when, rules),
     )  # fmt: skip
-    return Notice(account, tally.last_follow_at, when, annotation(point))
+    return Notice(account, tally.last_follow_at, when, annotation(point, rules))

@@ -99,8 +99,8 @@ def fold(
     changed = {**follower, account: rel._replace(pending=pending)}
     after = view(changed, rules)
     point = next(p for p in after[account].points if p.item.event_id == item.event_id)
-    changed, revised = _revise(changed, before, after)
-    outcome = Outcome(changed, after, annotation(point), False, revised)
+    changed, revised = _revise(changed, before, after, rules)
+    outcome = Outcome(changed, after, annotation(point, rules), False, revised)
     alerts.publish(follower_id, outcome, late=None)
     settle(outcome, watermark, rules)
     return outcome
@@ -126,9 +126,9 @@ def _fold_late(
     through = item.at if rel.through is None else max(rel.through, item.at)
     changed = {**follower, account: rel._replace(settled=point.tally, through=through)}
     after = view(changed, rules)
-    changed, revised = _revise(changed, before, after)
+    changed, revised = _revise(changed, before, after, rules)
     outcome = Outcome(
-        changed, after, annotation(point, late=True), True, revised, retained=list(ahead.retained)
+        changed, after, annotation(point, rules, late=True), True, revised, retained=list(ahead.retained)
     )
     alerts.publish(follower_id, outcome, late=(account, point))
     settle(outcome, watermark, rules)
@@ -159,11 +159,11 @@ def _unchanged(follower: Follower, account: str, item: Item, rules: ChurnRules) 
     found = next((p for p in current.points if p.item.event_id == item.event_id), None)
     if found is None:
         found = Point(item, current.now, None, (), 0, in_horizon(current.now.cycle_ends, item.at, rules))
-    return Outcome(dict(follower), views, annotation(found))
+    return Outcome(dict(follower), views, annotation(found, rules))
 
 
 def _revise(
-    follower: dict[str, Rel], before: Mapping[str, View], after: Mapping[str, View]
+    follower: dict[str, Rel], before: Mapping[str, View], after: Mapping[str, View], rules: ChurnRules
 ) -> tuple[dict[str, Rel], list[tuple[str, Annotation]]]:
     """Bump the revision of every pending event whose annotation the fold changed."""
     if not before:
@@ -188,5 +188,5 @@ def _revise(
         for p in current.points:
             if p.item.event_id in bumped:
                 again = p.item._replace(revision=p.item.revision + 1)
-                revised.append((again.event_id, annotation(p._replace(item=again))))
+                revised.append((again.event_id, annotation(p._replace(item=again), rules)))
     return changed, revised

@@ -66,7 +66,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
                 no_op.add(no_op_key(annotated))
                 if annotated.decides:  # the others (retained notices, follow-backs) never decide
                     # With the configuration it was scored under, for replay (``followback replay``).
-                    new_no_op.append((*no_op_key(annotated), *key, config_label(rules, brands.get(key[0]))))
+                    label = config_label(rules, brands.get(key[0]), annotated.relationship.churn_rules)
+                    new_no_op.append((*no_op_key(annotated), *key, label))
                 continue
             version = latest[key].version + 1 if key in latest else 1
             latest[key] = Current(decision.decision_class, decision.score, version)

@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass, fields
 from functools import cached_property
+from typing import NamedTuple
 
 from services.scorer.authenticity import BEGGING, Assessment, assess
 from services.scorer.brand import assess_brand
@@ -34,6 +35,8 @@ from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.3.0"
 _BRAND_VERSION = re.compile(r"@v(\d+)\Z")  # the brand's part of a config_version: "1+5d41402a/brand@v3"
+CHURN_PART = "+churn:"  # before the churn rules' fingerprint in a rules label
+_RULES_LABEL = re.compile(rf"\+([0-9a-f]{{8}})(?:{re.escape(CHURN_PART)}([0-9a-f]{{8}}))?\Z")
 
 _BEGGING = BEGGING  # kept importable here: the begging pattern now lives with the model's features
 
@@ -151,15 +154,35 @@ def _value(annotated: AnnotatedEvent) -> list[Reason]:
 DEFAULT_RULES = ScoringRules()
 
 
-def rules_label(rules: ScoringRules) -> str:
-    """The global rules a decision was made under: their name and their values' fingerprint."""
-    return f"{rules.config_version}+{rules.fingerprint}"
+def rules_label(rules: ScoringRules, churn_rules: str | None = None) -> str:
+    """The global rules a decision was made under: the scoring rules' name and their values'
+    fingerprint, then the fingerprint of the churn rules its annotation was folded under
+    (``Annotation.churn_rules``; left out when the annotation does not name them):
+    ``1+5d41402a+churn:9f8e7d6c``."""
+    scoring = f"{rules.config_version}+{rules.fingerprint}"
+    return scoring if churn_rules is None else f"{scoring}{CHURN_PART}{churn_rules}"
 
 
-def config_label(rules: ScoringRules, brand: VersionedConfig | None) -> str:
+def config_label(rules: ScoringRules, brand: VersionedConfig | None, churn_rules: str | None = None) -> str:
     """The configuration a decision was made under: the global rules' (:func:`rules_label`) and the
-    brand's version (``1+5d41402a/brand@v3``; ``.../default`` before the brand had one)."""
-    return f"{rules_label(rules)}/{brand.label if brand else 'default'}"
+    brand's version (``1+5d41402a+churn:9f8e7d6c/brand@v3``; ``.../default`` before the brand had one)."""
+    return f"{rules_label(rules, churn_rules)}/{brand.label if brand else 'default'}"
+
+
+class RulesLabel(NamedTuple):
+    """A recorded rules label (:func:`rules_label`) read back; a part it lacks is None (a label from
+    before the part was recorded: ``1`` has only the name, ``1+5d41402a`` no churn rules)."""
+
+    name: str
+    scoring: str | None
+    churn: str | None
+
+    @classmethod
+    def parse(cls, label: str) -> RulesLabel:
+        found = _RULES_LABEL.search(label)
+        if found is None:
+            return cls(label, None, None)
+        return cls(label[: found.start()], found.group(1), found.group(2))
 
 
 def split_label(label: str, account: str) -> tuple[str, int | None]:
@@ -226,7 +249,7 @@ def score(
         score=points,
         reasons=ordered,
         scorer_version=SCORER_VERSION,
-        config_version=config_label(rules, brand),
+        config_version=config_label(rules, brand, rel.churn_rules),
         event_ids=(event.event_id,),
         occurred_at=event.occurred_at,
     )

@@ -21,6 +21,7 @@ from services.churn.app import create_app as churn_app
 from services.churn.patterns import ChurnRules
 from services.scorer.app import create_app as scorer_app
 from services.scorer.app import rules_from
+from services.scorer.scoring import config_label
 from shared import accounts
 from shared.accounts import AccountConfig
 from shared.decisions import DecisionClass
@@ -271,6 +272,53 @@ async def test_a_run_across_a_configuration_change_replays_as_recorded_to_zero_d
     first_half = {e.follower.id for e in events[:half]}
     assert latest.differences
     assert {d.follower_id for d in latest.differences} <= first_half  # the second half was v2 already
+
+
+def late_unfollowers(records: list[Record], longer: timedelta, recorded_churners: set[str]) -> set[str]:
+    """The followers a quick-unfollow window of ``longer`` (instead of 7 days) makes churners: an
+    unfollow more than 7 days but at most ``longer`` after the follow it ends (read off the log)."""
+    follows: dict[tuple[str, str], object] = {}
+    found = set()
+    for record in sorted(records, key=lambda r: r.event.occurred_at):
+        event = record.event
+        key = (event.account_id, event.follower.id)
+        if event.type is EventType.FOLLOW:
+            follows.setdefault(key, event.occurred_at)
+        elif event.type is EventType.UNFOLLOW and key in follows:
+            dwell = event.occurred_at - follows.pop(key)  # type: ignore[operator]
+            if timedelta(days=7) < dwell <= longer:
+                found.add(event.follower.id)
+    return found - recorded_churners
+
+
+async def test_a_decision_names_the_live_churn_rules_and_a_replay_under_other_churn_rules_says_so(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Every recorded decision names the churn rules the live detector folded under; replayed
+    under a longer quick-unfollow window, the replay warns that the churn rules differ, and exactly
+    the late unfollowers that window catches come back as churners."""
+    records = await live_run(settings, db)
+    live = ChurnRules.from_settings(settings.churn)
+    brand = await accounts.at_version(db, "brand", 1)
+    labels = {r["config_version"] for r in await db.fetch("SELECT DISTINCT config_version FROM decisions")}
+    assert labels == {config_label(rules_from(settings), brand, live.fingerprint)}
+    assert (await sharded_replay(settings, db, Window(), 2)).warnings == []
+
+    longer = timedelta(days=60)
+    churn = settings.churn.model_copy(update={"quick_unfollow_window_s": longer.total_seconds()})
+    other = settings.model_copy(update={"churn": churn})
+    report = await sharded_replay(other, db, Window(), 2)
+    [warning] = [w for w in report.warnings if "recorded decision(s)" in w]
+    assert warning.endswith("(other churn rules: FOLLOWBACK_CHURN__*)")
+    assert f"+churn:{live.fingerprint};" in warning
+    assert f"+churn:{ChurnRules.from_settings(churn).fingerprint} (" in warning
+    churners = {
+        r["follower_id"] for r in await db.fetch("SELECT follower_id FROM decisions WHERE class = 'churner'")
+    }
+    expected = late_unfollowers(records, longer, churners)
+    assert expected  # the sample has late unfollowers (7 days and more)
+    assert {d.follower_id for d in report.differences} == expected
+    assert all(d.recomputed is not None and d.recomputed[0] == "churner" for d in report.differences)
 
 
 async def test_a_like_logged_before_its_follow_in_the_same_second_replays_as_the_detector_ordered_it(

@@ -8,7 +8,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.churn.rules import apply
+from services.churn.rules import DEFAULT_RULES, apply
 from services.scorer.app import create_app, rules_from
 from services.scorer.scoring import config_label
 from shared.decisions import Decision
@@ -151,8 +151,9 @@ async def test_an_event_that_decided_nothing_is_decided_again_when_its_annotatio
         )
     assert [(r["version"], list(r["event_ids"])) for r in rows] == [(1, ["v2"]), (2, ["v1"])]
     assert await db.fetchval("SELECT count(*) FROM decisions") == 2
-    # The stranger's like was a no-op, remembered with the configuration it was scored under.
-    label = config_label(rules_from(settings), None)
+    # The stranger's like was a no-op, remembered with the configuration it was scored under (the
+    # churn rules its annotation was folded under included: ``apply``'s defaults).
+    label = config_label(rules_from(settings), None, DEFAULT_RULES.fingerprint)
     assert [
         tuple(r)
         for r in await db.fetch(

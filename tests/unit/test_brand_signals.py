@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.churn.rules import apply
+from services.churn.rules import ChurnRules, apply
 from services.scorer.brand import RELEVANCE_POINTS_MAX, RELEVANCE_POINTS_PER_MATCH, assess_brand
 from services.scorer.scoring import ScoringRules, score
 from shared.accounts import AccountConfig, VersionedConfig
@@ -87,8 +87,11 @@ def test_the_brands_thresholds_replace_the_global_ones() -> None:
 
 
 def test_the_decision_names_the_brand_configuration_version() -> None:
-    assert decide(REAL_PERSON, AccountConfig()).config_version == f"3+{RULES.fingerprint}/brand@v4"
-    assert decide(REAL_PERSON, None).config_version == f"3+{RULES.fingerprint}/default"
+    churn = ChurnRules().fingerprint  # the rules ``apply`` folds under by default
+    assert (
+        decide(REAL_PERSON, AccountConfig()).config_version == f"3+{RULES.fingerprint}+churn:{churn}/brand@v4"
+    )
+    assert decide(REAL_PERSON, None).config_version == f"3+{RULES.fingerprint}+churn:{churn}/default"
 
 
 def test_no_configuration_means_no_brand_signals() -> None:

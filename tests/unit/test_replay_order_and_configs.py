@@ -121,21 +121,46 @@ def test_a_recorded_label_splits_into_the_global_rules_and_the_brands_version() 
 
 
 def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_other_rules() -> None:
-    rules = ScoringRules()
-    now = (SCORER_VERSION, rules_label(rules))
+    rules, churn = ScoringRules(), ChurnRules().fingerprint
+    now = (SCORER_VERSION, rules_label(rules, churn))
     since = START + timedelta(days=3)
-    assert caveats(Window(since=since), rules, START, {now: 40}) == []
-    assert caveats(Window(), rules, None, {}) == []
-    [empty] = caveats(Window(since=since), rules, since, {now: 40})
+    assert caveats(Window(since=since), rules, START, {now: 40}, churn_rules=churn) == []
+    assert caveats(Window(), rules, None, {}, churn_rules=churn) == []
+    [empty] = caveats(Window(since=since), rules, since, {now: 40}, churn_rules=churn)
     assert "no event before --since" in empty
-    [other] = caveats(Window(), rules, START, {now: 40, ("0.2.0", "1+00000000"): 3})
+    [other] = caveats(Window(), rules, START, {now: 40, ("0.2.0", "1+00000000"): 3}, churn_rules=churn)
     assert other.startswith("3 recorded decision(s) were made by scorer 0.2.0 under rules 1+00000000")
     # Labels from before the fingerprint compare by name only.
-    assert caveats(Window(), rules, START, {(SCORER_VERSION, rules.config_version): 5}) == []
-    [renamed] = caveats(Window(), rules, START, {(SCORER_VERSION, "0"): 5})
+    assert (
+        caveats(Window(), rules, START, {(SCORER_VERSION, rules.config_version): 5}, churn_rules=churn) == []
+    )
+    [renamed] = caveats(Window(), rules, START, {(SCORER_VERSION, "0"): 5}, churn_rules=churn)
     assert "under rules 0;" in renamed
-    [skipped] = caveats(Window(), rules, START, {now: 40}, not_events=3)
+    [skipped] = caveats(Window(), rules, START, {now: 40}, not_events=3, churn_rules=churn)
     assert skipped.startswith("3 record(s) of the log read are not events and were skipped")
+    # A name that merely ends like a fingerprint ("rel+20250101"), recorded before fingerprints.
+    dated = ScoringRules(config_version="rel+20250101")
+    assert caveats(Window(), dated, START, {(SCORER_VERSION, "rel+20250101"): 5}, churn_rules=churn) == []
+
+
+def test_a_replay_warns_of_decisions_made_under_other_churn_rules_and_says_which_rules_differ() -> None:
+    rules, churn = ScoringRules(), ChurnRules().fingerprint
+    other = ChurnRules(serial_cycles=3).fingerprint
+    now, then = rules_label(rules, churn), rules_label(rules, other)
+    assert caveats(Window(), rules, START, {(SCORER_VERSION, now): 40}, churn_rules=churn) == []
+    [moved] = caveats(Window(), rules, START, {(SCORER_VERSION, then): 2}, churn_rules=churn)
+    assert moved == (
+        f"2 recorded decision(s) were made by scorer {SCORER_VERSION} under rules {then}; this replay "
+        f"runs scorer {SCORER_VERSION} under rules {now} (other churn rules: FOLLOWBACK_CHURN__*)"
+    )
+    # A label from before churn rules were recorded says nothing of them; its scoring part still counts.
+    assert caveats(Window(), rules, START, {(SCORER_VERSION, rules_label(rules)): 5}, churn_rules=churn) == []
+    stricter = rules_label(ScoringRules(high_value_threshold=80), other)
+    [every] = caveats(Window(), rules, START, {("0.1.0", stricter): 1}, churn_rules=churn)
+    assert every.endswith(
+        "(another scorer version, other scoring rules: FOLLOWBACK_SCORING__*, "
+        "other churn rules: FOLLOWBACK_CHURN__*)"
+    )
 
 
 def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_event_time_order() -> None:

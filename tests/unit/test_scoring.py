@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.churn.rules import apply
-from services.scorer.scoring import Current, ScoringRules, next_decision, score
+from services.churn.rules import ChurnRules, apply
+from services.scorer.scoring import (
+    Current,
+    RulesLabel,
+    ScoringRules,
+    next_decision,
+    score,
+    split_label,
+)
 from shared.decisions import DecisionClass, decision_id_for
 from shared.events import Event
 from shared.relationships import AnnotatedEvent, RelationshipState
+from shared.settings import ChurnSettings
 from tests.support import REAL_PERSON, SPAM_ACCOUNT, event
 
 
@@ -78,14 +86,41 @@ def test_a_decision_records_its_provenance() -> None:
     decision = score(item, rules)
     assert decision.event_ids == (item.event.event_id,)
     assert decision.decision_id == decision_id_for(item.event.event_id)
-    # The global rules (their name and values), no brand configuration.
-    assert decision.config_version == f"7+{rules.fingerprint}/default"
+    # The global rules (their name and values, the churn rules of the annotation), no brand configuration.
+    assert item.relationship.churn_rules == ChurnRules().fingerprint
+    assert decision.config_version == f"7+{rules.fingerprint}+churn:{ChurnRules().fingerprint}/default"
     # A threshold changed under the same name: the label tells the two apart.
     stricter = score(item, ScoringRules(config_version="7", high_value_threshold=80))
     assert stricter.config_version != decision.config_version
     assert stricter.config_version.startswith("7+")
     assert score(item, ScoringRules(config_version="7")).config_version == decision.config_version
     assert decision.occurred_at == item.event.occurred_at
+
+
+def test_the_churn_rules_fingerprint_is_the_settings_and_stays_the_same_across_releases() -> None:
+    # Recorded labels are compared with a replay's: the digest of the default rules must not move
+    # with field order, a Python version or how a duration was written (7 days, 604800.0 seconds).
+    assert ChurnRules().fingerprint == ChurnRules.from_settings(ChurnSettings()).fingerprint == "dc2a9d8e"
+    assert ChurnRules(quick_unfollow_window=timedelta(seconds=604800.0)).fingerprint == "dc2a9d8e"
+
+
+def test_a_decision_names_the_churn_rules_its_annotation_was_folded_under() -> None:
+    shorter = ChurnRules(quick_unfollow_window=timedelta(days=1))
+    assert shorter.fingerprint != ChurnRules().fingerprint
+    assert ChurnRules(quick_unfollow_window=timedelta(days=1)).fingerprint == shorter.fingerprint
+    ev = Event.model_validate(event("e0", "follow", "9", timedelta(0), REAL_PERSON))
+    _, note = apply(RelationshipState(), ev, shorter)
+    decision = score(AnnotatedEvent(event=ev, relationship=note), ScoringRules(config_version="7"))
+    assert note.churn_rules == shorter.fingerprint
+    assert RulesLabel.parse(split_label(decision.config_version, ev.account_id)[0]) == RulesLabel(
+        "7", ScoringRules(config_version="7").fingerprint, shorter.fingerprint
+    )
+    # An annotation from a detector before churn rules were named: the label has no churn part.
+    unnamed = AnnotatedEvent(event=ev, relationship=note.model_copy(update={"churn_rules": None}))
+    assert score(unnamed, ScoringRules(config_version="7")).config_version == (
+        f"7+{ScoringRules(config_version='7').fingerprint}/default"
+    )
+    assert RulesLabel.parse("7") == RulesLabel("7", None, None)
 
 
 def test_thresholds_come_from_the_rules() -> None:
