@@ -26,6 +26,9 @@ err = Console(stderr=True)
 Since = Annotated[datetime | None, typer.Option(help="Event time from (inclusive), RFC 3339.")]
 Until = Annotated[datetime | None, typer.Option(help="Event time until (exclusive), RFC 3339.")]
 Account = Annotated[str | None, typer.Option(help="Only this brand account.")]
+Follower = Annotated[
+    str | None, typer.Option(help="Only this follower (its relationships with every account).")
+]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -40,9 +43,10 @@ def export(
     since: Since = None,
     until: Until = None,
     account: Account = None,
+    follower: Follower = None,
 ) -> None:
     """Write the raw events of an event-time range to compressed NDJSON."""
-    window = Window(_aware(since), _aware(until), account)
+    window = Window(_aware(since), _aware(until), account, follower)
     if not file.parent.is_dir():
         raise typer.BadParameter(f"no such directory: {file.parent}")
 
@@ -66,6 +70,11 @@ def export(
             + "; to replay the range as it was, export without --since and --account (up to --until) "
             "and give them to replay instead"
         )
+    elif follower is not None:
+        err.print(
+            f"note: the file holds {follower}'s events alone: a replay of it decides {follower} as a "
+            "replay of the whole log does (unless another follower used one of its event ids first)"
+        )
     console.print(
         json.dumps({"file": str(file), "events": written, "read": read}),
         highlight=False,
@@ -87,6 +96,13 @@ def replay_command(
     since: Since = None,
     until: Until = None,
     account: Account = None,
+    follower: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this follower's decisions: its relationships are folded with the few others that "
+            "share its shard of the log, not the whole log (exact, and fast)"
+        ),
+    ] = None,
     source: Annotated[str, typer.Option(help="kafka, or an exported file")] = "kafka",
     config: Annotated[
         str,
@@ -108,7 +124,7 @@ def replay_command(
     from followback import replay_workers
 
     settings = load_settings()
-    window = Window(_aware(since), _aware(until), account)
+    window = Window(_aware(since), _aware(until), account, follower)
     choice = _config_choice(config, account)
     path = None if source == "kafka" else Path(source)
     if path is not None and not path.exists():
@@ -134,7 +150,7 @@ def replay_command(
             bar.update(replaying, completed=done, total=total, visible=True)
 
         try:
-            report, _ = replay_workers.replay_log(
+            report, run = replay_workers.replay_log(
                 settings,
                 window,
                 configs,
@@ -173,7 +189,9 @@ def replay_command(
             )
         console.print(table)
         console.print(
-            f"{report.events_read} events read, {report.events_in_window} in the window, "
+            f"{report.events_read} events read"
+            + (f" (the follower's shard of the {run.dealt} in the log)" if follower is not None else "")
+            + f", {report.events_in_window} in the window, "
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
             f"{len(report.differences)} different (configurations: {report.config}); "
             f"{report.events_per_second:,.0f} events/s"

@@ -31,17 +31,24 @@ class Record:
 
 @dataclass(frozen=True)
 class Window:
-    """Which events count: event time in [since, until), one account or all."""
+    """Which events count: event time in [since, until), one account or all, one follower or all."""
 
     since: datetime | None = None
     until: datetime | None = None
     account: str | None = None
+    follower: str | None = None
 
     def holds(self, event: Event) -> bool:
         return (
             (self.since is None or event.occurred_at >= self.since)
             and (self.until is None or event.occurred_at < self.until)
-            and (self.account is None or event.account_id == self.account)
+            and self.about(event)
+        )
+
+    def about(self, event: Event) -> bool:
+        """Whether the event is of the account and the follower asked for (whatever its time)."""
+        return (self.account is None or event.account_id == self.account) and (
+            self.follower is None or event.follower.id == self.follower
         )
 
 

@@ -138,8 +138,8 @@ def recompute(
             continue  # a duplicate is already done; later events cannot change the window
         seen.add(event.event_id)
         note = churn.fold(event)  # every account's: a churn on one counts on the others
-        if window.account is not None and event.account_id != window.account:
-            continue  # folded, not decided: only the account's decisions are replayed
+        if not window.about(event):
+            continue  # folded, not decided: only the account's (the follower's) decisions are replayed
         key = (event.account_id, event.follower.id)
         brand = brands.get(key[0])
         if under is not None:
@@ -171,9 +171,7 @@ def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str],
     compared: set[tuple[str, str]] = set()
     for record in records:
         event = record.event
-        if (window.until is None or event.occurred_at < window.until) and (
-            window.account is None or event.account_id == window.account
-        ):
+        if (window.until is None or event.occurred_at < window.until) and window.about(event):
             if window.holds(event):
                 inside[event.event_id] = None
                 compared.add((event.account_id, event.follower.id))

@@ -183,10 +183,21 @@ class Dealer:
         found = [self._merged(buckets) for buckets in packed]
         return sorted(found, key=lambda task: -len(task[0]))
 
+    def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
+        """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
+        by a shared event id (``followback replay --follower``: a small part of the log, the rest
+        unparsed)."""
+        if self.buckets == 1:
+            return self.raws[0], self.seqs[0]
+        root = self._root(zlib.crc32(_bytes(follower)) % self.buckets)
+        return self._merged([n for n in range(self.buckets) if self.seqs[n] and self._root(n) == root])
+
     def _merged(self, buckets: list[int]) -> tuple[list[bytes], list[int]]:
         """The buckets' events as one list in log order (each bucket is in log order already)."""
         if len(buckets) == 1:
             return self.raws[buckets[0]], self.seqs[buckets[0]]
+        if not buckets:
+            return [], []
         raws = [raw for n in buckets for raw in self.raws[n]]
         seqs = [seq for n in buckets for seq in self.seqs[n]]
         order = sorted(range(len(seqs)), key=seqs.__getitem__)
@@ -307,6 +318,7 @@ class Replayed:
 
     report: ReplayReport
     tasks: int = 0
+    dealt: int = 0  # the records read from the log (with a follower, more than the report's events read)
     seconds: dict[str, float] = field(default_factory=dict)  # summed over the tasks
 
 
@@ -377,8 +389,11 @@ def replay(
     ``workers`` (None: in this process), and merge; ``progress`` hears (events folded so far,
     events dealt) while they work."""
     at_least = 1 if workers is None else workers.count * TASKS_PER_WORKER
-    groups = dealt.tasks(at_least, most_per_task)
-    total = dealt.count
+    if job.window.follower is not None:  # one follower: only the events its fold needs
+        groups = [task for task in [dealt.task_of(job.window.follower)] if task[0]]
+    else:
+        groups = dealt.tasks(at_least, most_per_task)
+    total = sum(len(raws) for raws, _ in groups)
     if workers is None:
         done = 0
 
@@ -400,7 +415,7 @@ def replay(
         results = [future.result() for future in futures]
     if progress:
         progress(total, total)  # every event dealt is done (the ones that were not events too)
-    merged = Replayed(ReplayReport(), tasks=len(groups))
+    merged = Replayed(ReplayReport(), tasks=len(groups), dealt=dealt.count)
     report, placed = merged.report, []
     provenance: Counter[tuple[str, str]] = Counter()
     for result in results:

@@ -187,6 +187,54 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
     assert "no event before --since" in warning
 
 
+async def test_one_followers_replay_reads_its_shard_and_finds_what_the_whole_replay_finds_for_it(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """``replay --follower``: the follower's decisions replay as recorded to zero differences, and
+    under a stricter configuration to exactly the whole replay's differences of that follower,
+    while only its shard of the log is parsed and folded."""
+    records = await live_run(settings, db)
+    await accounts.save(db, "brand", AccountConfig(topics=["coffee"], high_value_threshold=85), "test")
+    whole = await run_replay(settings, db, records, Window(), replay.LATEST)
+    changed = sorted({d.follower_id for d in whole.differences})
+    assert changed
+    same = next(r.event.follower.id for r in records if r.event.follower.id not in changed)
+    for follower in (changed[0], same):
+        window = Window(follower=follower)
+        reference = await run_replay(settings, db, records, window, replay.LATEST)  # folds the whole log
+        one = await sharded_replay(settings, db, window, 2, choice=replay.LATEST)
+        assert one.differences == [d for d in whole.differences if d.follower_id == follower]
+        assert one.differences == reference.differences
+        counts = ("events_in_window", "decisions_recomputed", "decisions_recorded")
+        assert [getattr(one, c) for c in counts] == [getattr(reference, c) for c in counts]
+        assert one.decisions_recorded >= 1
+        assert one.events_read < len(records) / 10
+        as_recorded = await sharded_replay(settings, db, window, 2)
+        assert (as_recorded.differences, as_recorded.decisions_recorded) == ([], one.decisions_recorded)
+
+    # Its events alone, exported: the file replays that follower as the whole log does.
+    path = tmp_path / "one.ndjson.gz"
+    written, read = await eventlog.export_range(settings, Window(follower=changed[0]), path)
+    assert (written, read) == (sum(r.event.follower.id == changed[0] for r in records), len(records))
+    from_file = await sharded_replay(settings, db, Window(follower=changed[0]), 2, path, replay.LATEST)
+    assert from_file.differences == [d for d in whole.differences if d.follower_id == changed[0]]
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "followback", "replay", "--follower", changed[0], "--config", "latest"],
+        env={**os.environ, **as_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["differences"] == len([d for d in whole.differences if d.follower_id == changed[0]])
+    assert {d["follower_id"] for d in result["changed"]} == {changed[0]}
+    assert f"(the follower's shard of the {len(records)} in the log)" in " ".join(done.stdout.split())
+
+
 async def test_the_replay_command_reports_zero_differences_as_its_last_json_line(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

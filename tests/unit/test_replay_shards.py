@@ -253,3 +253,43 @@ def test_a_shards_churn_annotations_are_the_whole_logs(log: list[bytes]) -> None
         apart.update(annotations(part))
     assert apart.keys() == whole.keys()
     assert sum(apart[e].accounts_churned != whole[e].accounts_churned for e in whole) > 50
+
+
+def test_one_followers_replay_folds_its_shard_alone_and_decides_as_the_whole_log_does(
+    log: list[bytes],
+) -> None:
+    """``replay --follower``: the follower's shard, not the log, and what the whole log's replay
+    decides for that follower, however tricky the follower: a cross-account churner, the owner of
+    an event id reused later by another follower, and that other follower (its reused event is a
+    repeat, as it is in the whole log)."""
+    records = parsed(log)
+    churners = defaultdict(set)
+    for r in records:
+        if r.event.type.value == "unfollow":
+            churners[r.event.follower.id].add(r.event.account_id)
+    crossing = next(f for f, accounts in churners.items() if len(accounts) > 1)
+    owner = next(r.event.follower.id for r in records if r.event.event_id == records[40].event.event_id)
+    brands = {
+        "brand": VersionedConfig(account_id="brand", version=1, config=AccountConfig(topics=["coffee"]))
+    }
+    for follower in (crossing, owner, "9999"):
+        for window in (Window(follower=follower), Window(since=START + timedelta(days=6), follower=follower)):
+            expected = one_process(records, window, brands)
+            dealer = replay_workers.Dealer()
+            dealer.extend(log)
+            job = replay_workers.Job(window, ScoringRules(), replay.Configs(brands), ChurnRules(), None)
+            replayed = replay_workers.replay(dealer, job, None)
+            found = replayed.report
+            assert replayed.tasks == 1
+            assert found.events_read < len(records) / 10  # its shard, not the whole log
+            assert replayed.dealt == len(log)
+            assert found.events_in_window == len(one_process_window(records, window))
+            assert {d.follower_id for d in found.differences} <= {follower}
+            got = [
+                (d.event_id, d.account_id, d.follower_id, d.recomputed, d.reasons_changed)
+                for d in found.differences
+            ]
+            assert got == expected
+    # The reused id's second follower decides nothing: its one event repeats an id folded before.
+    assert one_process(records, Window(follower="9999"), brands) == []
+    assert one_process(records, Window(follower=crossing), brands)
