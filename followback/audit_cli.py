@@ -136,7 +136,8 @@ def replay_command(
         )
     except LookupError as missing:
         raise typer.BadParameter(str(missing)) from None
-    count = replay_workers.worker_count(settings, workers)
+    # One follower's shard is one task: in this process, unless --workers asks for a pool.
+    count = 1 if follower is not None and workers is None else replay_workers.worker_count(settings, workers)
     gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (

@@ -318,12 +318,14 @@ def caveats(
     not_events: int = 0,
     *,
     churn_rules: str,
+    records_of: str = "the log read",
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
     another scorer version or under other rules (``provenance``: their count by (scorer version,
     rules label); replay runs this scorer under the settings' scoring rules and the churn rules
-    whose fingerprint is ``churn_rules``)."""
+    whose fingerprint is ``churn_rules``). ``records_of``: what ``not_events`` were counted in (one
+    follower's replay parses its shard of the log alone)."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -332,7 +334,7 @@ def caveats(
         )
     if not_events:
         found.append(
-            f"{not_events} record(s) of the log read are not events and were skipped (live, they went "
+            f"{not_events} record(s) of {records_of} are not events and were skipped (live, they went "
             "to the dead-letter topic); a source with nothing but such records is not an event log"
         )
     if out_of_order:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ PROGRESS_SECONDS = 0.25  # how often the workers' count is read for the progress
 # each of the three keys exactly once, no escape in either id. Anything else is read with a JSON
 # parser, then with the event model itself: the ids are always the ones the worker will parse.
 _EVENT_ID = re.compile(rb'"event_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+_OCCURRED_AT = re.compile(rb'"occurred_at"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 _FOLLOWER_ID = re.compile(rb'"follower"[ \t\r\n]*:[ \t\r\n]*\{[ \t\r\n]*"id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 
 
@@ -183,6 +184,23 @@ class Dealer:
         found = [self._merged(buckets) for buckets in packed]
         return sorted(found, key=lambda task: -len(task[0]))
 
+    def any_before(self, when: datetime) -> bool:
+        """Whether any record dealt is an event before ``when`` (its ``occurred_at`` read off the raw
+        JSON, without parsing the rest): with one follower's shard replayed, whether the log read
+        has history before ``--since``. A log is mostly in event-time order, so this stops early."""
+        for raws in self.raws:
+            for raw in raws:
+                found = _OCCURRED_AT.search(raw)
+                if found is None:
+                    continue
+                try:
+                    at = datetime.fromisoformat(found.group(1).decode())
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if at.tzinfo is not None and at < when:
+                    return True
+        return False
+
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
         by a shared event id (``followback replay --follower``: a small part of the log, the rest
@@ -229,6 +247,7 @@ class ShardResult:
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
     earliest: datetime | None = None  # the shard's earliest event time
     not_events: int = 0  # records that did not parse as events (skipped)
+    about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -268,6 +287,7 @@ def run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.not_events = len(raws) - len(records)
+    result.about = sum(1 for r in records if job.window.about(r.event))
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
@@ -431,6 +451,11 @@ def replay(
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
     not_events = sum(r.not_events for r in results)
+    one = job.window.follower
+    since = job.window.since
+    if one is not None and since is not None and (earliest is None or earliest >= since):
+        # The shard had nothing before --since; the log read may have (the warning is of the log).
+        earliest = since - timedelta(microseconds=1) if dealt.any_before(since) else earliest
     report.warnings = caveats(
         job.window,
         job.rules,
@@ -439,7 +464,13 @@ def replay(
         shuffled,
         not_events,
         churn_rules=job.churn_rules.fingerprint,
+        records_of="the log read" if one is None else "the follower's shard of the log",
     )
+    if one is not None and not sum(r.about for r in results):
+        on = f" on {job.window.account}" if job.window.account is not None else ""
+        report.warnings.append(
+            f"no event of follower {one}{on} in the log read: check the id, as the events spell it"
+        )
     return merged
 
 

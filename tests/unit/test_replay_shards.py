@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -293,3 +294,53 @@ def test_one_followers_replay_folds_its_shard_alone_and_decides_as_the_whole_log
     # The reused id's second follower decides nothing: its one event repeats an id folded before.
     assert one_process(records, Window(follower="9999"), brands) == []
     assert one_process(records, Window(follower=crossing), brands)
+
+
+def bucket(follower: str) -> int:
+    return zlib.crc32(follower.encode()) % replay_workers.BUCKETS
+
+
+def test_one_followers_replay_warns_of_the_log_not_of_its_shard(log: list[bytes]) -> None:
+    """The shard alone would say the log has no history before --since for a follower who came
+    later; a follower the log does not have is named; records that are not events are counted in
+    the shard that was parsed, and said to be."""
+    records = parsed(log)
+    since = START + timedelta(days=6)
+    first: dict[str, datetime] = {}
+    for r in records:
+        first[r.event.follower.id] = min(
+            first.get(r.event.follower.id, r.event.occurred_at), r.event.occurred_at
+        )
+    newcomer = next(f for f, at in first.items() if at >= since)
+    job = partial(
+        replay_workers.Job,
+        rules=ScoringRules(),
+        configs=replay.Configs({}),
+        churn_rules=ChurnRules(),
+        dsn=None,
+    )
+
+    def warnings(window: Window, raws: list[bytes]) -> list[str]:
+        dealer = replay_workers.Dealer()
+        dealer.extend(raws)
+        return replay_workers.replay(dealer, job(window), None).report.warnings
+
+    late = [
+        r for r in log if b'"occurred_at"' in r and first[Event.model_validate_json(r).follower.id] >= since
+    ]
+    early = next(
+        r.raw
+        for r in records
+        if r.event.occurred_at < since and bucket(r.event.follower.id) != bucket(newcomer)
+    )
+    # The newcomer's shard has nothing before --since in either log; only the second log has history.
+    assert warnings(Window(since=since, follower=newcomer), [early, *late]) == []
+    [missing] = warnings(Window(since=since, follower=newcomer), late)
+    assert missing.startswith(f"no event before --since {since.isoformat()} in the log read")
+    [unknown] = warnings(Window(follower="nobody"), log)
+    assert unknown.startswith("no event of follower nobody in the log read")
+    junk = replay_workers.Dealer()
+    junk.extend(log)
+    owner = next(f for f in first if junk.task_of(f)[0] and b"not json at all" in junk.task_of(f)[0])
+    [strays] = warnings(Window(follower=owner), log)
+    assert strays.startswith("2 record(s) of the follower's shard of the log are not events")
