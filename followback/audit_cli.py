@@ -194,8 +194,9 @@ def replay_command(
             + (f" (the follower's shard of the {run.dealt} in the log)" if follower is not None else "")
             + f", {report.events_in_window} in the window, "
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
-            f"{len(report.differences)} different (configurations: {report.config}); "
-            f"{report.events_per_second:,.0f} events/s"
+            f"{len(report.differences)} different (configurations: {report.config})"
+            # (one follower's: the read of the whole log dominates; a rate of its shard tells nothing)
+             + (f"; {report.events_per_second:,.0f} events/s" if follower is None else "")
         )
     console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)
 
