@@ -142,7 +142,9 @@ def run(
         "latency_offered_events_per_s": found.latency_rate,
         "latency_decided_events": found.latency_events,
         "peak_rss_mb": found.peak_rss_mb,
-        "replay_differences_from_recorded": {r.workers: r.differences for r in found.replays},
+        "replay_differences_from_recorded": {
+            r.workers if r.follower is None else "follower": r.differences for r in found.replays
+        },
         "pipeline_cpu": found.cpu.as_dict() if found.cpu else {},
     }
     if relationships:
@@ -165,7 +167,10 @@ def replay_figures(runs: list[ReplayRun], baseline: str) -> list[Figure]:
     return [
         Figure(
             f"replay on {run.workers} worker process{'es' if run.workers > 1 else ''}: raw events in Kafka "
-            "to decisions recomputed and compared with the recorded ones",
+            "to decisions recomputed and compared with the recorded ones"
+            if run.follower is None
+            else "replay of one follower (--follower, in process): the whole topic read and dealt, the "
+            "follower's shard recomputed and compared",
             run.events,
             run.seconds,
             baseline,

@@ -65,6 +65,20 @@ class ReplayRun:
     events: int
     seconds: float
     differences: int
+    follower: str | None = None  # ``--follower``: one follower's shard (``events``: the whole log read)
+
+
+async def _decided_follower(settings: Settings) -> str | None:
+    """A follower the pipeline decided on (the one with the most decision versions)."""
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        found: str | None = await conn.fetchval(
+            "SELECT follower_id FROM decisions GROUP BY follower_id "
+            "ORDER BY count(*) DESC, follower_id LIMIT 1"
+        )
+        return found
+    finally:
+        await conn.close()
 
 
 def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]:
@@ -83,6 +97,11 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
         with pool(count, settings.gc_threshold, always=True) as processes:
             report, _ = replay_log(settings, Window(), configs, processes)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
+    # An auditor's question about one follower: the whole topic read and dealt, its shard replayed.
+    follower = asyncio.run(_decided_follower(settings))
+    if follower is not None:
+        report, replayed = replay_log(settings, Window(follower=follower), configs, None)
+        runs.append(ReplayRun(1, replayed.dealt, report.seconds, len(report.differences), follower))
     return runs
 
 
