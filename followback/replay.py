@@ -152,7 +152,7 @@ def recompute(
         )
         if decision is not None:
             version = current[key].version + 1 if key in current else 1
-            current[key] = Current(decision.decision_class, decision.score, version)
+            current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
         if window.holds(event):
             in_window.append(event.event_id)
             if decision is not None:
@@ -245,13 +245,12 @@ async def scored_under(
         event_id: Scored(r.account_id, r.follower_id, r.config_version) for event_id, r in recorded.items()
     }
     if before:
-        rows = await conn.fetch(
-            "SELECT event_ids[1], account_id, follower_id, config_version FROM decisions "
-            "WHERE decision_id = ANY($1::uuid[])",
-            [decision_id_for(event_id) for event_id in before],
-        )
+        rows = await latest_decisions(conn, before, "account_id, follower_id, config_version")
         found.update(
-            {event_id: Scored(account, follower, label) for event_id, account, follower, label in rows}
+            {
+                event_id: Scored(account, follower, label)
+                for event_id, (account, follower, label) in rows.items()
+            }
         )
     no_ops = [event_id for event_id in (*inside, *before) if event_id not in found]
     if no_ops:
@@ -417,20 +416,40 @@ class Recorded:
     scorer_version: str
 
 
-async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, Recorded]:
-    """The recorded decision of each of these events, by event id. Looked up by primary key: a
-    decision's id derives from the one event it rests on (:func:`shared.decisions.decision_id_for`)."""
+async def latest_decisions(
+    conn: asyncpg.Connection, event_ids: list[str], columns: str
+) -> dict[str, tuple[Any, ...]]:
+    """``columns`` of each of these events' recorded decision, by event id: the decision of its
+    latest annotation revision that decided (the scorer decides a revised annotation again). Read by
+    primary key (a decision's id derives from its event and revision,
+    :func:`shared.decisions.decision_id_for`), revisions through their partial index."""
     rows = await conn.fetch(
-        """
-        SELECT event_ids[1], account_id, follower_id, class, score::float8, reasons::text, config_version,
-               scorer_version
-        FROM decisions WHERE decision_id = ANY($1::uuid[])
-        """,
+        f"""
+        SELECT event_ids[1], revision, {columns} FROM decisions WHERE decision_id = ANY($1::uuid[])
+        UNION ALL
+        SELECT event_ids[1], revision, {columns} FROM decisions
+        WHERE revision > 0 AND event_ids[1] = ANY($2::text[])
+        """,  # noqa: S608 (the columns are the callers' constants)
         [decision_id_for(event_id) for event_id in event_ids],
+        event_ids,
+    )
+    found: dict[str, tuple[int, tuple[Any, ...]]] = {}
+    for event_id, revision, *values in rows:
+        if event_id not in found or revision > found[event_id][0]:
+            found[event_id] = (revision, tuple(values))
+    return {event_id: values for event_id, (_, values) in found.items()}
+
+
+async def recorded_decisions(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, Recorded]:
+    """The recorded decision of each of these events (of its latest revision), by event id."""
+    rows = await latest_decisions(
+        conn,
+        event_ids,
+        "account_id, follower_id, class, score::float8, reasons::text, config_version, scorer_version",
     )
     return {
         event_id: Recorded(account, follower, cls, score, _signals(orjson.loads(reasons)), config, scorer)
-        for event_id, account, follower, cls, score, reasons, config, scorer in rows
+        for event_id, (account, follower, cls, score, reasons, config, scorer) in rows.items()
     }
 
 

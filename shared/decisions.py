@@ -48,6 +48,7 @@ class Decision(BaseModel):
     config_version: str
     event_ids: tuple[str, ...]
     occurred_at: AwareDatetime
+    revision: int = Field(default=0, description="The revision of the event's annotation it answers.")
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -64,10 +65,12 @@ def reasons_json(reasons: tuple[Reason, ...]) -> bytes:
     return _REASONS.dump_json(reasons)
 
 
-def decision_id_for(event_id: str) -> str:
-    """``str(uuid.uuid5(namespace, event_id))``, without building a ``UUID`` (a hot path: one per
-    decision, in the scorer and in replay)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + event_id.encode()).digest()[:16])  # noqa: S324
+def decision_id_for(event_id: str, revision: int = 0) -> str:
+    """``str(uuid.uuid5(namespace, event_id))`` for the event's first annotation, and of
+    ``"<event_id>#<revision>"`` for a revised one (event ids never hold ``#``), without building a
+    ``UUID`` (a hot path: one per decision, in the scorer and in replay)."""
+    name = event_id if not revision else f"{event_id}#{revision}"
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])  # noqa: S324
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()

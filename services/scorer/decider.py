@@ -43,7 +43,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
     if not batch:
         return Outcome([], [])
     async with pool.acquire() as conn, conn.transaction():
-        ids = [decision_id_for(a.event.event_id) for a in batch]
+        # A revised annotation is a new question, with an id of its own; redelivered, an old one.
+        ids = [decision_id_for(a.event.event_id, a.relationship.revision) for a in batch]
         already = await store.recorded(conn, ids)
         # Scored before without a new version: scored again now, after a later version of the same
         # relationship, it would record a stale decision on top. It stays a no-op.
@@ -70,7 +71,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
                     new_no_op.append((*no_op_key(annotated), *key, label))
                 continue
             version = latest[key].version + 1 if key in latest else 1
-            latest[key] = Current(decision.decision_class, decision.score, version)
+            latest[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
             new.append((decision, version))
             out[decision_id] = decision
         await store.insert(conn, new)

@@ -23,6 +23,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import cached_property
 from typing import NamedTuple
 
@@ -241,7 +242,7 @@ def score(
 
     ordered = tuple(sorted(reasons, key=lambda r: (-abs(r.contribution), r.signal)))
     return Decision(
-        decision_id=decision_id_for(event.event_id),
+        decision_id=decision_id_for(event.event_id, rel.revision),
         account_id=event.account_id,
         follower_id=profile.id,
         screen_name=profile.screen_name,
@@ -252,6 +253,7 @@ def score(
         config_version=config_label(rules, brand, rel.churn_rules),
         event_ids=(event.event_id,),
         occurred_at=event.occurred_at,
+        revision=rel.revision,
     )
 
 
@@ -262,6 +264,7 @@ class Current:
     decision_class: DecisionClass
     score: float
     version: int
+    occurred_at: datetime | None = None  # the event time of the event it was decided on
 
 
 def next_decision(
@@ -274,8 +277,22 @@ def next_decision(
 
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
+
+    Nor does an event older, in event time, than the one the latest version was decided on, that
+    arrived within the grace period: its annotation describes the relationship as it was then, and
+    the detector revises the newer events' annotations with what it changes, which are decided
+    again (a like from a minute before the follow, delivered after it, must not make the follower
+    "withdrawn"). A late event (after the grace period) is folded after everything, so its
+    annotation is the relationship as of now, and it decides.
     """
     if not annotated.decides:  # the detector's "retained" notices and the brand's follow-backs
+        return None
+    if (
+        current is not None
+        and current.occurred_at is not None
+        and not annotated.relationship.late
+        and annotated.event.occurred_at < current.occurred_at
+    ):
         return None
     decision = score(annotated, rules, brand)
     if current is None:

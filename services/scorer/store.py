@@ -12,7 +12,7 @@ from shared.decisions import Decision, DecisionClass, reasons_json
 Key = tuple[str, str]
 
 _COLUMNS = """decision_id::text, account_id, follower_id, version, screen_name, class,
-    score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at"""
+    score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at, revision"""
 
 
 def _decision(row: asyncpg.Record) -> Decision:
@@ -36,7 +36,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
     rows = await conn.fetch(
         """
         SELECT DISTINCT ON (d.account_id, d.follower_id)
-               d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version
+               d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version, d.occurred_at
         FROM decisions d
         JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
           ON d.account_id = k.account_id AND d.follower_id = k.follower_id
@@ -47,7 +47,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
     )
     return {
         (row["account_id"], row["follower_id"]): Current(
-            DecisionClass(row["class"]), row["score"], row["version"]
+            DecisionClass(row["class"]), row["score"], row["version"], row["occurred_at"]
         )
         for row in rows
     }
@@ -55,7 +55,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
 
 _INSERTED = (
     "decision_id", "account_id", "follower_id", "version", "screen_name", "class", "score", "reasons",
-    "scorer_version", "config_version", "event_ids", "occurred_at",
+    "scorer_version", "config_version", "event_ids", "occurred_at", "revision",
 )  # fmt: skip
 
 
@@ -72,7 +72,7 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
             (
                 d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
                 d.decision_class.value, d.score, reasons_json(d.reasons),
-                d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at,
+                d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at, d.revision,
             )
             for d, version in rows
         ],

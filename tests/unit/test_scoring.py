@@ -152,3 +152,17 @@ def test_begging_is_matched_on_words_not_inside_other_words() -> None:
         assert _BEGGING.search(text), text
     for text in ["I follow backend news", "softfb", "follow backcountry skiing"]:
         assert not _BEGGING.search(text), text
+
+
+def test_an_event_older_than_the_latest_decision_records_nothing_unless_it_came_late() -> None:
+    """Its annotation is the relationship as it was before the decided event; what it changes
+    reaches the newer events through their revised annotations. A late event (past the grace
+    period) is folded after everything, so it speaks for now."""
+    item = annotated(FOLLOW, REAL_PERSON)
+    decided = score(item)
+    newer = Current(DecisionClass.HIGH_VALUE, 99.0, 1, item.event.occurred_at + timedelta(minutes=1))
+    assert next_decision(newer, item) is None
+    late = item.model_copy(update={"relationship": item.relationship.model_copy(update={"late": True})})
+    assert next_decision(newer, late) == score(late)
+    # An event of the same time (or newer) decides as ever.
+    assert next_decision(Current(DecisionClass.HIGH_VALUE, 99.0, 1, item.event.occurred_at), item) == decided

@@ -1,0 +1,2 @@
+DROP INDEX decisions_revised;
+ALTER TABLE decisions DROP COLUMN revision;
