@@ -111,6 +111,11 @@ class Annotation(BaseModel):
     revision: int = Field(
         default=0, description="0 when first published; higher when an earlier event arrived afterwards."
     )
+    as_of: AwareDatetime | None = Field(
+        default=None,
+        description="For a late event: the newest event time its annotation includes (it was folded "
+        "after everything settled, not at its own time); None: the event's own time.",
+    )
     churn_rules: str | None = Field(
         default=None,
         description="The fingerprint of the churn rules applied (None: from before they were named).",

@@ -158,8 +158,11 @@ def view(follower: Follower, rules: ChurnRules) -> dict[str, View]:
     return views
 
 
-def annotation(point: Point, rules: ChurnRules, *, late: bool = False) -> Annotation:
-    """What ``point`` tells about its relationship, naming the rules it was folded under."""
+def annotation(
+    point: Point, rules: ChurnRules, *, late: bool = False, as_of: datetime | None = None
+) -> Annotation:
+    """What ``point`` tells about its relationship, naming the rules it was folded under; a late
+    event's is as of ``as_of``, the newest settled time it was folded after."""
     t = point.tally
     return Annotation(
         follows=t.follows,
@@ -177,6 +180,7 @@ def annotation(point: Point, rules: ChurnRules, *, late: bool = False) -> Annota
         accounts_churned=point.accounts_churned,
         late=late,
         revision=point.item.revision,
+        as_of=as_of,
         churn_rules=rules.fingerprint,
     )
 

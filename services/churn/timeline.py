@@ -128,7 +128,12 @@ def _fold_late(
     after = view(changed, rules)
     changed, revised = _revise(changed, before, after, rules)
     outcome = Outcome(
-        changed, after, annotation(point, rules, late=True), True, revised, retained=list(ahead.retained)
+        changed,
+        after,
+        annotation(point, rules, late=True, as_of=through),
+        True,
+        revised,
+        retained=list(ahead.retained),
     )
     alerts.publish(follower_id, outcome, late=(account, point))
     settle(outcome, watermark, rules)

@@ -278,21 +278,17 @@ def next_decision(
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
 
-    Nor does an event older, in event time, than the one the latest version was decided on, that
-    arrived within the grace period: its annotation describes the relationship as it was then, and
-    the detector revises the newer events' annotations with what it changes, which are decided
-    again (a like from a minute before the follow, delivered after it, must not make the follower
-    "withdrawn"). A late event (after the grace period) is folded after everything, so its
-    annotation is the relationship as of now, and it decides.
+    Nor does an event whose annotation describes the relationship as of an event time older than
+    the event the latest version was decided on: the detector revises the newer (pending) events'
+    annotations with what it changes, and those are decided again (a like from a minute before the
+    follow, delivered after it, must not make the follower "withdrawn"). An annotation is as of its
+    event's time, or, for a late event (folded after everything settled, past the grace period), as
+    of the newest settled time (``as_of``): newer pending events are not in it.
     """
     if not annotated.decides:  # the detector's "retained" notices and the brand's follow-backs
         return None
-    if (
-        current is not None
-        and current.occurred_at is not None
-        and not annotated.relationship.late
-        and annotated.event.occurred_at < current.occurred_at
-    ):
+    described = annotated.relationship.as_of or annotated.event.occurred_at
+    if current is not None and current.occurred_at is not None and described < current.occurred_at:
         return None
     decision = score(annotated, rules, brand)
     if current is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.churn.rules import ChurnRules, apply
@@ -154,15 +154,22 @@ def test_begging_is_matched_on_words_not_inside_other_words() -> None:
         assert not _BEGGING.search(text), text
 
 
-def test_an_event_older_than_the_latest_decision_records_nothing_unless_it_came_late() -> None:
-    """Its annotation is the relationship as it was before the decided event; what it changes
-    reaches the newer events through their revised annotations. A late event (past the grace
-    period) is folded after everything, so it speaks for now."""
+def test_an_annotation_older_than_the_latest_decision_records_nothing() -> None:
+    """An event's annotation is the relationship as of its own time; what it changes reaches the
+    newer events through their revised annotations. A late event (past the grace period) is
+    folded after everything settled: its annotation is as of the newest settled time (``as_of``),
+    which may be newer than the latest decision's event, and then it decides."""
     item = annotated(FOLLOW, REAL_PERSON)
     decided = score(item)
-    newer = Current(DecisionClass.HIGH_VALUE, 99.0, 1, item.event.occurred_at + timedelta(minutes=1))
+    at = item.event.occurred_at
+    newer = Current(DecisionClass.HIGH_VALUE, 99.0, 1, at + timedelta(minutes=1))
     assert next_decision(newer, item) is None
-    late = item.model_copy(update={"relationship": item.relationship.model_copy(update={"late": True})})
-    assert next_decision(newer, late) == score(late)
     # An event of the same time (or newer) decides as ever.
-    assert next_decision(Current(DecisionClass.HIGH_VALUE, 99.0, 1, item.event.occurred_at), item) == decided
+    assert next_decision(Current(DecisionClass.HIGH_VALUE, 99.0, 1, at), item) == decided
+
+    def late(as_of: datetime) -> AnnotatedEvent:
+        note = item.relationship.model_copy(update={"late": True, "as_of": as_of})
+        return item.model_copy(update={"relationship": note})
+
+    assert next_decision(newer, late(at + timedelta(minutes=2))) == score(late(at + timedelta(minutes=2)))
+    assert next_decision(newer, late(at + timedelta(seconds=30))) is None

@@ -1,0 +1,137 @@
+"""The live path decides in arrival order, replay in event time; within the grace period they end
+at the same decision for every relationship, whatever order the events arrived in.
+
+The live path here is the services' pure code in the order the pipeline runs it: the churn
+detector folds each event as it arrives against the stream's watermark and publishes its
+annotation with the revised annotations of the newer events, in event-time order (as
+``services/churn/outputs.py`` does), and the scorer decides each (event, revision) once against
+the relationship's latest version (``next_decision``, as ``services/scorer/decider.py`` does).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from services.churn.history import event_order
+from services.churn.rules import ChurnRules, InMemory, fold_event, moves_clock
+from services.scorer.scoring import Current, next_decision
+from shared.events import Event
+from shared.relationships import AnnotatedEvent
+from tests.support import REAL_PERSON, event
+
+RULES = ChurnRules()
+Final = dict[str, tuple[str, float]]
+Key = tuple[str, str]
+
+
+def _decide(
+    current: dict[Key, Current], annotated: AnnotatedEvent, versions: list[str] | None = None
+) -> None:
+    key = (annotated.event.account_id, annotated.event.follower.id)
+    decision = next_decision(current.get(key), annotated)
+    if decision is not None:
+        if versions is not None:
+            versions.append(decision.decision_class.value)
+        version = current[key].version + 1 if key in current else 1
+        current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
+
+
+def _final(current: dict[Key, Current]) -> Final:
+    """Follower 9's latest decision on each account (other followers only move the clock)."""
+    return {account: (c.decision_class.value, c.score) for (account, f), c in current.items() if f == "9"}
+
+
+def live(arrivals: list[Event], versions: list[str] | None = None) -> Final:
+    followers: dict[str, dict] = {}
+    clock = None
+    published: dict[str, AnnotatedEvent] = {}
+    current: dict[Key, Current] = {}
+    for e in arrivals:
+        if moves_clock(e):
+            clock = e.occurred_at if clock is None else max(clock, e.occurred_at)
+        watermark = None if clock is None else clock - RULES.grace
+        outcome = fold_event(followers.get(e.follower.id, {}), e, watermark, RULES)
+        followers[e.follower.id] = outcome.follower
+        assert outcome.annotation is not None
+        out = [AnnotatedEvent(event=e, relationship=outcome.annotation)]
+        out += [published[i].model_copy(update={"relationship": note}) for i, note in outcome.revised]
+        published.update({a.event.event_id: a for a in out})
+        for annotated in sorted(out, key=lambda a: event_order(a.event)):
+            _decide(current, annotated, versions if e.follower.id == "9" else None)
+    return _final(current)
+
+
+def replay(events: list[Event]) -> Final:
+    churn = InMemory(RULES)
+    current: dict[Key, Current] = {}
+    for e in sorted(events, key=event_order):
+        _decide(current, AnnotatedEvent(event=e, relationship=churn.fold(e)))
+    return _final(current)
+
+
+def history(seed: int, spread: timedelta) -> list[Event]:
+    """A few follows, likes and unfollows of one follower on two accounts within ``spread``."""
+    rng = random.Random(seed)
+    count = rng.randint(2, 7)
+    kinds = [rng.choice(["follow", "follow", "interaction", "unfollow"]) for _ in range(count)]
+    times = sorted(rng.randint(0, int(spread.total_seconds())) for _ in range(count))
+    accounts = [rng.choice(["brand", "brand_eu"]) for _ in range(count)]
+    return [
+        one(f"e{n}", kind, timedelta(seconds=t), account)
+        for n, (kind, t, account) in enumerate(zip(kinds, times, accounts, strict=True))
+    ]
+
+
+def one(event_id: str, kind: str, at: timedelta, account: str = "brand", follower: str = "9") -> Event:
+    like = "like" if kind == "interaction" else None
+    return Event.model_validate(
+        event(event_id, kind, follower, at, REAL_PERSON, account=account, interaction=like)
+    )
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_within_the_grace_period_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    for seed in range(block * 60, (block + 1) * 60):
+        events = history(seed, RULES.grace - timedelta(minutes=5))
+        arrivals = events[:]
+        random.Random(seed).shuffle(arrivals)
+        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
+def test_a_like_before_the_follow_arriving_after_it_leaves_the_follower_high_value_not_withdrawn() -> None:
+    follow, like = one("f", "follow", timedelta(minutes=1)), one("l", "interaction", timedelta(0))
+    versions: list[str] = []
+    assert live([follow, like], versions) == replay([like, follow])
+    assert versions == ["worth_following", "high_value"]  # never withdrawn on the way
+
+
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    "arrivals",
+    [
+        # A late unfollow (past the grace period) that changes nothing: the follower had left long
+        # ago and follows again now (pending, decided high value); it must not make them withdrawn.
+        [one("F", "follow", -10 * DAY), one("U", "unfollow", -10 * DAY + 30 * MINUTE),
+         one("clock0", "follow", -2 * HOUR, follower="x"), one("F2", "follow", timedelta(0)),
+         one("L3", "interaction", 5 * MINUTE), one("clock", "follow", 30 * MINUTE, follower="x2"),
+         one("U9", "unfollow", -3 * HOUR)],
+        # A late repeated follow while an unfollow is pending: it must not bring the follower back.
+        [one("F", "follow", -10 * DAY), one("L0", "interaction", -9 * DAY),
+         one("clock0", "follow", -2 * HOUR, follower="x"), one("U", "unfollow", timedelta(0)),
+         one("clock", "follow", 30 * MINUTE, follower="x2"), one("F2", "follow", -3 * HOUR)],
+    ],
+)  # fmt: skip
+def test_a_late_event_decides_only_when_its_annotation_is_newer_than_the_latest_decision(
+    arrivals: list[Event],
+) -> None:
+    """A late event is folded after what settled, without the events still pending: its
+    annotation is as of the settled time (``as_of``). When a pending event made the latest
+    decision, the late one decides nothing, and the relationship ends where event time has it."""
+    assert live(arrivals) == replay(arrivals)
