@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from followback import eventlog, replay, replay_workers, sample
+from followback import eventlog, explain, replay, replay_workers, sample
 from followback.eventlog import Record, Window
 from followback.lag import stage_lag
 from services.churn.app import create_app as churn_app
@@ -412,6 +412,11 @@ async def test_a_like_from_before_the_follow_delivered_after_it_decides_what_eve
     ]
     assert [tuple(r) for r in await db.fetch("SELECT event_id, revision FROM scorer_unchanged")] == [
         ("like-before", 0)
+    ]
+    found = await explain.trail(db, "brand", follow.follower.id)  # the trail tells the two apart
+    assert [(d["class"], d["revision"]) for d in found["decisions"]] == [
+        ("worth_following", 0),
+        ("high_value", 1),
     ]
     report = await run_replay(settings, db, records, Window())
     assert report.differences == []
