@@ -199,8 +199,8 @@ class Configs:
     recorded decision names in ``config_version``, or, for an event that decided nothing, the one
     its no-op row names (``scorer_unchanged``); an event with neither (scored before these were
     kept) under its relationship's last such configuration, and a relationship with none yet under
-    ``brands``. Only the brand's part is followed: the global scoring rules are the settings'
-    (``FOLLOWBACK_SCORING__*``) throughout.
+    ``brands``. Only the brand's part is followed: the scoring and churn rules are the settings'
+    (``FOLLOWBACK_SCORING__*``, ``FOLLOWBACK_CHURN__*``) throughout.
     """
 
     brands: dict[str, VersionedConfig]

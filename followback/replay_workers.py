@@ -407,7 +407,7 @@ def replay(
 ) -> Replayed:
     """Replay the events the dealer holds in tasks of at most ``most_per_task`` events, on
     ``workers`` (None: in this process), and merge; ``progress`` hears (events folded so far,
-    events dealt) while they work."""
+    events in the tasks: all dealt, or one follower's shard) while they work."""
     at_least = 1 if workers is None else workers.count * TASKS_PER_WORKER
     if job.window.follower is not None:  # one follower: only the events its fold needs
         groups = [task for task in [dealt.task_of(job.window.follower)] if task[0]]
@@ -434,7 +434,7 @@ def replay(
                 progress(workers.folded.value - start, total)
         results = [future.result() for future in futures]
     if progress:
-        progress(total, total)  # every event dealt is done (the ones that were not events too)
+        progress(total, total)  # every event of the tasks is done (the ones that were not events too)
     merged = Replayed(ReplayReport(), tasks=len(groups), dealt=dealt.count)
     report, placed = merged.report, []
     provenance: Counter[tuple[str, str]] = Counter()

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-# Decision ids are derived from the event they rest on, so a redelivered event maps to the same id.
+# Decision ids are derived from the event they rest on and its annotation's revision, so a redelivered
+# annotation maps to the same id.
 _DECISION_NAMESPACE = uuid.UUID("7a1f7e52-3c1b-4d8e-9a53-0c6f4e1d2b90")
 _NAMESPACE_BYTES = _DECISION_NAMESPACE.bytes
 

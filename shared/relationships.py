@@ -79,7 +79,8 @@ class RelationshipState(Totals):
 
 
 class Annotation(BaseModel):
-    """What one event tells about its relationship, as of that event in event time."""
+    """What one event tells about its relationship, as of that event in event time (a late event's:
+    as of ``as_of``, the newest settled time it was folded after)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -31,14 +31,16 @@ def no_op_key(annotated: AnnotatedEvent) -> store.NoOp:
 async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: ScoringRules) -> Outcome:
     """Record the batch's decisions in one transaction.
 
-    Decisions already recorded for an event (a redelivery after a crash) are published again so
-    they reach the notifier, which deduplicates by decision id. An event that decided nothing is
-    scored again when the detector revises its annotation (an earlier event came later, such as the
-    follow of a like that arrived first): the like of a follower may decide what a stranger's did
-    not, as it does when both arrive together and as ``followback replay`` decides it. Like an event
-    that arrives late, a revision is decided on arrival, against the relationship's latest version
-    (the scorer works in arrival order; replay in event time: a relationship's versions can then
-    come in another order, while each event's decision is the same).
+    Each (event, annotation revision) is a question asked once: a decision already recorded for it
+    (a redelivery after a crash) is published again so it reaches the notifier, which deduplicates
+    by decision id; one that decided nothing stays a no-op. A revised annotation (the detector's,
+    once an earlier event arrived after it) is a new question: the like of a follower may decide
+    what a stranger's did not, and the follow of someone who liked a minute before gains the like.
+    ``next_decision`` keeps an annotation older than the latest decision's event from recording a
+    version (the newer events' revisions carry what it changes), so within the grace period a
+    relationship's latest decision is the one event time gives, whatever the arrival order
+    (``tests/unit/test_decisions_in_event_time.py``); its intermediate versions may rest on other
+    events than ``followback replay``'s, which decides in event time.
     """
     if not batch:
         return Outcome([], [])

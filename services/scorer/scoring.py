@@ -35,7 +35,8 @@ from shared.events import EventType
 from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.3.0"
-_BRAND_VERSION = re.compile(r"@v(\d+)\Z")  # the brand's part of a config_version: "1+5d41402a/brand@v3"
+# The brand's part of a config_version: "1+5d41402a+churn:9f8e7d6c/brand@v3".
+_BRAND_VERSION = re.compile(r"@v(\d+)\Z")
 CHURN_PART = "+churn:"  # before the churn rules' fingerprint in a rules label
 _RULES_LABEL = re.compile(rf"\+([0-9a-f]{{8}})(?:{re.escape(CHURN_PART)}([0-9a-f]{{8}}))?\Z")
 
@@ -264,7 +265,8 @@ class Current:
     decision_class: DecisionClass
     score: float
     version: int
-    occurred_at: datetime | None = None  # the event time of the event it was decided on
+    # The event time of the event it was decided on (None: unknown, and no annotation is older).
+    occurred_at: datetime | None
 
 
 def next_decision(

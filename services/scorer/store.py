@@ -1,4 +1,5 @@
-"""Decision rows in PostgreSQL: versioned per relationship, keyed by the event they rest on."""
+"""Decision rows in PostgreSQL: versioned per relationship, keyed by the event they rest on and the
+revision of its annotation they answer."""
 
 from __future__ import annotations
 

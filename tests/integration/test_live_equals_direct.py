@@ -41,7 +41,7 @@ def direct(events: list, settings: Settings, brand: VersionedConfig) -> list[str
         )
         if decision is not None:
             version = current[key].version + 1 if key in current else 1
-            current[key] = Current(decision.decision_class, decision.score, version)
+            current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
             out.append(f"{version} {decision.model_dump_json(by_alias=True)}")
     return sorted(out)
 

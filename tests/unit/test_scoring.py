@@ -132,7 +132,7 @@ def test_next_decision_records_only_changes() -> None:
     first = annotated(FOLLOW, REAL_PERSON)
     decided = next_decision(None, first)
     assert decided is not None
-    same = Current(decided.decision_class, decided.score, 1)
+    same = Current(decided.decision_class, decided.score, 1, decided.occurred_at)
     assert next_decision(same, first) is None
     engaged = annotated([*FOLLOW, ("interaction", timedelta(hours=1))], REAL_PERSON)
     raised = next_decision(same, engaged)
