@@ -187,6 +187,19 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
     assert "no event before --since" in warning
 
 
+async def replay_command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``followback replay ARGS`` in a process of its own, on the test's topics and database."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "followback", "replay", *args],
+        env={**os.environ, **as_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 async def test_one_followers_replay_reads_its_shard_and_finds_what_the_whole_replay_finds_for_it(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
@@ -219,15 +232,7 @@ async def test_one_followers_replay_reads_its_shard_and_finds_what_the_whole_rep
     from_file = await sharded_replay(settings, db, Window(follower=changed[0]), 2, path, replay.LATEST)
     assert from_file.differences == [d for d in whole.differences if d.follower_id == changed[0]]
 
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "followback", "replay", "--follower", changed[0], "--config", "latest"],
-        env={**os.environ, **as_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = await replay_command(settings, "--follower", changed[0], "--config", "latest")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["differences"] == len([d for d in whole.differences if d.follower_id == changed[0]])
@@ -239,15 +244,7 @@ async def test_the_replay_command_reports_zero_differences_as_its_last_json_line
     settings: Settings, db: asyncpg.Connection
 ) -> None:
     await live_run(settings, db)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "followback", "replay", "--json"],
-        env={**os.environ, **as_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = await replay_command(settings, "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["differences"] == 0
@@ -265,16 +262,10 @@ async def test_the_replay_command_stops_with_a_clear_error_on_a_damaged_export_a
     strays = tmp_path / "strays.ndjson"
     strays.write_bytes(b"not an event\n" + b"\n".join(r.raw for r in records) + b'\n{"event_id": 3}\n')
 
-    def run(source: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "followback", "replay", "--json", "--source", str(source)],
-            env={**os.environ, **as_env(settings)}, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-
-    broken = await asyncio.to_thread(run, cut)
+    broken = await replay_command(settings, "--json", "--source", str(cut))
     assert broken.returncode == 2
     assert f"{cut} is not a readable export" in " ".join(broken.stderr.split())
-    mixed = await asyncio.to_thread(run, strays)
+    mixed = await replay_command(settings, "--json", "--source", str(strays))
     assert mixed.returncode == 0, mixed.stderr
     result = json.loads(mixed.stdout.strip().splitlines()[-1])
     assert (result["events_read"], result["differences"]) == (len(records), 0)
@@ -369,17 +360,23 @@ async def test_a_decision_names_the_live_churn_rules_and_a_replay_under_other_ch
     assert all(d.recomputed is not None and d.recomputed[0] == "churner" for d in report.differences)
 
 
+def like_of(follow: Event, event_id: str, earlier: timedelta = timedelta(0)) -> Event:
+    """A like by ``follow``'s follower of its brand, ``earlier`` than the follow."""
+    return follow.model_copy(
+        update={
+            "event_id": event_id,
+            "type": EventType.INTERACTION,
+            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
+            "occurred_at": follow.occurred_at - earlier,
+        }
+    )
+
+
 async def test_a_like_logged_before_its_follow_in_the_same_second_replays_as_the_detector_ordered_it(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
     follow = cross_account_churner()[-1].event  # a follow of brand
-    like = follow.model_copy(
-        update={
-            "event_id": "like-1",
-            "type": EventType.INTERACTION,
-            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
-        }
-    )
+    like = like_of(follow, "like-1")
     records = await live_run(settings, db, events=[like, follow])
     report = await run_replay(settings, db, records, Window())
     assert [(d.event_id, d.recorded, d.recomputed) for d in report.differences] == []
@@ -395,14 +392,7 @@ async def test_a_like_from_before_the_follow_delivered_after_it_decides_what_eve
     interaction more) and the scorer decides that revision again, so the live outcome is what
     event time decides, and replay finds no difference."""
     follow = cross_account_churner()[-1].event  # a follow of brand
-    like = follow.model_copy(
-        update={
-            "event_id": "like-before",
-            "type": EventType.INTERACTION,
-            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
-            "occurred_at": follow.occurred_at - timedelta(minutes=1),
-        }
-    )
+    like = like_of(follow, "like-before", timedelta(minutes=1))
     await live_run(settings, db, events=[follow])
     records = await live_run(settings, db, events=[like], config=None)
     rows = await db.fetch("SELECT version, class, event_ids, revision FROM decisions ORDER BY version")
@@ -431,14 +421,7 @@ async def test_an_event_that_decided_nothing_replays_under_the_configuration_it_
     follow was harmful. Replayed as recorded, the like is a stranger's like under v1 again, not a
     blocked account's under the newest configuration."""
     follow = cross_account_churner()[-1].event  # a follow of brand
-    like = follow.model_copy(
-        update={
-            "event_id": "like-first",
-            "type": EventType.INTERACTION,
-            "occurred_at": follow.occurred_at - timedelta(days=1),
-            "interaction": Interaction(kind=InteractionKind.LIKE, text="great beans"),
-        }
-    )
+    like = like_of(follow, "like-first", timedelta(days=1))
     await live_run(settings, db, events=[like], config=COFFEE)
     assert await db.fetchval("SELECT count(*) FROM decisions") == 0
     blocked = AccountConfig(topics=["coffee"], blocked_accounts=[follow.follower.id])
