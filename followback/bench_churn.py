@@ -4,7 +4,7 @@
 - The detector: ``followback run churn`` as a real process over the same N events already in Kafka,
   from its first committed batch until the group has committed every offset (so every state,
   processed event and annotation is in PostgreSQL and published).
-- The core: the same events folded in memory by the pure rules (``fold_event``), no I/O.
+- The core: the same events folded in memory by the pure rules (``InMemory``, one clock), no I/O.
 
 Also reported: the size of the relationship states (jsonb, as PostgreSQL stores it) per tracked
 relationship, and the detector's peak memory. Everything runs in throwaway topics and a throwaway
@@ -25,8 +25,7 @@ from followback.bench import Figure
 from followback.bench_pipeline import bare_consume, env_for, peak_rss_mb, produce, scratch
 from followback.lag import stage_lag
 from services.churn.patterns import ChurnRules
-from services.churn.rules import fold_event, moves_clock
-from services.churn.timeline import Rel
+from services.churn.rules import InMemory
 from shared.events import Event
 from shared.settings import Settings
 
@@ -119,13 +118,8 @@ async def _state_sizes(settings: Settings) -> dict[str, Any]:
 
 def _core(events: list[Event], rules: ChurnRules) -> float:
     """Seconds to fold every event in memory, one partition's clock, as the detector does."""
-    followers: dict[str, dict[str, Rel]] = {}
-    clock = None
+    churn = InMemory(rules)
     began = time.perf_counter()
     for event in events:
-        if moves_clock(event):
-            clock = event.occurred_at if clock is None else max(clock, event.occurred_at)
-        watermark = None if clock is None else clock - rules.grace
-        outcome = fold_event(followers.get(event.follower.id, {}), event, watermark, rules)
-        followers[event.follower.id] = outcome.follower
+        churn.outcome(event)
     return time.perf_counter() - began

@@ -151,8 +151,7 @@ def recompute(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
         )
         if decision is not None:
-            version = current[key].version + 1 if key in current else 1
-            current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
+            current[key] = Current.after(current.get(key), decision)
         if window.holds(event):
             in_window.append(event.event_id)
             if decision is not None:

@@ -287,7 +287,8 @@ def run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.not_events = len(raws) - len(records)
-    result.about = sum(1 for r in records if job.window.about(r.event))
+    if job.window.follower is not None:  # only one follower's replay asks whether it had any event
+        result.about = sum(1 for r in records if job.window.about(r.event))
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )

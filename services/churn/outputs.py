@@ -16,12 +16,12 @@ from typing import Any
 import asyncpg
 
 from services.churn import store
+from services.churn.history import event_order
 from services.churn.timeline import Notice
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 from shared.relationships import AnnotatedEvent, ChurnAlert
 
 _RETAINED_IDS = uuid.UUID("5b0e3a52-7d0c-4a4e-9d3c-2f1e8f6c0b7a")
-_RANK = {EventType.FOLLOW: 0, EventType.FOLLOWED_BACK: 1, EventType.INTERACTION: 2, EventType.UNFOLLOW: 3}
 
 
 @dataclass
@@ -37,9 +37,7 @@ class Published:
 
     def in_event_time(self) -> list[AnnotatedEvent]:
         """The annotated events in event-time order (the scorer reads them in the order given)."""
-        return sorted(
-            self.annotated, key=lambda a: (a.event.occurred_at, _RANK.get(a.event.type, 4), a.event.event_id)
-        )
+        return sorted(self.annotated, key=lambda a: event_order(a.event))
 
 
 def retained_event(follower_id: str, notice: Notice) -> AnnotatedEvent:

@@ -83,10 +83,16 @@ class InMemory:
 
     def fold(self, event: Event) -> Annotation:
         """The event's annotation (a repeated ``event_id`` is the caller's to skip)."""
+        annotation = self.outcome(event).annotation
+        assert annotation is not None
+        return annotation
+
+    def outcome(self, event: Event) -> Outcome:
+        """Everything folding the event did (its annotation, the revised ones, alerts): events fed
+        in arrival order rather than event time are folded as the detector folds them."""
         if moves_clock(event):
             self.clock = event.occurred_at if self.clock is None else max(self.clock, event.occurred_at)
         watermark = None if self.clock is None else self.clock - self.rules.grace
         outcome = fold_event(self.followers.get(event.follower.id, {}), event, watermark, self.rules)
         self.followers[event.follower.id] = outcome.follower
-        assert outcome.annotation is not None
-        return outcome.annotation
+        return outcome

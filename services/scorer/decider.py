@@ -72,9 +72,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
                     label = config_label(rules, brands.get(key[0]), annotated.relationship.churn_rules)
                     new_no_op.append((*no_op_key(annotated), *key, label))
                 continue
-            version = latest[key].version + 1 if key in latest else 1
-            latest[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
-            new.append((decision, version))
+            latest[key] = Current.after(latest.get(key), decision)
+            new.append((decision, latest[key].version))
             out[decision_id] = decision
         await store.insert(conn, new)
         await store.record_unchanged(conn, new_no_op)

@@ -268,6 +268,12 @@ class Current:
     # The event time of the event it was decided on (None: unknown, and no annotation is older).
     occurred_at: datetime | None
 
+    @classmethod
+    def after(cls, previous: Current | None, decision: Decision) -> Current:
+        """The relationship's latest version once ``decision`` is recorded on top of ``previous``."""
+        version = previous.version + 1 if previous is not None else 1
+        return cls(decision.decision_class, decision.score, version, decision.occurred_at)
+
 
 def next_decision(
     current: Current | None,

@@ -40,9 +40,8 @@ def direct(events: list, settings: Settings, brand: VersionedConfig) -> list[str
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
         )
         if decision is not None:
-            version = current[key].version + 1 if key in current else 1
-            current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
-            out.append(f"{version} {decision.model_dump_json(by_alias=True)}")
+            current[key] = Current.after(current.get(key), decision)
+            out.append(f"{current[key].version} {decision.model_dump_json(by_alias=True)}")
     return sorted(out)
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from services.churn.history import event_order
-from services.churn.rules import ChurnRules, InMemory, fold_event, moves_clock
+from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, next_decision
 from shared.events import Event
 from shared.relationships import AnnotatedEvent
@@ -35,8 +35,7 @@ def _decide(
     if decision is not None:
         if versions is not None:
             versions.append(decision.decision_class.value)
-        version = current[key].version + 1 if key in current else 1
-        current[key] = Current(decision.decision_class, decision.score, version, decision.occurred_at)
+        current[key] = Current.after(current.get(key), decision)
 
 
 def _final(current: dict[Key, Current]) -> Final:
@@ -45,16 +44,11 @@ def _final(current: dict[Key, Current]) -> Final:
 
 
 def live(arrivals: list[Event], versions: list[str] | None = None) -> Final:
-    followers: dict[str, dict] = {}
-    clock = None
+    churn = InMemory(RULES)
     published: dict[str, AnnotatedEvent] = {}
     current: dict[Key, Current] = {}
     for e in arrivals:
-        if moves_clock(e):
-            clock = e.occurred_at if clock is None else max(clock, e.occurred_at)
-        watermark = None if clock is None else clock - RULES.grace
-        outcome = fold_event(followers.get(e.follower.id, {}), e, watermark, RULES)
-        followers[e.follower.id] = outcome.follower
+        outcome = churn.outcome(e)
         assert outcome.annotation is not None
         out = [AnnotatedEvent(event=e, relationship=outcome.annotation)]
         out += [published[i].model_copy(update={"relationship": note}) for i, note in outcome.revised]
