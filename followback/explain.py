@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.churn.history import event_order
 from services.churn.patterns import ORDER as PATTERN_ORDER
+from shared.events import event_order
 from shared.relationships import AnnotatedEvent, ChurnPattern
 
 SECTIONS: dict[str, str] = {

@@ -25,7 +25,6 @@ import asyncpg
 import orjson
 
 from followback.eventlog import Record, Window
-from services.churn.history import event_order
 from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import (
     SCORER_VERSION,
@@ -39,6 +38,7 @@ from services.scorer.scoring import (
 from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, decision_id_for
+from shared.events import event_order
 from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000

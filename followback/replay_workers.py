@@ -55,12 +55,11 @@ from followback.replay import (
     look_up,
     recompute,
 )
-from services.churn.history import event_order
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
-from shared.events import Event
+from shared.events import Event, event_order
 from shared.settings import Settings
 
 BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers

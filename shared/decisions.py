@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.events import EventType
+
 # Decision ids are derived from the event they rest on and its annotation's revision, so a redelivered
 # annotation maps to the same id.
 _DECISION_NAMESPACE = uuid.UUID("7a1f7e52-3c1b-4d8e-9a53-0c6f4e1d2b90")
@@ -50,6 +52,11 @@ class Decision(BaseModel):
     event_ids: tuple[str, ...]
     occurred_at: AwareDatetime
     revision: int = Field(default=0, description="The revision of the event's annotation it answers.")
+    event_type: EventType | None = Field(
+        default=None,
+        description="The type of the event it was decided on (its place in event time, with "
+        "occurred_at and the event id); None: recorded before decisions kept it.",
+    )
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 

@@ -35,6 +35,28 @@ class EventType(StrEnum):
     RETAINED = "retained"
 
 
+# At one instant, a follow comes before anything else and an unfollow after: a follow and an
+# unfollow stamped with the same second are a zero-length follow (a glitch), whatever their ids.
+EVENT_TIME_RANK = {
+    EventType.FOLLOW: 0,
+    EventType.FOLLOWED_BACK: 1,
+    EventType.INTERACTION: 2,
+    EventType.UNFOLLOW: 3,
+    EventType.RETAINED: 4,
+}
+Order = tuple[datetime, int, str]  # where an event falls in event time: (occurred_at, type's rank, event id)
+
+
+def order_of(occurred_at: datetime, kind: EventType, event_id: str) -> Order:
+    """The order the churn detector folds a follower's events in, and the scorer decides them in."""
+    return (occurred_at, EVENT_TIME_RANK[kind], event_id)
+
+
+def after_all(at: datetime) -> Order:
+    """After every event of the instant ``at`` (and before any later one)."""
+    return (at, len(EVENT_TIME_RANK), "")
+
+
 class InteractionKind(StrEnum):
     MENTION = "mention"
     REPLY = "reply"
@@ -115,6 +137,12 @@ class Event(BaseModel):
     def key(self) -> bytes:
         """The partition key: the follower id keeps one follower's events in order."""
         return self.follower.id.encode()
+
+
+def event_order(event: Event) -> Order:
+    """Where an event falls in event time: the order the churn detector folds a follower's events
+    in, the scorer decides them in, and ``followback replay`` sorts the log by."""
+    return (event.occurred_at, EVENT_TIME_RANK[event.type], event.event_id)
 
 
 def occurred_ms(when: datetime) -> int:

@@ -17,19 +17,10 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from services.churn.patterns import ChurnRules, Facts, Tally, canonical, in_horizon, step
-from shared.events import Event, EventType
+from shared.events import EVENT_TIME_RANK, EventType, Order
 from shared.relationships import AlertMark, Annotation, ChurnAlert, ChurnPattern
 
 CROSS = ChurnPattern.CROSS_ACCOUNT_CHURN
-# At one instant, a follow comes before anything else and an unfollow after: a follow and an
-# unfollow stamped with the same second are a zero-length follow (a glitch), whatever their ids.
-_RANK = {
-    EventType.FOLLOW: 0,
-    EventType.FOLLOWED_BACK: 1,
-    EventType.INTERACTION: 2,
-    EventType.UNFOLLOW: 3,
-    EventType.RETAINED: 4,
-}
 
 
 class Item(NamedTuple):
@@ -41,14 +32,8 @@ class Item(NamedTuple):
     revision: int = 0
 
     @property
-    def order(self) -> tuple[datetime, int, str]:
-        return (self.at, _RANK[self.kind], self.event_id)
-
-
-def event_order(event: Event) -> tuple[datetime, int, str]:
-    """Where an event falls in event-time order: :attr:`Item.order`, the order the detector folds
-    a follower's events in (``followback replay`` sorts the log by it)."""
-    return (event.occurred_at, _RANK[event.type], event.event_id)
+    def order(self) -> Order:
+        return (self.at, EVENT_TIME_RANK[self.kind], self.event_id)
 
 
 class Rel(NamedTuple):
@@ -103,7 +88,6 @@ class Outcome:
     retained: list[Notice] = field(default_factory=list)
 
 
-Order = tuple[datetime, int, str]  # an event's place in event time (see Item.order)
 TICK = timedelta(microseconds=1)  # the finest step of event time
 
 
@@ -119,10 +103,6 @@ def _ends(rel: Rel, steps: list[tuple[Item, Tally, Tally, Facts]]) -> tuple[Orde
     """Where the relationship churned: settled churns come before every pending event."""
     settled = tuple((t, -1, "") for t in rel.settled.churn_ends)
     return settled + tuple(item.order for item, _, _, facts in steps if facts.matched)
-
-
-def after_all(at: datetime) -> Order:
-    return (at, len(_RANK), "")
 
 
 def with_cross(tally: Tally) -> Tally:

@@ -16,9 +16,8 @@ from typing import Any
 import asyncpg
 
 from services.churn import store
-from services.churn.history import event_order
 from services.churn.timeline import Notice
-from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
+from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile, event_order
 from shared.relationships import AnnotatedEvent, ChurnAlert
 
 _RETAINED_IDS = uuid.UUID("5b0e3a52-7d0c-4a4e-9d3c-2f1e8f6c0b7a")

@@ -15,17 +15,15 @@ from services.churn.history import (
     Follower,
     Item,
     Notice,
-    Order,
     Outcome,
     Point,
     Rel,
     View,
-    after_all,
     annotation,
     count_churned,
 )
 from services.churn.patterns import ChurnRules, Tally, in_horizon
-from shared.events import EventType
+from shared.events import EventType, Order, after_all
 
 
 def due(tally: Tally, rules: ChurnRules) -> datetime | None:

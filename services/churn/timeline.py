@@ -37,7 +37,6 @@ from services.churn.history import (
     Point,
     Rel,
     View,
-    after_all,
     annotation,
     count_churned,
     key,
@@ -46,7 +45,7 @@ from services.churn.history import (
 )
 from services.churn.patterns import ChurnRules, Facts, Tally, canonical, in_horizon, step
 from services.churn.retention import next_due, settle
-from shared.events import EventType
+from shared.events import EventType, after_all
 from shared.relationships import Annotation
 
 __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]

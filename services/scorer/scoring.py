@@ -31,7 +31,7 @@ from services.scorer.authenticity import BEGGING, Assessment, assess
 from services.scorer.brand import assess_brand
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
-from shared.events import EventType
+from shared.events import EventType, after_all, event_order, order_of
 from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.3.0"
@@ -255,6 +255,7 @@ def score(
         event_ids=(event.event_id,),
         occurred_at=event.occurred_at,
         revision=rel.revision,
+        event_type=event.type,
     )
 
 
@@ -267,12 +268,36 @@ class Current:
     version: int
     # The event time of the event it was decided on (None: unknown, and no annotation is older).
     occurred_at: datetime | None
+    # That event's type and id: its place among events of the same instant (None: recorded before
+    # decisions kept the type; then only an older instant counts as older).
+    event_type: EventType | None = None
+    event_id: str | None = None
 
     @classmethod
     def after(cls, previous: Current | None, decision: Decision) -> Current:
         """The relationship's latest version once ``decision`` is recorded on top of ``previous``."""
         version = previous.version + 1 if previous is not None else 1
-        return cls(decision.decision_class, decision.score, version, decision.occurred_at)
+        return cls(
+            decision.decision_class,
+            decision.score,
+            version,
+            decision.occurred_at,
+            decision.event_type,
+            decision.event_ids[0] if decision.event_ids else None,
+        )
+
+    def newer_than(self, annotated: AnnotatedEvent) -> bool:
+        """Whether this version was decided on an event after the one ``annotated`` describes the
+        relationship as of, in the detector's order (event time, type, id). A late event's
+        annotation is as of the end of its ``as_of`` instant."""
+        if self.occurred_at is None:
+            return False
+        as_of = annotated.relationship.as_of
+        event = annotated.event
+        if self.event_type is None or self.event_id is None:
+            return (as_of or event.occurred_at) < self.occurred_at
+        described = after_all(as_of) if as_of is not None else event_order(event)
+        return described < order_of(self.occurred_at, self.event_type, self.event_id)
 
 
 def next_decision(
@@ -295,8 +320,7 @@ def next_decision(
     """
     if not annotated.decides:  # the detector's "retained" notices and the brand's follow-backs
         return None
-    described = annotated.relationship.as_of or annotated.event.occurred_at
-    if current is not None and current.occurred_at is not None and described < current.occurred_at:
+    if current is not None and current.newer_than(annotated):
         return None
     decision = score(annotated, rules, brand)
     if current is None:

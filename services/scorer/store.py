@@ -9,11 +9,13 @@ import asyncpg
 
 from services.scorer.scoring import Current
 from shared.decisions import Decision, DecisionClass, reasons_json
+from shared.events import EventType
 
 Key = tuple[str, str]
 
 _COLUMNS = """decision_id::text, account_id, follower_id, version, screen_name, class,
-    score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at, revision"""
+    score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at, revision,
+    event_type"""
 
 
 def _decision(row: asyncpg.Record) -> Decision:
@@ -37,7 +39,8 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
     rows = await conn.fetch(
         """
         SELECT DISTINCT ON (d.account_id, d.follower_id)
-               d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version, d.occurred_at
+               d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version, d.occurred_at,
+               d.event_type, d.event_ids[1] AS event_id
         FROM decisions d
         JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
           ON d.account_id = k.account_id AND d.follower_id = k.follower_id
@@ -48,7 +51,12 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
     )
     return {
         (row["account_id"], row["follower_id"]): Current(
-            DecisionClass(row["class"]), row["score"], row["version"], row["occurred_at"]
+            DecisionClass(row["class"]),
+            row["score"],
+            row["version"],
+            row["occurred_at"],
+            EventType(row["event_type"]) if row["event_type"] is not None else None,
+            row["event_id"],
         )
         for row in rows
     }
@@ -56,7 +64,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
 
 _INSERTED = (
     "decision_id", "account_id", "follower_id", "version", "screen_name", "class", "score", "reasons",
-    "scorer_version", "config_version", "event_ids", "occurred_at", "revision",
+    "scorer_version", "config_version", "event_ids", "occurred_at", "revision", "event_type",
 )  # fmt: skip
 
 
@@ -74,6 +82,7 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
                 d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
                 d.decision_class.value, d.score, reasons_json(d.reasons),
                 d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at, d.revision,
+                d.event_type.value if d.event_type is not None else None,
             )
             for d, version in rows
         ],

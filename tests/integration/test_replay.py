@@ -414,6 +414,30 @@ async def test_a_like_from_before_the_follow_delivered_after_it_decides_what_eve
     assert timeless(await sharded_replay(settings, db, Window(), 2)) == timeless(report)
 
 
+async def test_a_duplicate_follow_of_the_unfollows_second_delivered_after_it_records_nothing_on_top(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A follow, the platform's duplicate of it under another id, and an unfollow, all in one
+    second; the duplicate is delivered after the unfollow was decided. In the detector's order it
+    comes before the unfollow (a follow before an unfollow of the same second), and it changes
+    nothing the unfollow's annotation says, so nothing revises the unfollow: the scorer must not
+    record a version on the duplicate on top (it did, leaving a follower who left as following)."""
+    follow = cross_account_churner()[-1].event  # a follow of brand
+    unfollow = follow.model_copy(update={"event_id": "unfollow-same-second", "type": EventType.UNFOLLOW})
+    again = follow.model_copy(update={"event_id": "follow-again-same-second"})
+    await live_run(settings, db, events=[follow, unfollow])
+    records = await live_run(settings, db, events=[again], config=None)
+    rows = await db.fetch("SELECT class, event_ids, event_type FROM decisions ORDER BY version")
+    assert [(r["event_ids"][0], r["event_type"]) for r in rows] == [
+        (follow.event_id, "follow"),
+        ("unfollow-same-second", "unfollow"),
+    ]
+    assert rows[-1]["class"] in {DecisionClass.WITHDRAWN.value, DecisionClass.CHURNER.value}
+    report = await run_replay(settings, db, records, Window())
+    assert report.differences == []
+    assert timeless(await sharded_replay(settings, db, Window(), 2)) == timeless(report)
+
+
 async def test_an_event_that_decided_nothing_replays_under_the_configuration_it_was_scored_under(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

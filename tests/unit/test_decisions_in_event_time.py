@@ -15,10 +15,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.churn.history import event_order
 from services.churn.rules import ChurnRules, InMemory
 from services.scorer.scoring import Current, next_decision
-from shared.events import Event
+from shared.events import Event, event_order
 from shared.relationships import AnnotatedEvent
 from tests.support import REAL_PERSON, event
 
@@ -66,12 +65,18 @@ def replay(events: list[Event]) -> Final:
     return _final(current)
 
 
-def history(seed: int, spread: timedelta) -> list[Event]:
-    """A few follows, likes and unfollows of one follower on two accounts within ``spread``."""
+def history(seed: int, spread: timedelta, instants: int | None = None) -> list[Event]:
+    """A few follows, likes and unfollows of one follower on two accounts within ``spread``; with
+    ``instants``, all stamped with one of that many seconds (many share one, as second-granular
+    platform timestamps do)."""
     rng = random.Random(seed)
     count = rng.randint(2, 7)
     kinds = [rng.choice(["follow", "follow", "interaction", "unfollow"]) for _ in range(count)]
-    times = sorted(rng.randint(0, int(spread.total_seconds())) for _ in range(count))
+    seconds = int(spread.total_seconds())
+    if instants is None:
+        times = sorted(rng.randint(0, seconds) for _ in range(count))
+    else:
+        times = sorted(rng.randrange(instants) * seconds // instants for _ in range(count))
     accounts = [rng.choice(["brand", "brand_eu"]) for _ in range(count)]
     return [
         one(f"e{n}", kind, timedelta(seconds=t), account)
@@ -95,6 +100,32 @@ def test_whatever_the_arrival_order_within_the_grace_period_the_latest_decision_
         arrivals = events[:]
         random.Random(seed).shuffle(arrivals)
         assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_of_events_sharing_a_second_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    """Within one second the detector's order is the type's (follow, interaction, unfollow), then
+    the event id: an event before the latest decision's in that order decides nothing on top."""
+    for seed in range(block * 60, (block + 1) * 60):
+        events = history(seed, RULES.grace - timedelta(minutes=5), instants=3)
+        arrivals = events[:]
+        random.Random(seed).shuffle(arrivals)
+        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
+def test_a_repeated_follow_of_the_unfollows_second_arriving_after_it_leaves_the_follower_withdrawn() -> None:
+    """A follow, the platform's duplicate of it under another id, and an unfollow, all stamped with
+    one second; the unfollow arrives before the duplicate. The duplicate changes nothing in the
+    unfollow's annotation (a follow while following), so nothing revises it: deciding the
+    duplicate on top of the withdrawal would leave a follower who left as worth following."""
+    follow, again, unfollow = (
+        one(i, kind, timedelta(0)) for i, kind in [("a", "follow"), ("b", "follow"), ("c", "unfollow")]
+    )
+    versions: list[str] = []
+    assert live([follow, unfollow, again], versions) == replay([follow, again, unfollow])
+    assert versions == ["worth_following", "withdrawn"]
 
 
 def test_a_like_before_the_follow_arriving_after_it_leaves_the_follower_high_value_not_withdrawn() -> None:

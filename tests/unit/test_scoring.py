@@ -15,7 +15,7 @@ from services.scorer.scoring import (
     split_label,
 )
 from shared.decisions import DecisionClass, decision_id_for
-from shared.events import Event
+from shared.events import Event, EventType
 from shared.relationships import AnnotatedEvent, RelationshipState
 from shared.settings import ChurnSettings
 from tests.support import REAL_PERSON, SPAM_ACCOUNT, event
@@ -173,3 +173,27 @@ def test_an_annotation_older_than_the_latest_decision_records_nothing() -> None:
 
     assert next_decision(newer, late(at + timedelta(minutes=2))) == score(late(at + timedelta(minutes=2)))
     assert next_decision(newer, late(at + timedelta(seconds=30))) is None
+
+
+def test_within_one_second_the_detectors_order_tells_an_older_annotation() -> None:
+    """Events of one second are ordered follow, interaction, unfollow, then by id (the detector's
+    order): a follow of the second of the latest decision's unfollow describes the relationship as
+    of before it and decides nothing; an unfollow of the second of a decided follow does. Decisions
+    recorded before they kept their event's type compare by time only, as before."""
+    follow = annotated(FOLLOW, REAL_PERSON)
+    at, event_id = follow.event.occurred_at, follow.event.event_id
+    on_unfollow = Current(DecisionClass.WITHDRAWN, 50.0, 2, at, EventType.UNFOLLOW, "z")
+    assert next_decision(on_unfollow, follow) is None
+    on_later_follow = Current(DecisionClass.WITHDRAWN, 50.0, 2, at, EventType.FOLLOW, event_id + "z")
+    assert next_decision(on_later_follow, follow) is None
+    on_itself = Current(DecisionClass.WITHDRAWN, 50.0, 2, at, EventType.FOLLOW, event_id)
+    assert next_decision(on_itself, follow) == score(follow)  # its own revision decides
+    unknown = Current(DecisionClass.WITHDRAWN, 50.0, 2, at)  # recorded before 0013
+    assert next_decision(unknown, follow) == score(follow)
+    # A late event's annotation is as of the end of its ``as_of`` second: after all of it.
+    note = follow.relationship.model_copy(update={"late": True, "as_of": at})
+    assert next_decision(on_unfollow, follow.model_copy(update={"relationship": note})) is not None
+    # A decision remembers the type of the event it was decided on.
+    assert Current.after(None, score(follow)) == Current(
+        score(follow).decision_class, score(follow).score, 1, at, EventType.FOLLOW, event_id
+    )
