@@ -47,7 +47,7 @@ SECTIONS: dict[str, str] = {
     """,
     "decisions": """
         SELECT version, class, score::float8 AS score, reasons::text AS reasons, scorer_version,
-               config_version, event_ids, revision, occurred_at, decided_at
+               config_version, event_ids, event_type, revision, occurred_at, decided_at
         FROM decisions WHERE account_id = $1 AND follower_id = $2 ORDER BY version
     """,
     "notifications": """
@@ -168,9 +168,10 @@ def _decisions_table(rows: list[dict[str, Any]]) -> Table:
     for d in rows:
         top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
         revised = f" (revision {d['revision']})" if d["revision"] else ""  # a revised annotation's
+        kind = f"{d['event_type']} " if d.get("event_type") else ""  # None: recorded before 0013
         table.add_row(f"v{d['version']}", d["class"], f"{d['score']:.1f}", _cell(d["occurred_at"]),
                       _cell(d["scorer_version"]), _cell(d["config_version"]),
-                      _cell(", ".join(d["event_ids"]) + revised), _cell(top))  # fmt: skip
+                      _cell(kind + ", ".join(d["event_ids"]) + revised), _cell(top))  # fmt: skip
     return table
 
 

@@ -87,6 +87,7 @@ async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and
     assert churner["events"][1]["relationship"]["patterns"] == ["quick_unfollow"]
     assert [d["class"] for d in churner["decisions"]] == ["worth_following", "churner"]
     assert churner["decisions"][1]["event_ids"] == ["x6"]
+    assert [d["event_type"] for d in churner["decisions"]] == ["follow", "unfollow"]
 
     customer = await explain(pipeline, "4002")
     assert [e["event_id"] for e in customer["events"]][:3] == ["x2", "x4", "x5"]
