@@ -124,7 +124,7 @@ def recompute(
     # (stable: a repeated id keeps log order, and its first occurrence is the one folded).
     ordered = sorted(records, key=lambda r: event_order(r.event))
     # The detector's fold: one clock for the whole log, cross-account churn included.
-    churn = InMemory(churn_rules or ChurnRules())
+    churn = InMemory(churn_rules or ChurnRules(), alerts_too=False)  # annotations only
     current: dict[tuple[str, str], Current] = {}
     configured: dict[tuple[str, str], VersionedConfig | None] = {}  # as recorded, so far
     seen: set[str] = set()

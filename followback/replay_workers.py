@@ -255,7 +255,16 @@ def run_shard(
     job: Job, raws: list[bytes], seqs: list[int], folded: Callable[[int], None] | None = None
 ) -> ShardResult:
     """Parse, fold, score and compare one shard (in a worker process, or in process); ``folded``
-    hears how many more events were folded, now and then (in a worker: the pool's shared count)."""
+    hears how many more events were folded, now and then (in a worker: the pool's shared count).
+    The garbage collector is paused meanwhile (:func:`shared.gc_tuning.paused`): the shard bounds
+    what it allocates."""
+    with gc_tuning.paused():
+        return _run_shard(job, raws, seqs, folded)
+
+
+def _run_shard(
+    job: Job, raws: list[bytes], seqs: list[int], folded: Callable[[int], None] | None
+) -> ShardResult:
     began = time.perf_counter()
     records, positions = [], []
     for raw, seq in zip(raws, seqs, strict=True):

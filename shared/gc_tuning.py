@@ -12,6 +12,8 @@ cyclic garbage.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def tune(gen0_threshold: int) -> None:
@@ -23,3 +25,18 @@ def tune(gen0_threshold: int) -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """The cyclic collector off for a bounded piece of work (a replay shard). Reference counting
+    frees what the work allocates as it goes; with the collector on, each collection walked the
+    work's own long-lived state (the parsed shard, every relationship's fold) again, about 15 % of
+    a replay worker's CPU. The rare cycle left behind is collected once the collector is back."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -38,11 +38,14 @@ def fold_event(
     event: Event,
     watermark: datetime | None,
     rules: ChurnRules,
+    *,
+    alerts_too: bool = True,
 ) -> Outcome:
-    """Fold ``event`` into its follower's relationships (account id -> state, absent: new)."""
+    """Fold ``event`` into its follower's relationships (account id -> state, absent: new);
+    ``alerts_too=False``: without the churn alerts (see :func:`services.churn.timeline.fold`)."""
     rels = {k: v if isinstance(v, Rel) else codec.to_rel(v) for k, v in follower.items()}
     item = Item(event.occurred_at, event.type, event.event_id)
-    return fold(event.follower.id, rels, event.account_id, item, watermark, rules)
+    return fold(event.follower.id, rels, event.account_id, item, watermark, rules, alerts_too=alerts_too)
 
 
 DEFAULT_RULES = ChurnRules()
@@ -74,10 +77,12 @@ def apply(
 class InMemory:
     """The detector's fold without I/O: every follower's relationships in memory, one clock (the
     newest ``occurred_at`` folded). Fed a log in event-time order, it annotates each event as the
-    live detector does, cross-account churn included."""
+    live detector does, cross-account churn included. ``alerts_too=False`` folds without the churn
+    alerts, which nothing of an annotation depends on (replay reads annotations only)."""
 
-    def __init__(self, rules: ChurnRules = DEFAULT_RULES) -> None:
+    def __init__(self, rules: ChurnRules = DEFAULT_RULES, *, alerts_too: bool = True) -> None:
         self.rules = rules
+        self.alerts_too = alerts_too
         self.followers: dict[str, dict[str, Rel]] = {}
         self.clock: datetime | None = None
 
@@ -93,6 +98,7 @@ class InMemory:
         if moves_clock(event):
             self.clock = event.occurred_at if self.clock is None else max(self.clock, event.occurred_at)
         watermark = None if self.clock is None else self.clock - self.rules.grace
-        outcome = fold_event(self.followers.get(event.follower.id, {}), event, watermark, self.rules)
+        follower = self.followers.get(event.follower.id, {})
+        outcome = fold_event(follower, event, watermark, self.rules, alerts_too=self.alerts_too)
         self.followers[event.follower.id] = outcome.follower
         return outcome

@@ -83,15 +83,18 @@ def fold(
     item: Item,
     watermark: datetime | None,
     rules: ChurnRules,
+    *,
+    alerts_too: bool = True,
 ) -> Outcome:
     """Fold one event into its follower's relationships; ``watermark`` is the stream's event time
-    minus the grace period (None: no clock yet, nothing is late)."""
+    minus the grace period (None: no clock yet, nothing is late). ``alerts_too=False`` leaves the
+    churn alerts out (nothing else reads them or the marks they keep: ``followback replay``)."""
     rel = follower.get(account, Rel())
     if item.kind is EventType.RETAINED or any(p.event_id == item.event_id for p in rel.pending):
         return _unchanged(follower, account, item, rules)
     behind = watermark is not None and item.at < watermark
     if behind or (rel.through is not None and item.at <= rel.through):  # it cannot go before what settled
-        return _fold_late(follower_id, follower, account, item, watermark, rules)
+        return _fold_late(follower_id, follower, account, item, watermark, rules, alerts_too)
     reorders = any(p.order > item.order for r in follower.values() for p in r.pending)
     before = view(follower, rules) if reorders else {}
     pending = tuple(sorted((*rel.pending, item), key=lambda p: p.order))
@@ -100,7 +103,8 @@ def fold(
     point = next(p for p in after[account].points if p.item.event_id == item.event_id)
     changed, revised = _revise(changed, before, after, rules)
     outcome = Outcome(changed, after, annotation(point, rules), False, revised)
-    alerts.publish(follower_id, outcome, late=None)
+    if alerts_too:
+        alerts.publish(follower_id, outcome, late=None)
     settle(outcome, watermark, rules)
     return outcome
 
@@ -112,6 +116,7 @@ def _fold_late(
     item: Item,
     watermark: datetime | None,
     rules: ChurnRules,
+    alerts_too: bool,
 ) -> Outcome:
     # Everything older than the watermark settles first, so the late event goes after all of it.
     # Otherwise it would go before events still pending only because nothing (no event of this
@@ -134,7 +139,8 @@ def _fold_late(
         revised,
         retained=list(ahead.retained),
     )
-    alerts.publish(follower_id, outcome, late=(account, point))
+    if alerts_too:
+        alerts.publish(follower_id, outcome, late=(account, point))
     settle(outcome, watermark, rules)
     return outcome
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -169,6 +170,23 @@ def test_states_stored_before_event_time_are_upcast_as_settled() -> None:
     )
     assert loop.annotations["bye"].cycles_in_horizon == 2
     assert "serial_churn" in loop.annotations["bye"].patterns
+
+
+def test_folding_without_alerts_annotates_exactly_as_with_them() -> None:
+    """Replay folds without the churn alerts (``alerts_too=False``): nothing an annotation or a
+    revision says may depend on them, in the log's order or shuffled (revisions, late events)."""
+    alerts = 0
+    for seed in [None, *range(8)]:
+        events = [Event.model_validate(e) for e in scripted().events]
+        if seed is not None:
+            random.Random(seed).shuffle(events)
+        with_alerts, without = InMemory(RULES), InMemory(RULES, alerts_too=False)
+        for item in events:
+            full, lean = with_alerts.outcome(item), without.outcome(item)
+            assert (lean.annotation, lean.revised, lean.late) == (full.annotation, full.revised, full.late)
+            assert lean.alerts == []
+            alerts += len(full.alerts)
+    assert alerts > 0  # the log does raise alerts
 
 
 def test_in_memory_annotates_a_log_as_the_detector_does() -> None:

@@ -37,3 +37,20 @@ def test_the_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert Settings().gc_threshold == 0
     monkeypatch.delenv("FOLLOWBACK_GC_THRESHOLD")
     assert Settings().gc_threshold == 50_000
+
+
+def test_paused_turns_the_collector_off_for_the_work_and_back_as_it_was() -> None:
+    assert gc.isenabled()
+    with gc_tuning.paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_tuning.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_tuning.paused():
+        raise RuntimeError("the work failed")
+    assert gc.isenabled()
