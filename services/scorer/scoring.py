@@ -228,7 +228,7 @@ def score(
             )
         )
         cls = DecisionClass.CHURNER
-    elif event.type is EventType.UNFOLLOW or not rel.following:
+    elif not rel.following:  # (a late unfollow older than a settled follow changed nothing: still following)
         cls = DecisionClass.WITHDRAWN
     elif view.always_worth_a_look:
         cls = DecisionClass.HIGH_VALUE

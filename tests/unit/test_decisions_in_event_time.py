@@ -147,6 +147,10 @@ DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
          one("clock0", "follow", -2 * HOUR, follower="x"), one("F2", "follow", timedelta(0)),
          one("L3", "interaction", 5 * MINUTE), one("clock", "follow", 30 * MINUTE, follower="x2"),
          one("U9", "unfollow", -3 * HOUR)],
+        # A late unfollow older than the settled follow changes nothing (the follower still
+        # follows): it is no withdrawal, though the latest decision's event is older than its as_of.
+        [one("F", "follow", 10 * HOUR), one("clock", "follow", 12 * HOUR, follower="x"),
+         one("U", "unfollow", timedelta(0))],
         # A late repeated follow while an unfollow is pending: it must not bring the follower back.
         [one("F", "follow", -10 * DAY), one("L0", "interaction", -9 * DAY),
          one("clock0", "follow", -2 * HOUR, follower="x"), one("U", "unfollow", timedelta(0)),
