@@ -2,7 +2,7 @@
 
 The same pure code as the live services (the churn detector's fold with the configured churn
 rules, a follower's relationships together so cross-account churn counts, then the scorer's
-``next_decision``), in event-time order, in process: nothing is written and nobody is notified.
+``next_version``), in event-time order, in process: nothing is written and nobody is notified.
 Every event before the window's end is folded, so each relationship's state is as it was when the
 window opened; only the decisions of events inside the window are compared with the recorded ones.
 The command runs this per shard of followers on every core (:mod:`followback.replay_workers`).
@@ -31,7 +31,7 @@ from services.scorer.scoring import (
     Current,
     RulesLabel,
     ScoringRules,
-    next_decision,
+    next_version,
     rules_label,
     split_label,
 )
@@ -147,11 +147,11 @@ def recompute(
             if made is not None and (made.account_id, made.follower_id) == key:
                 configured[key] = made.config  # (an id reused by another relationship tells nothing)
             brand = configured.get(key, brand)
-        decision = next_decision(
+        decision, version = next_version(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
         )
-        if decision is not None:
-            current[key] = Current.after(current.get(key), decision)
+        if version is not None:
+            current[key] = version
         if window.holds(event):
             in_window.append(event.event_id)
             if decision is not None:

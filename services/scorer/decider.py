@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.scorer import store
-from services.scorer.scoring import Current, ScoringRules, config_label, next_decision
+from services.scorer.scoring import ScoringRules, config_label, next_version
 from shared import accounts
 from shared.decisions import Decision, decision_id_for
 from shared.relationships import AnnotatedEvent
@@ -36,8 +36,9 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
     by decision id; one that decided nothing stays a no-op. A revised annotation (the detector's,
     once an earlier event arrived after it) is a new question: the like of a follower may decide
     what a stranger's did not, and the follow of someone who liked a minute before gains the like.
-    ``next_decision`` keeps an annotation older than the latest decision's event from recording a
-    version (the newer events' revisions carry what it changes), so within the grace period a
+    ``next_version`` keeps an annotation older than the event the latest version stands for (the
+    one it was decided on, or a newer one that scored the same: ``store.record_positions``) from
+    recording a version (the newer events' revisions carry what it changes), so within the grace period a
     relationship's latest decision is the one event time gives, whatever the arrival order
     (``tests/unit/test_decisions_in_event_time.py``); its intermediate versions may rest on other
     events than ``followback replay``'s, which decides in event time.
@@ -57,6 +58,7 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
         out: dict[str, Decision] = {}
         new: list[tuple[Decision, int]] = []
+        moved: set[store.Key] = set()  # relationships whose latest version now stands for a newer event
         for decision_id, annotated in zip(ids, batch, strict=True):
             if decision_id in already:
                 out[decision_id] = already[decision_id]
@@ -64,17 +66,22 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
             if decision_id in out or no_op_key(annotated) in no_op:
                 continue
             key = (annotated.event.account_id, annotated.event.follower.id)
-            decision = next_decision(latest.get(key), annotated, rules, brands.get(key[0]))
+            decision, version = next_version(latest.get(key), annotated, rules, brands.get(key[0]))
             if decision is None:
+                if version is not None and version != latest.get(key):  # now stands for a newer event
+                    latest[key] = version
+                    moved.add(key)
                 no_op.add(no_op_key(annotated))
                 if annotated.decides:  # the others (retained notices, follow-backs) never decide
                     # With the configuration it was scored under, for replay (``followback replay``).
                     label = config_label(rules, brands.get(key[0]), annotated.relationship.churn_rules)
                     new_no_op.append((*no_op_key(annotated), *key, label))
                 continue
-            latest[key] = Current.after(latest.get(key), decision)
-            new.append((decision, latest[key].version))
+            assert version is not None
+            latest[key] = version
+            new.append((decision, version.version))
             out[decision_id] = decision
         await store.insert(conn, new)
         await store.record_unchanged(conn, new_no_op)
+        await store.record_positions(conn, {key: latest[key] for key in moved})
     return Outcome(publish=list(out.values()), recorded=[decision for decision, _ in new])

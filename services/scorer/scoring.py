@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import cached_property
 from typing import NamedTuple
@@ -31,7 +31,7 @@ from services.scorer.authenticity import BEGGING, Assessment, assess
 from services.scorer.brand import assess_brand
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
-from shared.events import EventType, after_all, event_order, order_of
+from shared.events import EventType, Order, after_all, event_order, order_of
 from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.3.0"
@@ -266,9 +266,10 @@ class Current:
     decision_class: DecisionClass
     score: float
     version: int
-    # The event time of the event it was decided on (None: unknown, and no annotation is older).
+    # Where in event time the version stands: the event it was decided on, or a newer one scored
+    # the same since (:meth:`seen`). Its time (None: unknown, and no annotation is older) ...
     occurred_at: datetime | None
-    # That event's type and id: its place among events of the same instant (None: recorded before
+    # ... and its type and id, its place among the events of one instant (None: recorded before
     # decisions kept the type; then only an older instant counts as older).
     event_type: EventType | None = None
     event_id: str | None = None
@@ -287,17 +288,56 @@ class Current:
         )
 
     def newer_than(self, annotated: AnnotatedEvent) -> bool:
-        """Whether this version was decided on an event after the one ``annotated`` describes the
+        """Whether this version stands for an event after the one ``annotated`` describes the
         relationship as of, in the detector's order (event time, type, id). A late event's
         annotation is as of the end of its ``as_of`` instant."""
-        if self.occurred_at is None:
-            return False
         as_of = annotated.relationship.as_of
         event = annotated.event
+        if as_of is not None:
+            return self._after(after_all(as_of))
+        return self._after(event_order(event))
+
+    def seen(self, annotated: AnnotatedEvent) -> Current:
+        """This version standing for ``annotated``'s event too, when that event scored the same and
+        is newer than the one it stood for: an event between the two that arrives afterwards then
+        describes the relationship as of before the newest one scored (its profile snapshot, say,
+        is older) and decides nothing. A late event moves nothing: every pending event is newer
+        than what its annotation describes."""
+        if annotated.relationship.as_of is not None or self.newer_than(annotated):
+            return self
+        event = annotated.event
+        return self.standing_for(event.occurred_at, event.type, event.event_id)
+
+    def standing_for(self, occurred_at: datetime, event_type: EventType, event_id: str) -> Current:
+        """This version moved to that event, when it is newer than where the version stands."""
+        if self._after(order_of(occurred_at, event_type, event_id)):
+            return self
+        return replace(self, occurred_at=occurred_at, event_type=event_type, event_id=event_id)
+
+    def _after(self, place: Order) -> bool:
+        if self.occurred_at is None:
+            return False
         if self.event_type is None or self.event_id is None:
-            return (as_of or event.occurred_at) < self.occurred_at
-        described = after_all(as_of) if as_of is not None else event_order(event)
-        return described < order_of(self.occurred_at, self.event_type, self.event_id)
+            return place[0] < self.occurred_at
+        return place < order_of(self.occurred_at, self.event_type, self.event_id)
+
+
+def next_version(
+    current: Current | None,
+    annotated: AnnotatedEvent,
+    rules: ScoringRules = DEFAULT_RULES,
+    brand: VersionedConfig | None = None,
+) -> tuple[Decision | None, Current | None]:
+    """The decision to record for this event (None: nothing changes, see :func:`next_decision`)
+    and the relationship's latest version after it: what the scorer, replay and the tests step a
+    relationship with. An event that scored the same as the latest version moves where that
+    version stands (:meth:`Current.seen`)."""
+    decision = next_decision(current, annotated, rules, brand)
+    if decision is not None:
+        return decision, Current.after(current, decision)
+    if current is not None and annotated.decides:
+        return None, current.seen(annotated)
+    return None, current
 
 
 def next_decision(
@@ -311,12 +351,13 @@ def next_decision(
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
 
-    Nor does an event whose annotation describes the relationship as of an event time older than
-    the event the latest version was decided on: the detector revises the newer (pending) events'
-    annotations with what it changes, and those are decided again (a like from a minute before the
-    follow, delivered after it, must not make the follower "withdrawn"). An annotation is as of its
-    event's time, or, for a late event (folded after everything settled, past the grace period), as
-    of the newest settled time (``as_of``): newer pending events are not in it.
+    Nor does an event whose annotation describes the relationship as of a place in event time
+    before the event the latest version stands for (:class:`Current`: decided on, or scored the
+    same since): the detector revises the newer (pending) events' annotations with what it
+    changes, and those are decided again (a like from a minute before the follow, delivered after
+    it, must not make the follower "withdrawn"). An annotation is as of its event's place, or, for
+    a late event (folded after everything settled, past the grace period), as of the newest settled
+    time (``as_of``): newer pending events are not in it.
     """
     if not annotated.decides:  # the detector's "retained" notices and the brand's follow-backs
         return None

@@ -3,13 +3,13 @@ revision of its annotation they answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
 from services.scorer.scoring import Current
 from shared.decisions import Decision, DecisionClass, reasons_json
-from shared.events import EventType
+from shared.events import EVENT_TIME_RANK, EventType
 
 Key = tuple[str, str]
 
@@ -31,7 +31,8 @@ async def recorded(conn: asyncpg.Connection, decision_ids: Sequence[str]) -> dic
 
 
 async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Current]:
-    """Each relationship's latest decision version."""
+    """Each relationship's latest decision version, standing for the newest event it was decided on
+    or scored the same on since (``scorer_positions``)."""
     pairs = list(keys)
     if not pairs:
         return {}
@@ -40,17 +41,20 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
         """
         SELECT DISTINCT ON (d.account_id, d.follower_id)
                d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version, d.occurred_at,
-               d.event_type, d.event_ids[1] AS event_id
+               d.event_type, d.event_ids[1] AS event_id,
+               p.occurred_at AS seen_at, p.event_type AS seen_type, p.event_id AS seen_id
         FROM decisions d
         JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
           ON d.account_id = k.account_id AND d.follower_id = k.follower_id
+        LEFT JOIN scorer_positions p ON p.account_id = d.account_id AND p.follower_id = d.follower_id
         ORDER BY d.account_id, d.follower_id, d.version DESC
         """,
         list(accounts),
         list(followers),
     )
-    return {
-        (row["account_id"], row["follower_id"]): Current(
+    found = {}
+    for row in rows:
+        version = Current(
             DecisionClass(row["class"]),
             row["score"],
             row["version"],
@@ -58,8 +62,38 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
             EventType(row["event_type"]) if row["event_type"] is not None else None,
             row["event_id"],
         )
-        for row in rows
-    }
+        if row["seen_at"] is not None:
+            version = version.standing_for(row["seen_at"], EventType(row["seen_type"]), row["seen_id"])
+        found[(row["account_id"], row["follower_id"])] = version
+    return found
+
+
+async def record_positions(conn: asyncpg.Connection, versions: Mapping[Key, Current]) -> None:
+    """Remember where these relationships' latest versions stand, once an event that scored the same
+    moved them (kept only when newer than what is there: the detector's order)."""
+    rows = [
+        (key, v) for key, v in versions.items()
+        if v.occurred_at is not None and v.event_type is not None and v.event_id is not None
+    ]  # fmt: skip
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO scorer_positions (account_id, follower_id, occurred_at, event_type, event_rank, event_id)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], $6::text[])
+        ON CONFLICT (account_id, follower_id) DO UPDATE
+        SET occurred_at = EXCLUDED.occurred_at, event_type = EXCLUDED.event_type,
+            event_rank = EXCLUDED.event_rank, event_id = EXCLUDED.event_id
+        WHERE (EXCLUDED.occurred_at, EXCLUDED.event_rank, EXCLUDED.event_id)
+            > (scorer_positions.occurred_at, scorer_positions.event_rank, scorer_positions.event_id)
+        """,
+        [account for (account, _), _ in rows],
+        [follower for (_, follower), _ in rows],
+        [v.occurred_at for _, v in rows],
+        [v.event_type.value for _, v in rows if v.event_type is not None],
+        [EVENT_TIME_RANK[v.event_type] for _, v in rows if v.event_type is not None],
+        [v.event_id for _, v in rows],
+    )
 
 
 _INSERTED = (

@@ -17,7 +17,7 @@ from services.churn.app import create_app as churn_app
 from services.churn.rules import apply
 from services.scorer.app import create_app as scorer_app
 from services.scorer.app import rules_from
-from services.scorer.scoring import Current, next_decision
+from services.scorer.scoring import Current, next_version
 from shared import accounts
 from shared.accounts import AccountConfig, VersionedConfig
 from shared.decisions import Decision
@@ -36,12 +36,13 @@ def direct(events: list, settings: Settings, brand: VersionedConfig) -> list[str
     for event in events:
         key = (event.account_id, event.follower.id)
         states[key], note = apply(states.get(key, RelationshipState()), event)
-        decision = next_decision(
+        decision, version = next_version(
             current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
         )
-        if decision is not None:
-            current[key] = Current.after(current.get(key), decision)
-            out.append(f"{current[key].version} {decision.model_dump_json(by_alias=True)}")
+        if version is not None:
+            current[key] = version
+        if decision is not None and version is not None:
+            out.append(f"{version.version} {decision.model_dump_json(by_alias=True)}")
     return sorted(out)
 
 
@@ -49,7 +50,7 @@ async def recorded(db: asyncpg.Connection) -> list[str]:
     rows = await db.fetch(
         "SELECT version, decision_id::text, account_id, follower_id, screen_name, class, "
         "score::float8 AS score, reasons::text AS reasons, scorer_version, config_version, event_ids, "
-        "occurred_at FROM decisions"
+        "occurred_at, revision, event_type FROM decisions"
     )
     out = []
     for row in rows:

@@ -24,7 +24,7 @@ from services.scorer.app import rules_from
 from services.scorer.scoring import config_label
 from shared import accounts
 from shared.accounts import AccountConfig
-from shared.decisions import DecisionClass
+from shared.decisions import Decision, DecisionClass
 from shared.events import Event, EventType, Interaction, InteractionKind
 from shared.settings import Settings
 from tests.e2e.conftest import as_env
@@ -436,6 +436,48 @@ async def test_a_duplicate_follow_of_the_unfollows_second_delivered_after_it_rec
     report = await run_replay(settings, db, records, Window())
     assert report.differences == []
     assert timeless(await sharded_replay(settings, db, Window(), 2)) == timeless(report)
+
+
+async def test_an_older_profile_snapshot_delivered_after_a_newer_one_that_scored_the_same_records_nothing(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A follow, then two duplicates of it with the profile as it was at each: a large audience ten
+    minutes in, the first audience again twenty minutes in. The twenty-minute one is delivered
+    first and scores as the follow did (no version, but the relationship's latest version now
+    stands for it: ``scorer_positions``); the ten-minute one, delivered last, is older and must not
+    decide on top (it did: the stale large audience became the latest decision)."""
+    follow = cross_account_churner()[-1].event  # a follow of brand
+
+    def snapshot(event_id: str, minutes: int, audience: int) -> Event:
+        profile = follow.follower.model_copy(update={"followers_count": audience})
+        at = follow.occurred_at + timedelta(minutes=minutes)
+        return follow.model_copy(update={"event_id": event_id, "occurred_at": at, "follower": profile})
+
+    large, small_again = snapshot("large-10min", 10, 2_000_000), snapshot("small-20min", 20, 0)
+    first = follow.model_copy(update={"follower": small_again.follower})
+    await live_run(settings, db, events=[first, small_again])
+    records = await live_run(settings, db, events=[large], config=None)
+    rows = await db.fetch("SELECT event_ids, class, score::float8 AS score FROM decisions ORDER BY version")
+    assert [r["event_ids"][0] for r in rows] == [first.event_id]
+    position = await db.fetchrow("SELECT event_id, event_type FROM scorer_positions")
+    assert tuple(position) == ("small-20min", "follow")
+    # In event time the relationship ends where it was recorded: the newest snapshot's decision.
+    configs = await replay.brand_configs(db, None, replay.LATEST)
+    churn_rules = ChurnRules.from_settings(settings.churn)
+
+    def recomputed(log: list[Record]) -> dict[str, Decision]:
+        return replay.recompute(log, Window(), rules_from(settings), configs.brands, churn_rules)[2]
+
+    latest = recomputed(records)[small_again.event_id]
+    assert (latest.decision_class.value, latest.score) == (rows[0]["class"], rows[0]["score"])
+    # The large audience does score otherwise: without the newer snapshot, it records a version.
+    without_newer = [r for r in records if r.event.event_id != small_again.event_id]
+    assert recomputed(without_newer)[large.event_id].score != rows[0]["score"]
+    # Replay decides each event in event time: the versions on the way rest on other events than
+    # the live ones, and the report says their events arrived out of order.
+    report = await run_replay(settings, db, records, Window())
+    assert {d.event_id for d in report.differences} == {large.event_id, small_again.event_id}
+    assert all(d.arrived_out_of_order for d in report.differences)
 
 
 async def test_an_event_that_decided_nothing_replays_under_the_configuration_it_was_scored_under(

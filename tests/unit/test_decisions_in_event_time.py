@@ -5,7 +5,7 @@ The live path here is the services' pure code in the order the pipeline runs it:
 detector folds each event as it arrives against the stream's watermark and publishes its
 annotation with the revised annotations of the newer events, in event-time order (as
 ``services/churn/outputs.py`` does), and the scorer decides each (event, revision) once against
-the relationship's latest version (``next_decision``, as ``services/scorer/decider.py`` does).
+the relationship's latest version (``next_version``, as ``services/scorer/decider.py`` does).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from services.churn.rules import ChurnRules, InMemory
-from services.scorer.scoring import Current, next_decision
+from services.scorer.scoring import Current, next_version
 from shared.events import Event, event_order
 from shared.relationships import AnnotatedEvent
 from tests.support import REAL_PERSON, event
@@ -30,11 +30,11 @@ def _decide(
     current: dict[Key, Current], annotated: AnnotatedEvent, versions: list[str] | None = None
 ) -> None:
     key = (annotated.event.account_id, annotated.event.follower.id)
-    decision = next_decision(current.get(key), annotated)
-    if decision is not None:
-        if versions is not None:
-            versions.append(decision.decision_class.value)
-        current[key] = Current.after(current.get(key), decision)
+    decision, version = next_version(current.get(key), annotated)
+    if version is not None:
+        current[key] = version
+    if decision is not None and versions is not None:
+        versions.append(decision.decision_class.value)
 
 
 def _final(current: dict[Key, Current]) -> Final:
@@ -65,10 +65,13 @@ def replay(events: list[Event]) -> Final:
     return _final(current)
 
 
-def history(seed: int, spread: timedelta, instants: int | None = None) -> list[Event]:
+def history(
+    seed: int, spread: timedelta, instants: int | None = None, snapshots: bool = False
+) -> list[Event]:
     """A few follows, likes and unfollows of one follower on two accounts within ``spread``; with
     ``instants``, all stamped with one of that many seconds (many share one, as second-granular
-    platform timestamps do)."""
+    platform timestamps do); with ``snapshots``, each event carries its own profile snapshot (the
+    follower's audience changes between them, and with it the score)."""
     rng = random.Random(seed)
     count = rng.randint(2, 7)
     kinds = [rng.choice(["follow", "follow", "interaction", "unfollow"]) for _ in range(count)]
@@ -78,16 +81,26 @@ def history(seed: int, spread: timedelta, instants: int | None = None) -> list[E
     else:
         times = sorted(rng.randrange(instants) * seconds // instants for _ in range(count))
     accounts = [rng.choice(["brand", "brand_eu"]) for _ in range(count)]
+    audiences = [rng.choice([1_800, 180_000]) if snapshots else None for _ in range(count)]
     return [
-        one(f"e{n}", kind, timedelta(seconds=t), account)
-        for n, (kind, t, account) in enumerate(zip(kinds, times, accounts, strict=True))
+        one(f"e{n}", kind, timedelta(seconds=t), account, audience=audience)
+        for n, (kind, t, account, audience) in enumerate(zip(kinds, times, accounts, audiences, strict=True))
     ]
 
 
-def one(event_id: str, kind: str, at: timedelta, account: str = "brand", follower: str = "9") -> Event:
+def one(
+    event_id: str,
+    kind: str,
+    at: timedelta,
+    account: str = "brand",
+    follower: str = "9",
+    audience: int | None = None,
+) -> Event:
+    """One event of ``follower``; ``audience``: its profile snapshot's followers_count."""
     like = "like" if kind == "interaction" else None
+    profile = REAL_PERSON if audience is None else {**REAL_PERSON, "followers_count": audience}
     return Event.model_validate(
-        event(event_id, kind, follower, at, REAL_PERSON, account=account, interaction=like)
+        event(event_id, kind, follower, at, profile, account=account, interaction=like)
     )
 
 
@@ -113,6 +126,36 @@ def test_whatever_the_arrival_order_of_events_sharing_a_second_the_latest_decisi
         arrivals = events[:]
         random.Random(seed).shuffle(arrivals)
         assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_of_events_with_their_own_snapshots_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    """The newest event scored stands for the relationship even when it recorded no version (it
+    scored the same): an older snapshot arriving after it must not decide on top."""
+    for seed in range(block * 60, (block + 1) * 60):
+        events = history(
+            seed, RULES.grace - timedelta(minutes=5), instants=None if seed % 2 else 3, snapshots=True
+        )
+        arrivals = events[:]
+        random.Random(seed).shuffle(arrivals)
+        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
+def test_an_older_snapshot_arriving_after_a_newer_one_that_scored_the_same_decides_nothing() -> None:
+    """A follow, then two duplicates of it with the profile as it was at each: a large audience ten
+    minutes in, the small one again twenty minutes in. The twenty-minute one arrives second and
+    scores as the first (no version); the ten-minute one arrives last. Event time's latest
+    snapshot is the small audience: the follower stays worth following, not high value."""
+    small, large, small_again = (
+        one("a", "follow", timedelta(0), audience=1_800),
+        one("c", "follow", timedelta(minutes=10), audience=180_000),
+        one("b", "follow", timedelta(minutes=20), audience=1_800),
+    )
+    versions: list[str] = []
+    assert live([small, small_again, large], versions) == replay([small, large, small_again])
+    assert versions == ["worth_following"]
 
 
 def test_a_repeated_follow_of_the_unfollows_second_arriving_after_it_leaves_the_follower_withdrawn() -> None:
