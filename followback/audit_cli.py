@@ -166,6 +166,9 @@ def replay_command(
             err.print(f"error: {broken}", highlight=False)
             raise typer.Exit(2) from None
     summary = report.summary()
+    if follower is not None:  # the read of the whole log dominates: its rate, not the shard's
+        summary["log_records_read"] = run.dealt
+        summary["events_per_s"] = round(run.dealt / report.seconds) if report.seconds else 0
     for warning in report.warnings:
         err.print(f"warning: {warning}", highlight=False)
     if not as_json:
@@ -195,8 +198,8 @@ def replay_command(
             + f", {report.events_in_window} in the window, "
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
             f"{len(report.differences)} different (configurations: {report.config})"
-            # (one follower's: the read of the whole log dominates; a rate of its shard tells nothing)
-             + (f"; {report.events_per_second:,.0f} events/s" if follower is None else "")
+            + f"; {summary['events_per_s']:,} events/s"
+            + (" of the log read" if follower is not None else "")
         )
     console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)
 

@@ -238,6 +238,9 @@ async def test_one_followers_replay_reads_its_shard_and_finds_what_the_whole_rep
     assert result["differences"] == len([d for d in whole.differences if d.follower_id == changed[0]])
     assert {d["follower_id"] for d in result["changed"]} == {changed[0]}
     assert f"(the follower's shard of the {len(records)} in the log)" in " ".join(done.stdout.split())
+    # Its rate is of the log read (the whole topic), not of the follower's few events.
+    assert result["log_records_read"] == len(records)
+    assert result["events_per_s"] > result["events_read"]
 
 
 async def test_the_replay_command_reports_zero_differences_as_its_last_json_line(
