@@ -53,7 +53,8 @@ __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
 
 def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
     """A late event folded onto the settled tally, after everything there: where it can no longer
-    reorder anything. A follow or unfollow older than the last one settled changes nothing."""
+    reorder anything. A follow or unfollow older than the last one settled changes nothing, and so
+    does a follow stamped with the settled unfollow's second (in event time it comes first)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
@@ -61,7 +62,11 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         default=None,
     )
     moves = item.kind in (EventType.FOLLOW, EventType.UNFOLLOW)
-    if moves and last_move is not None and item.at < last_move:
+    before_it = last_move is not None and (
+        item.at < last_move
+        or (item.at == last_move == tally.last_unfollow_at and item.kind is EventType.FOLLOW)
+    )
+    if moves and before_it:
         after, facts = tally, Facts()
     else:
         after, facts = step(tally, item.kind, item.at, rules)

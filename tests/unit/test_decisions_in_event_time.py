@@ -194,6 +194,11 @@ DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
         # follows): it is no withdrawal, though the latest decision's event is older than its as_of.
         [one("F", "follow", 10 * HOUR), one("clock", "follow", 12 * HOUR, follower="x"),
          one("U", "unfollow", timedelta(0))],
+        # A late duplicate of a follow stamped with the settled unfollow's second: in event time it
+        # comes before the unfollow, so it must not bring back a follower who left.
+        [one("F", "follow", -30 * DAY), one("L", "interaction", -29 * DAY),
+         one("U", "unfollow", timedelta(0)), one("clock", "follow", 2 * HOUR, follower="x"),
+         one("F2", "follow", timedelta(0))],
         # A late repeated follow while an unfollow is pending: it must not bring the follower back.
         [one("F", "follow", -10 * DAY), one("L0", "interaction", -9 * DAY),
          one("clock0", "follow", -2 * HOUR, follower="x"), one("U", "unfollow", timedelta(0)),
