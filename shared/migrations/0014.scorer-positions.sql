@@ -12,8 +12,10 @@ CREATE TABLE scorer_positions (
     occurred_at timestamptz NOT NULL,
     event_type  text        NOT NULL
         CHECK (event_type IN ('follow', 'unfollow', 'interaction', 'followed_back', 'retained')),
-    event_rank  integer     NOT NULL,
-    event_id    text        NOT NULL,
+    event_rank  integer     NOT NULL,  -- shared.events.EVENT_TIME_RANK of event_type, for the comparison
+    -- Byte order, as Python compares ids: under a database's linguistic collation (en_US, say)
+    -- 'a' < 'B', and the forward-only upsert would refuse a move Python takes as forward.
+    event_id    text        COLLATE "C" NOT NULL,
     PRIMARY KEY (account_id, follower_id)
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON scorer_positions TO followback_app;
