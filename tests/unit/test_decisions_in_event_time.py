@@ -11,6 +11,7 @@ the relationship's latest version (``next_version``, as ``services/scorer/decide
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -104,15 +105,24 @@ def one(
     )
 
 
+WITHIN = RULES.grace - timedelta(minutes=5)  # every history's spread: nothing is late
+
+
+def shuffled_within_grace(block: int, histories: Callable[[int], list[Event]]) -> None:
+    """Block ``block`` of 60 seeded histories, each delivered shuffled: the live path ends where
+    event time (replay) does for every one."""
+    for seed in range(block * 60, (block + 1) * 60):
+        events = histories(seed)
+        arrivals = events[:]
+        random.Random(seed).shuffle(arrivals)
+        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+
+
 @pytest.mark.parametrize("block", range(4))
 def test_whatever_the_arrival_order_within_the_grace_period_the_latest_decision_is_event_times(
     block: int,
 ) -> None:
-    for seed in range(block * 60, (block + 1) * 60):
-        events = history(seed, RULES.grace - timedelta(minutes=5))
-        arrivals = events[:]
-        random.Random(seed).shuffle(arrivals)
-        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN))
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -121,11 +131,7 @@ def test_whatever_the_arrival_order_of_events_sharing_a_second_the_latest_decisi
 ) -> None:
     """Within one second the detector's order is the type's (follow, interaction, unfollow), then
     the event id: an event before the latest decision's in that order decides nothing on top."""
-    for seed in range(block * 60, (block + 1) * 60):
-        events = history(seed, RULES.grace - timedelta(minutes=5), instants=3)
-        arrivals = events[:]
-        random.Random(seed).shuffle(arrivals)
-        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3))
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -134,13 +140,9 @@ def test_whatever_the_arrival_order_of_events_with_their_own_snapshots_the_lates
 ) -> None:
     """The newest event scored stands for the relationship even when it recorded no version (it
     scored the same): an older snapshot arriving after it must not decide on top."""
-    for seed in range(block * 60, (block + 1) * 60):
-        events = history(
-            seed, RULES.grace - timedelta(minutes=5), instants=None if seed % 2 else 3, snapshots=True
-        )
-        arrivals = events[:]
-        random.Random(seed).shuffle(arrivals)
-        assert live(arrivals) == replay(events), f"seed {seed}: arrived {[e.event_id for e in arrivals]}"
+    shuffled_within_grace(
+        block, lambda seed: history(seed, WITHIN, instants=None if seed % 2 else 3, snapshots=True)
+    )
 
 
 def test_an_older_snapshot_arriving_after_a_newer_one_that_scored_the_same_decides_nothing() -> None:
