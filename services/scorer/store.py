@@ -72,9 +72,10 @@ async def record_positions(conn: asyncpg.Connection, versions: Mapping[Key, Curr
     """Remember where these relationships' latest versions stand, once an event that scored the same
     moved them (kept only when newer than what is there: the detector's order)."""
     rows = [
-        (key, v) for key, v in versions.items()
+        (account, follower, v.occurred_at, v.event_type.value, EVENT_TIME_RANK[v.event_type], v.event_id)
+        for (account, follower), v in versions.items()
         if v.occurred_at is not None and v.event_type is not None and v.event_id is not None
-    ]  # fmt: skip
+    ]
     if not rows:
         return
     await conn.execute(
@@ -87,12 +88,7 @@ async def record_positions(conn: asyncpg.Connection, versions: Mapping[Key, Curr
         WHERE (EXCLUDED.occurred_at, EXCLUDED.event_rank, EXCLUDED.event_id)
             > (scorer_positions.occurred_at, scorer_positions.event_rank, scorer_positions.event_id)
         """,
-        [account for (account, _), _ in rows],
-        [follower for (_, follower), _ in rows],
-        [v.occurred_at for _, v in rows],
-        [v.event_type.value for _, v in rows if v.event_type is not None],
-        [EVENT_TIME_RANK[v.event_type] for _, v in rows if v.event_type is not None],
-        [v.event_id for _, v in rows],
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 
