@@ -111,7 +111,9 @@ def recompute(
     under: Mapping[str, Made] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
-    follower's churn on one account counts on the others); decide the ones inside it.
+    follower's churn on one account counts on the others); decide the ones inside it. Only the
+    followers the window's decisions depend on are folded (:func:`needed`); the others' events
+    are counted as read.
 
     An account's events are decided under ``brands[account]``; with ``under`` (event id -> the
     configuration it was scored under live, see :meth:`Configs.under`), a relationship's events are
@@ -120,9 +122,13 @@ def recompute(
     decision of each of those events that yields one. ``folded`` hears how many more events are
     done, every :data:`PROGRESS_EVERY` and at the end.
     """
+    records = list(records)
+    kept = needed(records, window)
+    if folded is not None and len(kept) < len(records):
+        folded(len(records) - len(kept))  # read, and done: nothing of theirs reaches the window
     # The detector's order: event time, then follow before interaction before unfollow, then id
     # (stable: a repeated id keeps log order, and its first occurrence is the one folded).
-    ordered = sorted(records, key=lambda r: event_order(r.event))
+    ordered = sorted(kept, key=lambda r: event_order(r.event))
     # The detector's fold: one clock for the whole log, cross-account churn included.
     churn = InMemory(churn_rules or ChurnRules(), alerts_too=False)  # annotations only
     current: dict[tuple[str, str], Current] = {}
@@ -158,7 +164,43 @@ def recompute(
                 decided[event.event_id] = decision
     if folded is not None and len(ordered) % PROGRESS_EVERY:
         folded(len(ordered) % PROGRESS_EVERY)
-    return len(ordered), in_window, decided
+    return len(records), in_window, decided
+
+
+def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
+    """The records :func:`recompute` folds for ``window``: the events of every follower with an
+    event in it (its relationships' state, and its churn on the other accounts, reach the window's
+    decisions), and of every follower sharing an event id with one of those, directly or through
+    others (of a repeated id, the first occurrence in event time is the one folded, whoever's it
+    is), in their order. The other followers' events are read, not folded: nothing of theirs
+    reaches a decision in the window. A replay of a short range of a long log, or of one account of
+    many, folds and scores about that range's or account's followers only."""
+    if window.since is None and window.account is None and window.follower is None:
+        return records  # every follower with an event before the end has one in the window
+    joined: dict[str, str] = {}  # follower -> a follower it shares an event id with (union-find)
+
+    def root(follower: str) -> str:
+        while (up := joined.setdefault(follower, follower)) != follower:
+            joined[follower] = joined.setdefault(up, up)  # halve the path
+            follower = up
+        return follower
+
+    first: dict[str, str] = {}  # event id -> the first follower seen with it
+    wanted: set[str] = set()
+    for record in records:
+        event = record.event
+        follower = event.follower.id
+        other = first.setdefault(event.event_id, follower)
+        if other != follower:
+            a, b = root(other), root(follower)
+            if a != b:
+                joined[a] = b
+        if window.holds(event):
+            wanted.add(follower)
+    if not joined:  # no event id under two followers
+        return [r for r in records if r.event.follower.id in wanted]
+    roots = {root(follower) for follower in wanted}
+    return [r for r in records if root(r.event.follower.id) in roots]
 
 
 def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str], list[str]]:

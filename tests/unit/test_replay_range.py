@@ -1,0 +1,96 @@
+"""A replay of a range, or of one account, folds only the followers its decisions depend on, and
+decides exactly as a replay from the start of the log does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from followback import replay, sample
+from followback.eventlog import Record, Window
+from followback.replay import needed, recompute
+from services.churn.patterns import ChurnRules
+from services.churn.rules import InMemory
+from services.scorer.scoring import ScoringRules
+from shared.decisions import Decision
+from shared.events import Event, EventType, event_order
+from tests.unit.test_replay_account import PROFILE
+
+ACCOUNTS = ("brand", "brand_eu", "brand_us")
+START = datetime(2026, 1, 5, tzinfo=UTC)
+WINDOWS = [
+    Window(since=START + timedelta(days=12)),
+    Window(since=START + timedelta(days=4), until=START + timedelta(days=5)),
+    Window(account="brand_eu"),
+    Window(since=START + timedelta(days=10), account="brand"),
+]
+
+
+@pytest.fixture(scope="module")
+def records() -> list[Record]:
+    """Two weeks of three accounts' followers (cross-account churners among them)."""
+    return [Record(e, b"") for e in sample.generate(followers=900, accounts=ACCOUNTS, seed=5, start=START)]
+
+
+def decided(records: list[Record], window: Window) -> tuple[list[str], dict[str, Decision]]:
+    _, in_window, decisions = recompute(records, window, ScoringRules(), {}, ChurnRules())
+    return in_window, decisions
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=str)
+def test_a_range_folds_only_its_followers_and_decides_as_a_replay_from_the_start(
+    records: list[Record], window: Window, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folds = []
+
+    class Counting(InMemory):
+        def fold(self, event: Event, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+            folds.append(event.follower.id)
+            return super().fold(event, *args, **kwargs)
+
+    monkeypatch.setattr(replay, "InMemory", Counting)
+    in_window, decisions = decided(records, window)
+    # Whose events were folded: those of the followers with an event in the window, and only those.
+    inside = {r.event.follower.id for r in records if window.holds(r.event)}
+    assert set(folds) == inside
+    theirs = [r for r in records if r.event.follower.id in inside]
+    assert len(folds) == sum(window.until is None or r.event.occurred_at < window.until for r in theirs)
+    assert len(theirs) < len(records) / 2
+    # The same decisions as a replay from the start of the log, which folds everyone.
+    monkeypatch.setattr(replay, "InMemory", InMemory)
+    _, from_start = decided(records, Window(until=window.until))
+    assert in_window
+    assert decisions
+    assert in_window == [r.event.event_id for r in sorted(records, key=_order) if window.holds(r.event)]
+    assert decisions == {event_id: from_start[event_id] for event_id in in_window if event_id in from_start}
+
+
+def _order(record: Record) -> tuple[object, ...]:
+    return event_order(record.event)
+
+
+def test_a_follower_sharing_an_event_id_with_one_in_the_range_is_folded_too() -> None:
+    """Of an id under two followers, the first occurrence in event time is folded, whoever's it is:
+    the one in the range, after the other's, is a repeat and decides nothing, as from the start."""
+
+    def event(event_id: str, follower: str, kind: EventType, days: int) -> Record:
+        profile = PROFILE.model_copy(update={"id": follower})
+        at = START + timedelta(days=days)
+        fields = {"type": kind, "platform": "x", "account_id": "brand", "occurred_at": at}
+        return Record(Event(event_id=event_id, follower=profile, **fields), b"")
+
+    log = [
+        event("a-1", "a", EventType.FOLLOW, 1),
+        event("shared", "b", EventType.FOLLOW, 2),  # b's, before the range
+        event("b-1", "b", EventType.UNFOLLOW, 3),
+        event("c-1", "c", EventType.FOLLOW, 3),  # nobody's in the range, no id shared: not folded
+        event("shared", "a", EventType.UNFOLLOW, 12),  # a's, in the range: the same id, later
+        event("a-2", "a", EventType.UNFOLLOW, 13),
+    ]
+    window = Window(since=START + timedelta(days=10))
+    assert [r.event.follower.id for r in needed(log, window)] == ["a", "b", "b", "a", "a"]
+    in_window, decisions = decided(log, window)
+    assert in_window == ["a-2"]  # "shared" is b's: a's is a repeat
+    assert decisions == {"a-2": decided(log, Window())[1]["a-2"]}
+    assert decisions["a-2"].decision_class.value == "withdrawn"
