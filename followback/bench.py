@@ -143,7 +143,8 @@ def run(
         "latency_decided_events": found.latency_events,
         "peak_rss_mb": found.peak_rss_mb,
         "replay_differences_from_recorded": {
-            r.workers if r.follower is None else "follower": r.differences for r in found.replays
+            "last_day" if r.last_day else r.workers if r.follower is None else "follower": r.differences
+            for r in found.replays
         },
         "pipeline_cpu": found.cpu.as_dict() if found.cpu else {},
     }
@@ -168,7 +169,10 @@ def replay_figures(runs: list[ReplayRun], baseline: str) -> list[Figure]:
         Figure(
             f"replay on {run.workers} worker process{'es' if run.workers > 1 else ''}: raw events in Kafka "
             "to decisions recomputed and compared with the recorded ones"
-            if run.follower is None
+            if run.follower is None and not run.last_day
+            else f"replay of the log's last day (--since, on {run.workers} worker processes): the whole "
+            "topic read and dealt, the day's followers recomputed and compared, the others skipped"
+            if run.last_day
             else "replay of one follower (--follower, in process): the whole topic read and dealt, the "
             "follower's shard recomputed and compared",
             run.events,

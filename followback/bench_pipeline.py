@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from subprocess import Popen
 
@@ -66,6 +67,7 @@ class ReplayRun:
     seconds: float
     differences: int
     follower: str | None = None  # ``--follower``: one follower's shard (``events``: the whole log read)
+    last_day: bool = False  # ``--since`` a day before the log's last event (``events``: the whole log read)
 
 
 async def _decided_follower(settings: Settings) -> str | None:
@@ -76,6 +78,16 @@ async def _decided_follower(settings: Settings) -> str | None:
             "SELECT follower_id FROM decisions GROUP BY follower_id "
             "ORDER BY count(*) DESC, follower_id LIMIT 1"
         )
+        return found
+    finally:
+        await conn.close()
+
+
+async def _newest_decided(settings: Settings) -> datetime | None:
+    """The event time of the newest decision the pipeline recorded."""
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        found: datetime | None = await conn.fetchval("SELECT max(occurred_at) FROM decisions")
         return found
     finally:
         await conn.close()
@@ -97,6 +109,17 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
         with pool(count, settings.gc_threshold, always=True) as processes:
             report, _ = replay_log(settings, Window(), configs, processes)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
+    # An auditor's question about a day: the whole topic read, only the day's followers replayed.
+    newest = asyncio.run(_newest_decided(settings))
+    if newest is not None:
+        with pool(max(workers), settings.gc_threshold, always=True) as processes:
+            window = Window(since=newest - timedelta(days=1))
+            report, _ = replay_log(settings, window, configs, processes)
+        runs.append(
+            ReplayRun(
+                max(workers), report.events_read, report.seconds, len(report.differences), last_day=True
+            )
+        )
     # An auditor's question about one follower: the whole topic read and dealt, its shard replayed.
     follower = asyncio.run(_decided_follower(settings))
     if follower is not None:
