@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 import typer
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -17,8 +20,9 @@ from rich.table import Table
 from followback import eventlog, replay
 from followback.eventlog import Window
 from shared import gc_tuning
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 
+TABLE_ROWS = 100  # differences printed as a table; the JSON line lists more
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
 console = Console()
 err = Console(stderr=True)
@@ -37,6 +41,27 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _window(
+    since: datetime | None, until: datetime | None, account: str | None, follower: str | None
+) -> Window:
+    window = Window(_aware(since), _aware(until), account, follower)
+    if window.since is not None and window.until is not None and window.since >= window.until:
+        raise typer.BadParameter(f"--since {since} is not before --until {until}: the range holds nothing")
+    return window
+
+
+@contextmanager
+def _kafka_reached(settings: Settings) -> Iterator[None]:
+    """A broker that does not answer: a message and exit 1 instead of a traceback."""
+    try:
+        yield
+    except KafkaConnectionError as down:
+        err.print(
+            f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})", highlight=False
+        )
+        raise typer.Exit(1) from None
+
+
 @log_app.command("export")
 def export(
     file: Annotated[Path, typer.Argument(help="Where to write (gzip-compressed NDJSON)")],
@@ -46,23 +71,29 @@ def export(
     follower: Follower = None,
 ) -> None:
     """Write the raw events of an event-time range to compressed NDJSON."""
-    window = Window(_aware(since), _aware(until), account, follower)
+    window = _window(since, until, account, follower)
+    if file.is_dir():
+        raise typer.BadParameter(f"{file} is a directory: give the name of the file to write")
     if not file.parent.is_dir():
         raise typer.BadParameter(f"no such directory: {file.parent}")
+    settings = load_settings()
 
     async def run() -> tuple[int, int]:
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("exporting the event log", total=None)
             return await eventlog.export_range(
-                load_settings(),
+                settings,
                 window,
                 file,
                 lambda n: progress.update(task, total=n),
                 lambda n: progress.advance(task, n),
             )
 
-    written, read = asyncio.run(run())
-    if since is not None or account is not None:
+    with _kafka_reached(settings):
+        written, read = asyncio.run(run())
+    if not written:
+        err.print("note: no event of the log matched: the file holds none")
+    elif since is not None or account is not None:
         err.print(
             "note: the file holds the range alone, so a replay of it starts every relationship as new"
             + (" at --since" if since is not None else "")
@@ -85,7 +116,7 @@ def export(
 def _config_choice(config: str, account: str | None) -> int | str:
     if config in (replay.AS_RECORDED, replay.LATEST):
         return config
-    if not config.isdigit():
+    if not (config.isascii() and config.isdigit()):
         raise typer.BadParameter(f"--config takes recorded, latest or a version number, not {config!r}")
     if account is None:
         raise typer.BadParameter("--config with a version number needs --account")
@@ -124,11 +155,13 @@ def replay_command(
     from followback import replay_workers
 
     settings = load_settings()
-    window = Window(_aware(since), _aware(until), account, follower)
+    window = _window(since, until, account, follower)
     choice = _config_choice(config, account)
     path = None if source == "kafka" else Path(source)
     if path is not None and not path.exists():
         raise typer.BadParameter(f"no such file: {path}")
+    if path is not None and not path.is_file():
+        raise typer.BadParameter(f"{path} is not a file: give an exported file, or kafka")
 
     try:
         configs = asyncio.run(
@@ -165,6 +198,18 @@ def replay_command(
             bar.stop()
             err.print(f"error: {broken}", highlight=False)
             raise typer.Exit(2) from None
+        except KafkaConnectionError as down:
+            bar.stop()
+            err.print(
+                f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+    if path is not None and follower is None and run.dealt and not report.events_read:
+        err.print(
+            f"error: {path} is not an event log: none of its {run.dealt} records is an event", highlight=False
+        )
+        raise typer.Exit(2)
     summary = report.summary()
     if follower is not None:  # the read of the whole log dominates: its rate, not the shard's
         summary["log_records_read"] = run.dealt
@@ -180,9 +225,10 @@ def replay_command(
             "recomputed",
             "reasons changed",
             "arrived out of order",
+            "erased",
         ):
             table.add_column(column)
-        for diff in report.differences[:100]:
+        for diff in report.differences[:TABLE_ROWS]:
             table.add_row(
                 f"{diff.account_id}/{diff.follower_id}",
                 diff.event_id,
@@ -190,8 +236,14 @@ def replay_command(
                 f"{diff.recomputed[0]} {diff.recomputed[1]}" if diff.recomputed else "-",
                 ", ".join(diff.reasons_changed),
                 "yes" if diff.arrived_out_of_order else "",
+                "yes" if diff.erased else "",
             )
         console.print(table)
+        if len(report.differences) > TABLE_ROWS:
+            console.print(
+                f"... and {len(report.differences) - TABLE_ROWS} more: --json lists the first "
+                f"{replay.MAX_LISTED:,} (its count is of them all)"
+            )
         console.print(
             f"{report.events_read} events read"
             + (f" (the follower's shard of the {run.dealt} in the log)" if follower is not None else "")
@@ -236,8 +288,11 @@ def forget_command(
     """Erase a follower's personal data (profiles, texts) from PostgreSQL, keeping decision counts."""
     import getpass
 
-    from followback.forget import forget
+    from followback.forget import UnknownFollowerError, forget
     from shared.db import migrate
+
+    if not follower.strip():
+        raise typer.BadParameter("give the follower's id")
 
     async def go() -> dict[str, int]:
         settings = load_settings()
@@ -248,7 +303,11 @@ def forget_command(
         finally:
             await conn.close()
 
-    changed = asyncio.run(go())
+    try:
+        changed = asyncio.run(go())
+    except UnknownFollowerError as unknown:
+        err.print(f"error: {unknown}", highlight=False)
+        raise typer.Exit(1) from None
     console.print(
         json.dumps({"follower_id": follower, "rows_changed": changed}), highlight=False, soft_wrap=True
     )

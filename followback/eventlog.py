@@ -117,17 +117,27 @@ class UnreadableExportError(ValueError):
 def raw_from_file(path: Path) -> Iterator[bytes]:
     """The lines of an exported file (gzip NDJSON, or plain NDJSON, told apart by the file's first
     bytes, whatever its name), unparsed; blank lines skipped. :class:`UnreadableExportError` when the
-    file breaks off or is damaged."""
+    file breaks off or is damaged: a gzip stream that does, or a last line that ends mid-record (an
+    export ends every line; a hand-made file's last line may go without, if it is whole JSON)."""
     with path.open("rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
             for line in handle:
+                if not line.endswith(b"\n") and line.strip():  # the last line, unended
+                    _whole(path, line)
                 if line.strip():
                     yield line.rstrip(b"\n")
     except (EOFError, OSError, zlib.error) as broken:  # gzip.BadGzipFile is an OSError
         raise UnreadableExportError(f"{path} is not a readable export: {broken}") from broken
+
+
+def _whole(path: Path, line: bytes) -> None:
+    try:
+        json.loads(line)
+    except ValueError:
+        raise UnreadableExportError(f"{path} is cut off: its last line ends mid-record") from None
 
 
 def from_file(path: Path) -> Iterator[Record]:
@@ -142,7 +152,8 @@ def export_file(path: Path) -> Iterator[gzip.GzipFile]:
     another name and renamed at the end, so a failed export leaves nothing (and no half of one)."""
     partial = path.with_name(f".{path.name}.partial")
     try:
-        with gzip.open(partial, "wb") as handle:
+        # The header names the file as it ends up, with no time: the same events, the same bytes.
+        with partial.open("wb") as raw, gzip.GzipFile(path.name, "wb", fileobj=raw, mtime=0) as handle:
             yield handle
         partial.replace(path)
     finally:

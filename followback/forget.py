@@ -3,7 +3,9 @@
 Erased: profile snapshots (handle, name, bio, location, URL, counts) and texts (interactions,
 messages). Kept: ids, times, classes, scores and the reasons' signals and points, so decision
 counts and the audit trail stay whole; reason values are dropped, since some quote the profile.
-Recorded: one ``erasures`` row with who and how many rows changed. The raw events topic is
+Recorded: one ``erasures`` row with who and how many rows changed. The churn detector's stored
+events are marked erased: a revision or re-publication of one decides nothing (the scorer would
+otherwise score the blank profile), so an erasure never changes a decision. The raw events topic is
 outside PostgreSQL's reach: its retention decides how long the original events stay there.
 
 Outbox payloads (pushes, retractions, follow-backs, events, digest lines) are *stripped*, never
@@ -55,27 +57,32 @@ ERASE: dict[str, str] = {
             '{event,interaction}',
             CASE WHEN annotated->'event'->'interaction' = 'null'::jsonb THEN 'null'::jsonb
                  ELSE jsonb_build_object('kind', annotated->'event'->'interaction'->>'kind', 'text', '')
-            END)
-        WHERE follower_id = $1
+            END) || '{"erased": true}'::jsonb
+        WHERE follower_id = $1 AND annotated->'erased' IS DISTINCT FROM 'true'::jsonb
     """,
     "decisions": """
         UPDATE decisions SET screen_name = '', reasons = (
             SELECT coalesce(jsonb_agg(r - 'value' || jsonb_build_object('value', null)), '[]'::jsonb)
             FROM jsonb_array_elements(reasons) AS r)
-        WHERE follower_id = $1
+        WHERE follower_id = $1 AND (screen_name <> '' OR reasons @? '$[*] ? (@.value != null)')
     """,
     "review_items": """
         UPDATE review_items SET screen_name = '', profile = NULL, reasons = (
             SELECT coalesce(jsonb_agg(r - 'value' || jsonb_build_object('value', null)), '[]'::jsonb)
             FROM jsonb_array_elements(reasons) AS r)
         WHERE follower_id = $1
+          AND (screen_name <> '' OR profile IS NOT NULL OR reasons @? '$[*] ? (@.value != null)')
     """,
     # Still deliverable: see the module's docstring. (S608: only fixed strings are interpolated here.)
-    "deliveries": f"UPDATE deliveries SET payload = {stripped('payload')} WHERE follower_id = $1",  # noqa: S608
+    "deliveries": f"""
+        UPDATE deliveries SET payload = {stripped("payload")}
+        WHERE follower_id = $1 AND payload <> {stripped("payload")}
+    """,  # noqa: S608
     # A digest still to be written lists the line (score and reasons too); a retraction finds it by
     # decision id.
     "digest_entries": f"""
-        UPDATE digest_entries SET payload = {stripped("payload")} WHERE follower_id = $1
+        UPDATE digest_entries SET payload = {stripped("payload")}
+        WHERE follower_id = $1 AND payload <> {stripped("payload")}
     """,  # noqa: S608
     # A digest lists several followers: only this one's line loses its profile.
     "digests": f"""
@@ -88,10 +95,26 @@ ERASE: dict[str, str] = {
 }
 
 
+# Where a follower's data lives: one it has never been seen in is not a follower of ours.
+HELD_IN = ("churn_processed", "decisions", "review_items", "deliveries", "digest_entries")
+HELD = "SELECT " + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE follower_id = $1)" for t in HELD_IN)  # noqa: S608
+
+
+class UnknownFollowerError(LookupError):
+    """No table holds anything of the follower: nothing to erase (a mistyped id, or a handle)."""
+
+
 async def forget(conn: asyncpg.Connection, follower: str, by: str) -> dict[str, int]:
-    """Erase in one transaction; returns the rows changed per table."""
+    """Erase in one transaction; returns the rows changed per table (rows already erased are left
+    as they are and not counted). :class:`UnknownFollowerError`, recording nothing, when no table
+    holds anything of the follower."""
     changed: dict[str, Any] = {}
     async with conn.transaction():
+        if not await conn.fetchval(HELD, follower):
+            raise UnknownFollowerError(
+                f"nothing of follower {follower!r} is held: check the id (the platform's user id, "
+                "not the handle); nothing erased, nothing recorded"
+            )
         for table, sql in ERASE.items():
             status = await conn.execute(sql, follower)
             changed[table] = int(status.split()[-1])

@@ -56,6 +56,8 @@ class Difference:
     reasons_changed: tuple[str, ...]
     # The follower's events reached the log out of event-time order (see :func:`arrived_out_of_order`).
     arrived_out_of_order: bool = False
+    # The follower was erased (``followback forget``): its events revised since decided nothing live.
+    erased: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class Difference:
             else None,
             "reasons_changed": list(self.reasons_changed),
             "arrived_out_of_order": self.arrived_out_of_order,
+            "erased": self.erased,
         }
 
 
@@ -356,6 +359,7 @@ def caveats(
     provenance: Mapping[tuple[str, str], int],
     out_of_order: int = 0,
     not_events: int = 0,
+    erased: int = 0,
     *,
     churn_rules: str,
     records_of: str = "the log read",
@@ -382,6 +386,12 @@ def caveats(
             f"{out_of_order} difference(s) are of followers whose events reached the log out of "
             "event-time order: the live scorer decided those in arrival order, replay in event time"
         )
+    if erased:
+        found.append(
+            f"{erased} difference(s) are of followers erased by followback forget: an event of theirs "
+            "revised after the erasure (an earlier one arrived later) decided nothing live, as its "
+            "profile was gone, while replay decides it on the log's original event"
+        )
     now = RulesLabel(rules.config_version, rules.fingerprint, churn_rules)
     for (scorer, label), count in sorted(provenance.items()):
         # A label from before rules carried their fingerprint ("1") can only be compared by name.
@@ -407,6 +417,18 @@ def _other_rules(scorer: str, was: RulesLabel, now: RulesLabel) -> list[str]:
     if was.churn is not None and was.churn != now.churn:
         other.append("other churn rules: FOLLOWBACK_CHURN__*")
     return other
+
+
+async def erased_followers(dsn: str, followers: Iterable[str]) -> set[str]:
+    """Which of these followers ``followback forget`` erased."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])", list(followers)
+        )
+    finally:
+        await conn.close()
+    return {row["follower_id"] for row in rows}
 
 
 async def brand_configs(

@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -52,6 +52,7 @@ from followback.replay import (
     arrived_out_of_order,
     caveats,
     compare,
+    erased_followers,
     look_up,
     recompute,
 )
@@ -295,7 +296,7 @@ def _run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.not_events = len(raws) - len(records)
-    if job.window.follower is not None:  # only one follower's replay asks whether it had any event
+    if job.window.follower is not None or job.window.account is not None:  # was there any?
         result.about = sum(1 for r in records if job.window.about(r.event))
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
@@ -457,6 +458,9 @@ def replay(
         for stage, seconds in result.seconds.items():
             merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
     report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
+    if report.differences and job.dsn:
+        erased = asyncio.run(erased_followers(job.dsn, {d.follower_id for d in report.differences}))
+        report.differences = [replace(d, erased=d.follower_id in erased) for d in report.differences]
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
     not_events = sum(r.not_events for r in results)
@@ -472,13 +476,20 @@ def replay(
         provenance,
         shuffled,
         not_events,
+        sum(d.erased for d in report.differences),
         churn_rules=job.churn_rules.fingerprint,
         records_of="the log read" if one is None else "the follower's shard of the log",
     )
-    if one is not None and not sum(r.about for r in results):
+    if not dealt.count:
+        report.warnings.append("the log read holds no record: nothing was replayed")
+    elif one is not None and not sum(r.about for r in results):
         on = f" on {job.window.account}" if job.window.account is not None else ""
         report.warnings.append(
             f"no event of follower {one}{on} in the log read: check the id, as the events spell it"
+        )
+    elif job.window.account is not None and not sum(r.about for r in results):
+        report.warnings.append(
+            f"no event of account {job.window.account} in the log read: check the id, as the events spell it"
         )
     return merged
 

@@ -131,6 +131,11 @@ class AnnotatedEvent(BaseModel):
     # before version 2) is upcast when read, so this envelope's own version did not change.
     event: Event
     relationship: Annotation
+    erased: bool = Field(
+        default=False,
+        description="The event's profile and texts were erased (followback forget) before the detector "
+        "published this annotation (a revision, or a re-publication): nothing to decide on.",
+    )
 
     @property
     def key(self) -> bytes:
@@ -138,8 +143,10 @@ class AnnotatedEvent(BaseModel):
 
     @property
     def decides(self) -> bool:
-        """Whether the event is the follower's own act (a ``retained`` or ``followed_back`` event is not)."""
-        return self.event.type not in (EventType.RETAINED, EventType.FOLLOWED_BACK)
+        """Whether a decision may rest on the event: the follower's own act (a ``retained`` or
+        ``followed_back`` event is not), with its profile (not erased: an erasure never changes a
+        decision, and a revision of an erased event leaves the latest one standing)."""
+        return not self.erased and self.event.type not in (EventType.RETAINED, EventType.FOLLOWED_BACK)
 
 
 class ChurnAlert(BaseModel):

@@ -144,12 +144,53 @@ async def test_forget_erases_profiles_and_texts_but_keeps_the_decisions(
     assert changed["churn_processed"] == 2
     assert changed["decisions"] == 2
 
+    # Again: nothing is left to change, and the request is recorded with what it changed.
+    again = await cli(pipeline, "forget", "5001")
+    assert again.returncode == 0, again.stderr
+    assert set(json.loads(again.stdout.strip().splitlines()[-1])["rows_changed"].values()) == {0}
+    # A handle, or an id nobody has: an error, and nothing recorded.
+    for wrong in ("ana_roasts", "9999", " "):
+        refused = await cli(pipeline, "forget", wrong)
+        assert refused.returncode != 0
+        assert "check the id" in refused.stderr or "give the follower's id" in refused.stderr
+    assert await db.fetchval("SELECT array_agg(follower_id) FROM erasures") == ["5001", "5001"]
+
     trail = await explain(pipeline, "5001")
     assert len(trail["decisions"]) == 2  # the decisions and their classes stay
     assert {e["screen_name"] for e in trail["events"]} == {""}
     assert trail["events"][1]["interaction"] == {"kind": "reply", "text": ""}
     assert all(r["value"] is None for d in trail["decisions"] for r in d["reasons"])
-    assert len(trail["erasures"]) == 1
+    assert len(trail["erasures"]) == 2
     texts = await db.fetchval("SELECT string_agg(annotated::text, ' ') FROM churn_processed")
     assert "ana_roasts" not in texts
     assert "Coffee roaster" not in texts
+
+    # A like from a minute before the follow, delivered now, revises both erased events'
+    # annotations: nothing is decided on their blank profiles (an erasure never changes a
+    # decision). A later event of the follower brings its profile again and is decided on it.
+    scores = await db.fetch("SELECT decision_id, score FROM decisions ORDER BY decision_id")
+    async with httpx.AsyncClient() as client:
+        early = event("f0", "interaction", "5001", -timedelta(minutes=1), interaction="like")
+        assert (await client.post(url, json=[early])).status_code == 202
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM churn_processed"), lambda n: n == 3)
+        later = event("f3", "interaction", "5001", 2 * H, interaction="mention")
+        assert (await client.post(url, json=[later])).status_code == 202
+    await eventually(lambda: db.fetchval("SELECT count(*) FROM decisions"), lambda n: n >= 3)
+    rows = await db.fetch("SELECT event_ids[1] AS event_id, revision FROM decisions ORDER BY event_ids[1]")
+    assert [(r["event_id"], r["revision"]) for r in rows] == [("f1", 0), ("f2", 0), ("f3", 0)]
+    assert (
+        await db.fetch(
+            "SELECT decision_id, score FROM decisions WHERE event_ids[1] <> 'f3' ORDER BY decision_id"
+        )
+        == scores
+    )
+    revised = await db.fetch("SELECT annotated FROM churn_processed WHERE event_id IN ('f1', 'f2')")
+    assert all(json.loads(r["annotated"])["relationship"]["revision"] == 1 for r in revised)
+    # Replay decides them on the log's original events, with the like: it says the differences
+    # are of an erased follower.
+    replayed = await cli(pipeline, "replay", "--follower", "5001", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    report = json.loads(replayed.stdout.strip().splitlines()[-1])
+    assert report["differences"] >= 1
+    assert all(d["erased"] for d in report["changed"])
+    assert any("followers erased by followback forget" in w for w in report["warnings"])

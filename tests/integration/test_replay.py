@@ -277,6 +277,41 @@ async def test_the_replay_command_stops_with_a_clear_error_on_a_damaged_export_a
     ]
 
 
+async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_names_what_is_missing(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    records = await live_run(settings, db, events=[r.event for r in cross_account_churner()])
+    plain = b"".join(r.raw + b"\n" for r in records)
+    cut, junk = tmp_path / "cut.ndjson", tmp_path / "notes.txt"
+    cut.write_bytes(plain[:-20])  # a plain export that breaks off inside its last record
+    junk.write_bytes(b"# my notes\nnothing here is an event\n")
+    refused = {
+        f"{cut} is cut off: its last line ends mid-record": ("--source", str(cut)),
+        f"{junk} is not an event log: none of its 2 records is an event": ("--source", str(junk)),
+        f"{tmp_path} is not a file": ("--source", str(tmp_path)),
+        "is not before --until": ("--since", "2026-01-15T00:00:00Z", "--until", "2026-01-10T00:00:00Z"),
+        "--config takes recorded, latest or a version number": ("--config", "\u00b2", "--account", "brand"),
+    }
+    for message, args in refused.items():
+        done = await replay_command(settings, "--json", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in " ".join(done.stderr.replace("│", " ").split()), done.stderr  # (rich's box)
+        assert not done.stdout.strip()
+    # An account nobody follows: a warning that names it, as for a follower.
+    nobody = await replay_command(settings, "--json", "--account", "no_such_brand")
+    assert nobody.returncode == 0, nobody.stderr
+    warnings = json.loads(nobody.stdout.strip().splitlines()[-1])["warnings"]
+    assert "no event of account no_such_brand in the log read: check the id" in " ".join(warnings)
+    # A broker that does not answer: a message, not a traceback.
+    down = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:9"})}
+    )
+    unreachable = await replay_command(down, "--json")
+    assert unreachable.returncode == 1
+    assert "error: Kafka at 127.0.0.1:9 does not answer" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+
+
 async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_detector_did(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

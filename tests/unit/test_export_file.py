@@ -51,3 +51,28 @@ def test_an_export_cut_off_or_damaged_is_an_error_that_names_the_file(tmp_path: 
     for path in (cut, damaged):
         with pytest.raises(UnreadableExportError, match=f"{path} is not a readable export"):
             list(raw_from_file(path))
+
+
+def test_a_plain_export_cut_mid_record_is_an_error_and_a_whole_last_line_is_not(tmp_path: Path) -> None:
+    plain = b'{"event_id": "e1"}\n' * 3
+    cut, unended = tmp_path / "cut.ndjson", tmp_path / "unended.ndjson"
+    cut.write_bytes(plain[:-8])
+    unended.write_bytes(plain.rstrip(b"\n"))  # a hand-made file may end without a newline
+    with pytest.raises(UnreadableExportError, match=f"{cut} is cut off: its last line ends mid-record"):
+        list(raw_from_file(cut))
+    assert list(raw_from_file(unended)) == [b'{"event_id": "e1"}'] * 3
+
+
+def test_the_same_events_export_to_the_same_bytes_named_as_the_file(tmp_path: Path) -> None:
+    """No time in the gzip header, and the file's own name, as gunzip -N restores it (not the name
+    it was written under)."""
+    exports = []
+    for n in (1, 2):
+        path = tmp_path / f"run{n}" / "log.ndjson.gz"
+        path.parent.mkdir()
+        with export_file(path) as handle:
+            handle.write(b'{"event_id": "e1"}\n')
+        exports.append(path.read_bytes())
+    assert exports[0] == exports[1]
+    assert exports[0][10:21] == b"log.ndjson\x00"
+    assert b"partial" not in exports[0]

@@ -1,0 +1,1 @@
+UPDATE churn_processed SET annotated = annotated - 'erased' WHERE annotated ? 'erased';
