@@ -233,7 +233,11 @@ def replay_command(
                 f"{diff.account_id}/{diff.follower_id}",
                 diff.event_id,
                 f"{diff.recorded[0]} {diff.recorded[1]}" if diff.recorded else "-",
-                f"{diff.recomputed[0]} {diff.recomputed[1]}" if diff.recomputed else "-",
+                f"{diff.recomputed[0]} {diff.recomputed[1]}"
+                if diff.recomputed
+                else "- (no event in the log)"
+                if diff.not_in_log
+                else "-",
                 ", ".join(diff.reasons_changed),
                 "yes" if diff.arrived_out_of_order else "",
                 "yes" if diff.erased else "",

@@ -58,6 +58,8 @@ class Difference:
     arrived_out_of_order: bool = False
     # The follower was erased (``followback forget``): its events revised since decided nothing live.
     erased: bool = False
+    # Recorded, on an event the log read does not hold (:func:`recorded_unread`): nothing recomputed.
+    not_in_log: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class Difference:
             "reasons_changed": list(self.reasons_changed),
             "arrived_out_of_order": self.arrived_out_of_order,
             "erased": self.erased,
+            "not_in_log": self.not_in_log,
         }
 
 
@@ -360,6 +363,7 @@ def caveats(
     out_of_order: int = 0,
     not_events: int = 0,
     erased: int = 0,
+    not_in_log: int = 0,
     *,
     churn_rules: str,
     records_of: str = "the log read",
@@ -385,6 +389,12 @@ def caveats(
         found.append(
             f"{out_of_order} difference(s) are of followers whose events reached the log out of "
             "event-time order: the live scorer decided those in arrival order, replay in event time"
+        )
+    if not_in_log:
+        found.append(
+            f"{not_in_log} recorded decision(s) rest on events the log read does not hold, though "
+            "they fall between its earliest and its latest event: events taken out of an exported "
+            "file, or a topic compacted or cut (each is a difference, with nothing recomputed)"
         )
     if erased:
         found.append(
@@ -417,6 +427,47 @@ def _other_rules(scorer: str, was: RulesLabel, now: RulesLabel) -> list[str]:
     if was.churn is not None and was.churn != now.churn:
         other.append("other churn rules: FOLLOWBACK_CHURN__*")
     return other
+
+
+async def recorded_unread(
+    dsn: str,
+    window: Window,
+    span: tuple[datetime, datetime],
+    compared: int,
+    holds: Callable[[str], bool],
+) -> list[Difference]:
+    """The recorded decisions of the window, between the earliest and the latest event read
+    (``span``), whose events the log read does not hold (an export with events taken out, say):
+    each a difference with nothing recomputed, in event time. ``compared``: how many recorded
+    decisions the replay found events for; when as many are recorded, one count says so."""
+    where = """occurred_at BETWEEN $1 AND $2 AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+        AND ($4::timestamptz IS NULL OR occurred_at < $4) AND ($5::text IS NULL OR account_id = $5)
+        AND ($6::text IS NULL OR follower_id = $6)"""
+    args = (*span, window.since, window.until, window.account, window.follower)
+    conn = await asyncpg.connect(dsn)
+    try:
+        counted = f"SELECT count(DISTINCT event_ids[1]) FROM decisions WHERE {where}"  # noqa: S608
+        recorded = await conn.fetchval(counted, *args)
+        if recorded <= compared:
+            return []
+        rows = await conn.fetch(
+            f"""SELECT DISTINCT ON (event_ids[1]) event_ids[1] AS event_id, account_id, follower_id, class,
+                   score::float8 AS score, occurred_at
+            FROM decisions WHERE {where} ORDER BY event_ids[1], revision DESC""",  # noqa: S608
+            *args,
+        )
+    finally:
+        await conn.close()
+    unread = sorted(
+        (r for r in rows if not holds(r["event_id"])), key=lambda r: (r["occurred_at"], r["event_id"])
+    )
+    return [
+        Difference(
+            r["event_id"], r["account_id"], r["follower_id"], (r["class"], round(r["score"], 2)), None, (),
+            not_in_log=True,
+        )
+        for r in unread
+    ]  # fmt: skip
 
 
 async def erased_followers(dsn: str, followers: Iterable[str]) -> set[str]:

@@ -55,6 +55,7 @@ from followback.replay import (
     erased_followers,
     look_up,
     recompute,
+    recorded_unread,
 )
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
@@ -201,6 +202,13 @@ class Dealer:
                     return True
         return False
 
+    def holds(self, event_id: str) -> bool:
+        """Whether a record dealt is an event of this id (as :func:`identify` reads it)."""
+        wanted = _bytes(event_id)
+        if self.buckets > 1:
+            return wanted in self._owner
+        return any((found := identify(raw)) is not None and found[0] == wanted for raw in self.raws[0])
+
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
         by a shared event id (``followback replay --follower``: a small part of the log, the rest
@@ -246,6 +254,7 @@ class ShardResult:
     differences: list[tuple[Place, Difference]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
     earliest: datetime | None = None  # the shard's earliest event time
+    latest: datetime | None = None  # and its latest
     not_events: int = 0  # records that did not parse as events (skipped)
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
@@ -295,6 +304,7 @@ def _run_shard(
     differences = arrived_out_of_order(compare(in_window, decided, recorded), records, positions, job.window)
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
+    result.latest = max((r.event.occurred_at for r in records), default=None)
     result.not_events = len(raws) - len(records)
     if job.window.follower is not None or job.window.account is not None:  # was there any?
         result.about = sum(1 for r in records if job.window.about(r.event))
@@ -458,10 +468,15 @@ def replay(
         for stage, seconds in result.seconds.items():
             merged.seconds[stage] = merged.seconds.get(stage, 0.0) + seconds
     report.differences = [d for _, d in sorted(placed, key=lambda p: p[0])]
+    earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
+    latest = max((r.latest for r in results if r.latest is not None), default=None)
+    if job.dsn and earliest is not None and latest is not None:
+        report.differences += asyncio.run(
+            recorded_unread(job.dsn, job.window, (earliest, latest), report.decisions_recorded, dealt.holds)
+        )
     if report.differences and job.dsn:
         erased = asyncio.run(erased_followers(job.dsn, {d.follower_id for d in report.differences}))
         report.differences = [replace(d, erased=d.follower_id in erased) for d in report.differences]
-    earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
     not_events = sum(r.not_events for r in results)
     one = job.window.follower
@@ -477,6 +492,7 @@ def replay(
         shuffled,
         not_events,
         sum(d.erased for d in report.differences),
+        sum(d.not_in_log for d in report.differences),
         churn_rules=job.churn_rules.fingerprint,
         records_of="the log read" if one is None else "the follower's shard of the log",
     )

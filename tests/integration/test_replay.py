@@ -277,6 +277,34 @@ async def test_the_replay_command_stops_with_a_clear_error_on_a_damaged_export_a
     ]
 
 
+async def test_a_recorded_decision_whose_event_the_log_read_lacks_is_a_difference(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """An export with an event taken out does not pass as a recorded run replayed to zero."""
+    records = await live_run(settings, db, followers=60)
+    decided = set(await db.fetchval("SELECT array_agg(DISTINCT event_ids[1]) FROM decisions"))
+    # A decided event from the middle of the log, neither its first nor its last in event time.
+    ordered = sorted(records, key=lambda r: r.event.occurred_at)
+    taken = next(r for r in ordered[len(ordered) // 2 :] if r.event.event_id in decided)
+    whole, holed = tmp_path / "whole.ndjson.gz", tmp_path / "holed.ndjson.gz"
+    eventlog.write_export(records, whole)
+    eventlog.write_export([r for r in records if r.event.event_id != taken.event.event_id], holed)
+
+    assert (
+        json.loads((await replay_command(settings, "--json", "--source", str(whole))).stdout)["differences"]
+        == 0
+    )
+    done = await replay_command(settings, "--json", "--source", str(holed))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    missing = [d for d in result["changed"] if d["not_in_log"]]
+    assert [(d["event_id"], d["recomputed"]) for d in missing] == [(taken.event.event_id, None)]
+    assert any(
+        w.startswith("1 recorded decision(s) rest on events the log read does not hold")
+        for w in result["warnings"]
+    )
+
+
 async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_names_what_is_missing(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
