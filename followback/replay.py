@@ -377,8 +377,9 @@ def caveats(
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
-            f"no event before --since {window.since.isoformat()} in the log read (an export of the "
-            "range alone, or the topic's retention): every relationship starts the range as new"
+            f"no event before --since {window.since.isoformat()} in the log read: every relationship "
+            "starts the range as new (as it did live if the log begins after --since; not if the "
+            "history was cut off: an export of the range alone, or the topic's retention)"
         )
     if not_events:
         found.append(
