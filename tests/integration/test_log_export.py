@@ -71,6 +71,15 @@ async def test_export_writes_the_raw_bytes_of_the_events_in_the_range_and_accoun
     for follower, ids in by_follower.items():
         assert ids == [e.event_id for e in wanted if e.follower.id == follower]
     assert await asyncio.to_thread(files, tmp_path) == [path]
+    # The same range again: the same bytes (partition after partition, no time in the header).
+    again = tmp_path / "again" / "range.ndjson.gz"
+    again.parent.mkdir()
+    done = await asyncio.to_thread(
+        export, settings, str(again), "--since", since.isoformat(), "--until", until.isoformat(),
+        "--account", "brand_eu",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert again.read_bytes() == path.read_bytes()
 
 
 async def test_export_into_a_missing_directory_says_so_and_writes_nothing(
