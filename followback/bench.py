@@ -141,6 +141,7 @@ def run(
         "latency_ms_ingest_ack_to_decision": found.latency_ms,
         "latency_offered_events_per_s": found.latency_rate,
         "latency_decided_events": found.latency_events,
+        "latency_busy_answers": found.latency_busy_answers,
         "peak_rss_mb": found.peak_rss_mb,
         "replay_differences_from_recorded": {
             "last_day" if r.last_day else r.workers if r.follower is None else "follower": r.differences
@@ -233,7 +234,12 @@ def summary_lines(extra: dict[str, Any], rate: int) -> list[str]:
     memory curve."""
     lines = [
         f"latency, ingest 202 to decision committed, at {rate} events/s: "
-        f"{extra['latency_ms_ingest_ack_to_decision']} ms",
+        f"{extra['latency_ms_ingest_ack_to_decision']} ms"
+        + (
+            f" ({extra['latency_busy_answers']} batches answered 503, Kafka behind, and sent again)"
+            if extra.get("latency_busy_answers")
+            else ""
+        ),
         f"peak memory per service (MB): {extra['peak_rss_mb']}",
     ]
     cpu = extra.get("pipeline_cpu") or {}

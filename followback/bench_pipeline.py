@@ -55,6 +55,7 @@ class PipelineFigures:
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_rate: int = 0
     latency_events: int = 0
+    latency_busy_answers: int = 0  # 503s from ingest (Kafka behind), each batch sent again
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     replays: list[ReplayRun] = field(default_factory=list)
     cpu: cpu_meter.Usage | None = None
@@ -270,9 +271,12 @@ async def wait_drained(settings: Settings, timeout: float) -> None:
 
 async def fixed_rate_latency(
     settings: Settings, token: str, events: list[Event], rate: int, batch: int = 50
-) -> list[float]:
-    """Milliseconds from ingest's 202 to the decision on the decisions topic, per decided event."""
+) -> tuple[list[float], int]:
+    """Milliseconds from ingest's 202 to the decision on the decisions topic, per decided event
+    (a batch answered 503, Kafka behind, is sent again after its Retry-After, as a client does:
+    counted from its 202); and how many 503 answers there were."""
     arrived: dict[str, float] = {}
+    busy: list[str] = []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await consumer.start()
     topic = settings.topic("decisions")
@@ -303,6 +307,10 @@ async def fixed_rate_latency(
             async def post(chunk: list[Event]) -> None:
                 body = "[" + ",".join(e.model_dump_json() for e in chunk) + "]"
                 response = await client.post(url, content=body, headers=headers)
+                while response.status_code == 503:  # Kafka is behind: send it again, as a client must
+                    busy.append(chunk[0].event_id)
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    response = await client.post(url, content=body, headers=headers)
                 response.raise_for_status()
                 done = time.perf_counter()
                 for event in chunk:
@@ -319,7 +327,7 @@ async def fixed_rate_latency(
     finally:
         collector.cancel()
         await consumer.stop()
-    return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived]
+    return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived], len(busy)
 
 
 CONSUMERS = ["churn", "scorer", "notifier"]
@@ -416,7 +424,7 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
             replays = replay_runs(config, tuple(sorted({available_cpus(), 1}, reverse=True)))
             copy_s = asyncio.run(bare_copy(config, events))
             decisions, decide_s = asyncio.run(scorer_writes(config, _renamed(events)))
-            latencies = asyncio.run(fixed_rate_latency(config, token, latency_events, rate))
+            latencies, busy = asyncio.run(fixed_rate_latency(config, token, latency_events, rate))
             memory = {s: round(peak_rss_mb(p), 1) for s, p in zip(runner.SERVICES, processes, strict=True)}
         finally:
             runner.stop(processes)
@@ -430,6 +438,7 @@ def run(settings: Settings, events: list[Event], latency_events: list[Event], ra
         latency_ms=percentiles(latencies),
         latency_rate=rate,
         latency_events=len(latencies),
+        latency_busy_answers=busy,
         peak_rss_mb=memory,
         replays=replays,
         cpu=usage,

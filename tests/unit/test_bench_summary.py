@@ -48,3 +48,8 @@ def test_no_ceiling_is_claimed_when_parts_went_unmeasured() -> None:
     assert len(lines) == 3
     assert "at most" not in lines[2]
     assert lines[2].endswith("not measured: kafka, postgres")
+
+
+def test_the_latency_line_says_how_many_batches_were_sent_again_after_a_503() -> None:
+    lines = summary_lines({**EXTRA, "latency_busy_answers": 142}, rate=5000)
+    assert lines[0].endswith("ms (142 batches answered 503, Kafka behind, and sent again)")
