@@ -78,6 +78,8 @@ async def raw_from_kafka(
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
+    if not partitions:
+        return
     try:
         # The first partition fetches while the offsets are asked for (asked first, the read is slower).
         consumer.assign(partitions[:1])
@@ -90,11 +92,12 @@ async def raw_from_kafka(
             if n:
                 consumer.assign([tp])
                 await consumer.seek_to_beginning(tp)
-            while ends[tp] > starts[tp]:
+            # Up to the end offset, by the consumer's position: it moves past offsets that hold no
+            # record for us (a transaction's marker, a compacted gap), where waiting for a record at
+            # end - 1 would wait for ever.
+            while ends[tp] > starts[tp] and await consumer.position(tp) < ends[tp]:
                 records = (await consumer.getmany(tp, timeout_ms=1000, max_records=5000)).get(tp, [])
                 yield [r.value for r in records if r.offset < ends[tp] and r.value is not None]
-                if records and records[-1].offset >= ends[tp] - 1:
-                    break
     finally:
         await consumer.stop()
 

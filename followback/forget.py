@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from services.churn.store import lock_followers
 from shared.events import Profile
 
 # A payload's keys that describe the person: every profile field except ``id`` and ``url`` (at a
@@ -91,6 +92,8 @@ ERASE: dict[str, str] = {
             FROM jsonb_array_elements(payload->'followers') WITH ORDINALITY AS x(f, n)))
         WHERE kind = 'digest'
           AND payload->'followers' @> jsonb_build_array(jsonb_build_object('follower_id', $1::text))
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(payload->'followers') AS x(f)
+                      WHERE f->>'follower_id' = $1 AND f <> {stripped("f")})
     """,  # noqa: S608
 }
 
@@ -110,6 +113,9 @@ async def forget(conn: asyncpg.Connection, follower: str, by: str) -> dict[str, 
     holds anything of the follower."""
     changed: dict[str, Any] = {}
     async with conn.transaction():
+        # The churn detector's lock on the follower: a revision it read before the erasure cannot
+        # be written back over it afterwards.
+        await lock_followers(conn, [follower])
         if not await conn.fetchval(HELD, follower):
             raise UnknownFollowerError(
                 f"nothing of follower {follower!r} is held: check the id (the platform's user id, "

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared.db import migrate_sync
-from shared.events import Event, EventType
+from shared.events import Event, EventType, Profile
 from shared.relationships import AnnotatedEvent, Annotation
 from tests.conftest import Infra
 from tests.integration.test_scorer_unchanged_migration import apply, roll_back, yoyo
@@ -49,8 +49,12 @@ async def test_the_rows_erased_before_are_marked_and_decide_nothing_and_later_on
         try:
             blank = json.loads(stored("e1", "5001"))
             blank["event"]["follower"] = {"id": "5001"}  # as forget left it before the mark
+            # An erased row a revision wrote back (the detector dumps every profile key, empty).
+            rewritten = json.loads(stored("e4", "5001"))
+            rewritten["event"]["follower"] = json.loads(Profile(id="5001").model_dump_json())
             rows = [
                 ("e1", "5001", json.dumps(blank)),  # erased
+                ("e4", "5001", json.dumps(rewritten)),  # erased, then revised
                 ("e2", "5001", stored("e2", "5001")),  # came after the erasure: the profile again
                 ("e3", "6001", stored("e3", "6001")),  # somebody never erased
             ]
@@ -71,11 +75,13 @@ async def test_the_rows_erased_before_are_marked_and_decide_nothing_and_later_on
                 "e1": True,
                 "e2": False,
                 "e3": False,
+                "e4": True,
             }
             assert {event_id: a.decides for event_id, a in found.items()} == {
                 "e1": False,
                 "e2": True,
                 "e3": True,
+                "e4": False,
             }
 
             yoyo(dsn, roll_back, lambda m: m.id == ERASED)

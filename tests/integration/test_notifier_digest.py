@@ -187,6 +187,8 @@ async def test_a_flush_closes_the_open_period_and_a_later_leaver_gets_a_retracti
         assert kept["screen_name"] == "usera"
     entry = json.loads(await db.fetchval("SELECT payload::text FROM digest_entries WHERE follower_id = 'b'"))
     assert (entry["score"], "screen_name" in entry) == (91, False)
+    # Again: nothing is left to erase, in the digests either.
+    assert set((await forget(db, "b", "test")).values()) == {0}
 
 
 async def test_a_follower_who_leaves_while_the_digest_waits_for_a_retry_is_taken_out_of_it(
