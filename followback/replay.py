@@ -434,28 +434,38 @@ async def recorded_unread(
     dsn: str,
     window: Window,
     span: tuple[datetime, datetime],
-    compared: int,
+    accounts: Iterable[str],
+    follower: str | None,
+    before: datetime | None,
     holds: Callable[[str], bool],
 ) -> list[Difference]:
-    """The recorded decisions of the window, between the earliest and the latest event read
-    (``span``), whose events the log read does not hold (an export with events taken out, say):
-    each a difference with nothing recomputed, in event time. ``compared``: how many recorded
-    decisions the replay found events for; when as many are recorded, one count says so."""
-    where = """occurred_at BETWEEN $1 AND $2 AND ($3::timestamptz IS NULL OR occurred_at >= $3)
-        AND ($4::timestamptz IS NULL OR occurred_at < $4) AND ($5::text IS NULL OR account_id = $5)
-        AND ($6::text IS NULL OR follower_id = $6)"""
-    args = (*span, window.since, window.until, window.account, window.follower)
+    """The recorded decisions whose events the log read does not hold (an export with events
+    taken out, say): each a difference with nothing recomputed, in event time. Only what the log
+    read should hold is looked for: decisions of the window, of the ``accounts`` it has events of
+    (an export of one account is not missing the others), of ``follower`` alone when it has
+    events of one follower only (an export of one follower), between its earliest and latest
+    event (``span``: an export of a range is not missing what came before), recorded ``before``
+    the read began (None: any time; an event that reached the topic after the read is not
+    missing from it)."""
     conn = await asyncpg.connect(dsn)
     try:
-        counted = f"SELECT count(DISTINCT event_ids[1]) FROM decisions WHERE {where}"  # noqa: S608
-        recorded = await conn.fetchval(counted, *args)
-        if recorded <= compared:
-            return []
         rows = await conn.fetch(
-            f"""SELECT DISTINCT ON (event_ids[1]) event_ids[1] AS event_id, account_id, follower_id, class,
+            """
+            SELECT DISTINCT ON (event_ids[1]) event_ids[1] AS event_id, account_id, follower_id, class,
                    score::float8 AS score, occurred_at
-            FROM decisions WHERE {where} ORDER BY event_ids[1], revision DESC""",  # noqa: S608
-            *args,
+            FROM decisions
+            WHERE account_id = ANY($1::text[]) AND ($2::text IS NULL OR follower_id = $2)
+              AND occurred_at BETWEEN $3 AND $4 AND ($5::timestamptz IS NULL OR occurred_at >= $5)
+              AND ($6::timestamptz IS NULL OR occurred_at < $6)
+              AND ($7::timestamptz IS NULL OR decided_at < $7)
+            ORDER BY event_ids[1], revision DESC
+            """,
+            sorted(accounts),
+            follower,
+            *span,
+            window.since,
+            window.until,
+            before,
         )
     finally:
         await conn.close()

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,9 @@ class Job:
     configs: Configs
     churn_rules: ChurnRules
     dsn: str | None  # the database with the recorded decisions (None: compare with nothing)
+    # When the read of the log began, by the database's clock (None: unknown): a decision recorded
+    # since may rest on an event that reached the log after the read.
+    read_began: datetime | None = None
 
 
 Place = tuple[datetime, int, str, int]  # the detector's order (event time, type, id), log position
@@ -255,6 +258,10 @@ class ShardResult:
     seconds: dict[str, float] = field(default_factory=dict)  # parse, fold, compare: where time went
     earliest: datetime | None = None  # the shard's earliest event time
     latest: datetime | None = None  # and its latest
+    # The accounts of its events (of the window's account and follower), and up to two of their
+    # followers: what the log read holds, to look for recorded decisions it does not.
+    accounts: set[str] = field(default_factory=set)
+    followers: set[str] = field(default_factory=set)
     not_events: int = 0  # records that did not parse as events (skipped)
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
@@ -305,6 +312,13 @@ def _run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.latest = max((r.event.occurred_at for r in records), default=None)
+    if job.dsn:
+        about = [r.event for r in records if job.window.about(r.event)]
+        result.accounts = {event.account_id for event in about}
+        for event in about:
+            result.followers.add(event.follower.id)
+            if len(result.followers) > 1:
+                break
     result.not_events = len(raws) - len(records)
     if job.window.follower is not None or job.window.account is not None:  # was there any?
         result.about = sum(1 for r in records if job.window.about(r.event))
@@ -471,8 +485,13 @@ def replay(
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     latest = max((r.latest for r in results if r.latest is not None), default=None)
     if job.dsn and earliest is not None and latest is not None:
+        accounts = set().union(*(r.accounts for r in results))
+        followers = set().union(*(r.followers for r in results))
+        follower = next(iter(followers)) if len(followers) == 1 else None  # an export of one follower
         report.differences += asyncio.run(
-            recorded_unread(job.dsn, job.window, (earliest, latest), report.decisions_recorded, dealt.holds)
+            recorded_unread(
+                job.dsn, job.window, (earliest, latest), accounts, follower, job.read_began, dealt.holds
+            )
         )
     if report.differences and job.dsn:
         erased = asyncio.run(erased_followers(job.dsn, {d.follower_id for d in report.differences}))
@@ -527,6 +546,15 @@ async def _read_kafka(settings: Settings, dealer: Dealer, progress: Progress | N
             progress.advance(len(values))
 
 
+async def _now(dsn: str) -> datetime:
+    conn = await asyncpg.connect(dsn)
+    try:
+        now: datetime = await conn.fetchval("SELECT now()")
+        return now
+    finally:
+        await conn.close()
+
+
 def worker_count(settings: Settings, workers: int | None = None) -> int:
     """The option, else the setting, else one per CPU."""
     return workers or settings.replay.workers or available_cpus()
@@ -548,6 +576,11 @@ def replay_log(
     DSN; None: the settings' database). The report's time runs from the start of the read to the
     merged result."""
     began = time.perf_counter()
+    dsn = compare_with or settings.postgres.dsn.get_secret_value()
+    # A file holds what had reached the log when it was written; a topic, what had when read.
+    read_began = (
+        datetime.fromtimestamp(source.stat().st_mtime, UTC) if source is not None else asyncio.run(_now(dsn))
+    )
     dealer = Dealer()
     if source is not None:
         for n, raw in enumerate(raw_from_file(source), 1):
@@ -561,7 +594,8 @@ def replay_log(
         rules_from(settings),
         configs,
         ChurnRules.from_settings(settings.churn),
-        compare_with or settings.postgres.dsn.get_secret_value(),
+        dsn,
+        read_began,
     )
     replayed = replay(
         dealer, job, processes, progress.replayed if progress else None, settings.replay.task_events

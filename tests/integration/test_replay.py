@@ -280,8 +280,10 @@ async def test_the_replay_command_stops_with_a_clear_error_on_a_damaged_export_a
 async def test_a_recorded_decision_whose_event_the_log_read_lacks_is_a_difference(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    """An export with an event taken out does not pass as a recorded run replayed to zero."""
-    records = await live_run(settings, db, followers=60)
+    """An export with an event taken out does not pass as a recorded run replayed to zero; an
+    export of one account or one follower, or one written before some decisions were recorded,
+    is not missing the rest."""
+    records = await live_run(settings, db, brands=("brand", "brand_eu"), followers=60)
     decided = set(await db.fetchval("SELECT array_agg(DISTINCT event_ids[1]) FROM decisions"))
     # A decided event from the middle of the log, neither its first nor its last in event time.
     ordered = sorted(records, key=lambda r: r.event.occurred_at)
@@ -303,6 +305,21 @@ async def test_a_recorded_decision_whose_event_the_log_read_lacks_is_a_differenc
         w.startswith("1 recorded decision(s) rest on events the log read does not hold")
         for w in result["warnings"]
     )
+
+    # Written before the decisions were recorded (its time says when): it is not missing them.
+    os.utime(holed, (0, 0))
+    earlier = await replay_command(settings, "--json", "--source", str(holed))
+    assert not [d for d in json.loads(earlier.stdout.strip().splitlines()[-1])["changed"] if d["not_in_log"]]
+    # One account's events, one follower's: replayed whole, nothing is missing from them.
+    follower = taken.event.follower.id
+    for name, part in {
+        "brand_eu": [r for r in records if r.event.account_id == "brand_eu"],
+        "follower": [r for r in records if r.event.follower.id == follower],
+    }.items():
+        path = tmp_path / f"{name}.ndjson.gz"
+        eventlog.write_export(part, path)
+        alone = json.loads((await replay_command(settings, "--json", "--source", str(path))).stdout)
+        assert not [d for d in alone["changed"] if d["not_in_log"]], name
 
 
 async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_names_what_is_missing(
