@@ -449,16 +449,13 @@ async def recorded_unread(
     missing from it)."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(
+        recorded = await conn.fetch(
             """
-            SELECT DISTINCT ON (event_ids[1]) event_ids[1] AS event_id, account_id, follower_id, class,
-                   score::float8 AS score, occurred_at
-            FROM decisions
+            SELECT event_ids[1] FROM decisions
             WHERE account_id = ANY($1::text[]) AND ($2::text IS NULL OR follower_id = $2)
               AND occurred_at BETWEEN $3 AND $4 AND ($5::timestamptz IS NULL OR occurred_at >= $5)
               AND ($6::timestamptz IS NULL OR occurred_at < $6)
               AND ($7::timestamptz IS NULL OR decided_at < $7)
-            ORDER BY event_ids[1], revision DESC
             """,
             sorted(accounts),
             follower,
@@ -467,18 +464,18 @@ async def recorded_unread(
             window.until,
             before,
         )
+        missing = sorted({event_id for (event_id,) in recorded if not holds(event_id)})
+        found: dict[str, tuple[Any, ...]] = {}
+        if missing:  # the latest revision of each, for the report
+            columns = "account_id, follower_id, class, score::float8, occurred_at"
+            found = await latest_decisions(conn, missing, columns)
     finally:
         await conn.close()
-    unread = sorted(
-        (r for r in rows if not holds(r["event_id"])), key=lambda r: (r["occurred_at"], r["event_id"])
-    )
+    unread = sorted(found.items(), key=lambda item: (item[1][4], item[0]))
     return [
-        Difference(
-            r["event_id"], r["account_id"], r["follower_id"], (r["class"], round(r["score"], 2)), None, (),
-            not_in_log=True,
-        )
-        for r in unread
-    ]  # fmt: skip
+        Difference(event_id, account, follower, (cls, round(score, 2)), None, (), not_in_log=True)
+        for event_id, (account, follower, cls, score, _) in unread
+    ]
 
 
 async def erased_followers(dsn: str, followers: Iterable[str]) -> set[str]:
