@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 
 from shared.db import migrate_sync
 from shared.events import Event, EventType, Profile
 from shared.relationships import AnnotatedEvent, Annotation
 from tests.conftest import Infra
-from tests.integration.test_scorer_unchanged_migration import apply, roll_back, yoyo
+from tests.integration.migrations import deployed_before, roll_back, yoyo
 from tests.support import REAL_PERSON
 
 pytestmark = pytest.mark.integration
@@ -39,56 +37,35 @@ def stored(event_id: str, follower: str) -> str:
 async def test_the_rows_erased_before_are_marked_and_decide_nothing_and_later_ones_are_left(
     infra: Infra,
 ) -> None:
-    name = f"fb_erased_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = infra.dsn(name)
-        yoyo(dsn, apply, lambda m: m.id < ERASED)
-        conn = await asyncpg.connect(dsn)
-        try:
-            blank = json.loads(stored("e1", "5001"))
-            blank["event"]["follower"] = {"id": "5001"}  # as forget left it before the mark
-            # An erased row a revision wrote back (the detector dumps every profile key, empty).
-            rewritten = json.loads(stored("e4", "5001"))
-            rewritten["event"]["follower"] = json.loads(Profile(id="5001").model_dump_json())
-            rows = [
-                ("e1", "5001", json.dumps(blank)),  # erased
-                ("e4", "5001", json.dumps(rewritten)),  # erased, then revised
-                ("e2", "5001", stored("e2", "5001")),  # came after the erasure: the profile again
-                ("e3", "6001", stored("e3", "6001")),  # somebody never erased
-            ]
-            await conn.executemany(
-                "INSERT INTO churn_processed (event_id, account_id, follower_id, occurred_at, annotated) "
-                "VALUES ($1, 'brand', $2, '2026-01-05T00:00:00Z', $3::jsonb)",
-                rows,
-            )
-            await conn.execute(
-                "INSERT INTO erasures (follower_id, erased_by, rows_changed) VALUES ('5001', 'dpo', '{}')"
-            )
-            assert ERASED in migrate_sync(dsn)
-            found = {
-                r["event_id"]: AnnotatedEvent.model_validate_json(r["annotated"])
-                for r in await conn.fetch("SELECT event_id, annotated::text FROM churn_processed")
-            }
-            assert {event_id: a.erased for event_id, a in found.items()} == {
-                "e1": True,
-                "e2": False,
-                "e3": False,
-                "e4": True,
-            }
-            assert {event_id: a.decides for event_id, a in found.items()} == {
-                "e1": False,
-                "e2": True,
-                "e3": True,
-                "e4": False,
-            }
+    async with deployed_before(infra, ERASED) as (dsn, conn):
+        blank = json.loads(stored("e1", "5001"))
+        blank["event"]["follower"] = {"id": "5001"}  # as forget left it before the mark
+        # An erased row a revision wrote back (the detector dumps every profile key, empty).
+        rewritten = json.loads(stored("e4", "5001"))
+        rewritten["event"]["follower"] = json.loads(Profile(id="5001").model_dump_json())
+        rows = [
+            ("e1", "5001", json.dumps(blank)),  # erased
+            ("e4", "5001", json.dumps(rewritten)),  # erased, then revised
+            ("e2", "5001", stored("e2", "5001")),  # came after the erasure: the profile again
+            ("e3", "6001", stored("e3", "6001")),  # somebody never erased
+        ]
+        await conn.executemany(
+            "INSERT INTO churn_processed (event_id, account_id, follower_id, occurred_at, annotated) "
+            "VALUES ($1, 'brand', $2, '2026-01-05T00:00:00Z', $3::jsonb)",
+            rows,
+        )
+        await conn.execute(
+            "INSERT INTO erasures (follower_id, erased_by, rows_changed) VALUES ('5001', 'dpo', '{}')"
+        )
+        assert ERASED in migrate_sync(dsn)
+        found = {
+            r["event_id"]: AnnotatedEvent.model_validate_json(r["annotated"])
+            for r in await conn.fetch("SELECT event_id, annotated::text FROM churn_processed")
+        }
+        erased = {"e1": True, "e2": False, "e3": False, "e4": True}
+        assert {event_id: a.erased for event_id, a in found.items()} == erased
+        assert {event_id: a.decides for event_id, a in found.items()} == {e: not v for e, v in erased.items()}
 
-            yoyo(dsn, roll_back, lambda m: m.id == ERASED)
-            marked = await conn.fetchval("SELECT count(*) FROM churn_processed WHERE annotated ? 'erased'")
-            assert marked == 0  # as before the migration: no row says either way
-        finally:
-            await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        yoyo(dsn, roll_back, lambda m: m.id == ERASED)
+        marked = await conn.fetchval("SELECT count(*) FROM churn_processed WHERE annotated ? 'erased'")
+        assert marked == 0  # as before the migration: no row says either way

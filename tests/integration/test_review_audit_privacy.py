@@ -7,12 +7,12 @@ import uuid
 
 import asyncpg
 import pytest
-from yoyo import get_backend, read_migrations
 
 from services.notifier.actions import Action, perform
-from shared.db import MIGRATIONS, _yoyo_url, create_pool, migrate_sync
+from shared.db import create_pool, migrate_sync
 from shared.settings import Settings
 from tests.conftest import Infra
+from tests.integration.migrations import deployed_before
 from tests.notifier_support import decision, intake_now, record
 
 pytestmark = pytest.mark.integration
@@ -38,44 +38,22 @@ async def test_a_review_action_records_no_handle_in_the_audit(
     assert json.loads(row["detail"]) == {"class": "high_value", "score": 88.0}
 
 
-def migrate_before_stripping(dsn: str) -> None:
-    """Every migration before 0010, as a database deployed before it has them."""
-    backend = get_backend(_yoyo_url(dsn))
-    try:
-        with backend.lock():
-            earlier = read_migrations(str(MIGRATIONS)).filter(lambda m: m.id < STRIPPING)
-            backend.apply_migrations(backend.to_apply(earlier))
-    finally:
-        backend.connection.close()
-
-
 async def test_the_migration_strips_the_handles_recorded_before_and_keeps_the_audit_append_only(
     infra: Infra,
 ) -> None:
-    name = f"fb_audit_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrate_before_stripping(infra.dsn(name))
-        conn = await asyncpg.connect(infra.dsn(name))
-        try:
-            old = {"class": "high_value", "score": 88.0, "screen_name": "ana_roasts"}
-            await conn.execute(
-                "INSERT INTO review_audit (action_id, actor, action, follower_id, detail) "
-                "VALUES ($1, 'rita', 'dismiss', '9', $2::text::jsonb), "
-                "($3, 'rita', 'retry_delivery', NULL, '{\"delivery_id\": 5}')",
-                uuid.uuid4(), json.dumps(old), uuid.uuid4(),
-            )  # fmt: skip
-            assert migrate_sync(infra.dsn(name))[0] == STRIPPING  # (the later ones after it)
-            rows = await conn.fetch("SELECT action, detail::text FROM review_audit ORDER BY action")
-            assert [(r["action"], json.loads(r["detail"])) for r in rows] == [
-                ("dismiss", {"class": "high_value", "score": 88.0}),
-                ("retry_delivery", {"delivery_id": 5}),
-            ]
-            with pytest.raises(asyncpg.RaiseError, match="append-only"):
-                await conn.execute("UPDATE review_audit SET actor = 'someone else'")
-        finally:
-            await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with deployed_before(infra, STRIPPING) as (dsn, conn):
+        old = {"class": "high_value", "score": 88.0, "screen_name": "ana_roasts"}
+        await conn.execute(
+            "INSERT INTO review_audit (action_id, actor, action, follower_id, detail) "
+            "VALUES ($1, 'rita', 'dismiss', '9', $2::text::jsonb), "
+            "($3, 'rita', 'retry_delivery', NULL, '{\"delivery_id\": 5}')",
+            uuid.uuid4(), json.dumps(old), uuid.uuid4(),
+        )  # fmt: skip
+        assert migrate_sync(dsn)[0] == STRIPPING  # (the later ones after it)
+        rows = await conn.fetch("SELECT action, detail::text FROM review_audit ORDER BY action")
+        assert [(r["action"], json.loads(r["detail"])) for r in rows] == [
+            ("dismiss", {"class": "high_value", "score": 88.0}),
+            ("retry_delivery", {"delivery_id": 5}),
+        ]
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("UPDATE review_audit SET actor = 'someone else'")
