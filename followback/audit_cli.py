@@ -174,6 +174,7 @@ def replay_command(
     gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
+        _kafka_reached(settings),
         replay_workers.pool(count, settings.gc_threshold) as processes,
         Progress(console=err, transient=True) as bar,
     ):
@@ -198,13 +199,6 @@ def replay_command(
             bar.stop()
             err.print(f"error: {broken}", highlight=False)
             raise typer.Exit(2) from None
-        except KafkaConnectionError as down:
-            bar.stop()
-            err.print(
-                f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})",
-                highlight=False,
-            )
-            raise typer.Exit(1) from None
     if path is not None and follower is None and run.dealt and not report.events_read:
         err.print(
             f"error: {path} is not an event log: none of its {run.dealt} records is an event", highlight=False

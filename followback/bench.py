@@ -166,22 +166,24 @@ def run(
 def replay_figures(runs: list[ReplayRun], baseline: str) -> list[Figure]:
     """Replay as the command runs it: raw events read from Kafka, dealt by follower to worker
     processes that parse, fold, score and compare with the pipeline's recorded decisions."""
-    return [
-        Figure(
-            f"replay on {run.workers} worker process{'es' if run.workers > 1 else ''}: raw events in Kafka "
-            "to decisions recomputed and compared with the recorded ones"
-            if run.follower is None and not run.last_day
-            else f"replay of the log's last day (--since, on {run.workers} worker processes): the whole "
+    return [Figure(_replay_name(run), run.events, run.seconds, baseline) for run in runs]
+
+
+def _replay_name(run: ReplayRun) -> str:
+    if run.last_day:
+        return (
+            f"replay of the log's last day (--since, on {run.workers} worker processes): the whole "
             "topic read and dealt, the day's followers recomputed and compared, the others skipped"
-            if run.last_day
-            else "replay of one follower (--follower, in process): the whole topic read and dealt, the "
-            "follower's shard recomputed and compared",
-            run.events,
-            run.seconds,
-            baseline,
         )
-        for run in runs
-    ]
+    if run.follower is not None:
+        return (
+            "replay of one follower (--follower, in process): the whole topic read and dealt, the "
+            "follower's shard recomputed and compared"
+        )
+    return (
+        f"replay on {run.workers} worker process{'es' if run.workers > 1 else ''}: raw events in Kafka "
+        "to decisions recomputed and compared with the recorded ones"
+    )
 
 
 def run_ingest(settings: Settings, *, events: int, batch: int = 1000, concurrency: int = 4) -> list[Figure]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from subprocess import Popen
+from typing import Any
 
 import asyncpg
 import httpx
@@ -71,25 +72,18 @@ class ReplayRun:
     last_day: bool = False  # ``--since`` a day before the log's last event (``events``: the whole log read)
 
 
-async def _decided_follower(settings: Settings) -> str | None:
-    """A follower the pipeline decided on (the one with the most decision versions)."""
-    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-    try:
-        found: str | None = await conn.fetchval(
-            "SELECT follower_id FROM decisions GROUP BY follower_id "
-            "ORDER BY count(*) DESC, follower_id LIMIT 1"
-        )
-        return found
-    finally:
-        await conn.close()
+# A follower the pipeline decided on (the one with the most decision versions), and the event
+# time of the newest decision: what the replays of one follower and of the last day ask about.
+DECIDED_FOLLOWER = (
+    "SELECT follower_id FROM decisions GROUP BY follower_id ORDER BY count(*) DESC, follower_id LIMIT 1"
+)
+NEWEST_DECIDED = "SELECT max(occurred_at) FROM decisions"
 
 
-async def _newest_decided(settings: Settings) -> datetime | None:
-    """The event time of the newest decision the pipeline recorded."""
+async def _fetchval(settings: Settings, sql: str) -> Any:
     conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
     try:
-        found: datetime | None = await conn.fetchval("SELECT max(occurred_at) FROM decisions")
-        return found
+        return await conn.fetchval(sql)
     finally:
         await conn.close()
 
@@ -111,7 +105,7 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
             report, _ = replay_log(settings, Window(), configs, processes)
         runs.append(ReplayRun(count, report.events_read, report.seconds, len(report.differences)))
     # An auditor's question about a day: the whole topic read, only the day's followers replayed.
-    newest = asyncio.run(_newest_decided(settings))
+    newest: datetime | None = asyncio.run(_fetchval(settings, NEWEST_DECIDED))
     if newest is not None:
         with pool(max(workers), settings.gc_threshold, always=True) as processes:
             window = Window(since=newest - timedelta(days=1))
@@ -122,7 +116,7 @@ def replay_runs(settings: Settings, workers: tuple[int, ...]) -> list[ReplayRun]
             )
         )
     # An auditor's question about one follower: the whole topic read and dealt, its shard replayed.
-    follower = asyncio.run(_decided_follower(settings))
+    follower = asyncio.run(_fetchval(settings, DECIDED_FOLLOWER))
     if follower is not None:
         report, replayed = replay_log(settings, Window(follower=follower), configs, None)
         runs.append(ReplayRun(1, replayed.dealt, report.seconds, len(report.differences), follower))
@@ -276,7 +270,7 @@ async def fixed_rate_latency(
     (a batch answered 503, Kafka behind, is sent again after its Retry-After, as a client does:
     counted from its 202); and how many 503 answers there were."""
     arrived: dict[str, float] = {}
-    busy: list[str] = []
+    busy = 0  # 503 answers
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await consumer.start()
     topic = settings.topic("decisions")
@@ -305,10 +299,11 @@ async def fixed_rate_latency(
             began = time.perf_counter()
 
             async def post(chunk: list[Event]) -> None:
+                nonlocal busy
                 body = "[" + ",".join(e.model_dump_json() for e in chunk) + "]"
                 response = await client.post(url, content=body, headers=headers)
                 while response.status_code == 503:  # Kafka is behind: send it again, as a client must
-                    busy.append(chunk[0].event_id)
+                    busy += 1
                     await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
                     response = await client.post(url, content=body, headers=headers)
                 response.raise_for_status()
@@ -329,9 +324,8 @@ async def fixed_rate_latency(
         await consumer.stop()
     # An event of a batch answered 503 may have reached Kafka anyway, and be decided before the
     # resend's 202: its latency is unknown, and left out.
-    return [(arrived[i] - acked[i]) * 1000 for i in acked if i in arrived and arrived[i] >= acked[i]], len(
-        busy
-    )
+    known = [i for i in acked if i in arrived and arrived[i] >= acked[i]]
+    return [(arrived[i] - acked[i]) * 1000 for i in known], busy
 
 
 CONSUMERS = ["churn", "scorer", "notifier"]

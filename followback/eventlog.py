@@ -72,14 +72,14 @@ async def raw_from_kafka(
     as fetching them together (measured on 50,000 events: 330,000-400,000 records/s either way)."""
     topic = settings.topic("events")
     partitions = sorted(await _partitions(settings, topic), key=lambda tp: tp.partition)
+    if not partitions:
+        return
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
-    if not partitions:
-        return
     try:
         # The first partition fetches while the offsets are asked for (asked first, the read is slower).
         consumer.assign(partitions[:1])
@@ -95,7 +95,7 @@ async def raw_from_kafka(
             # Up to the end offset, by the consumer's position: it moves past offsets that hold no
             # record for us (a transaction's marker, a compacted gap), where waiting for a record at
             # end - 1 would wait for ever.
-            while ends[tp] > starts[tp] and await consumer.position(tp) < ends[tp]:
+            while await consumer.position(tp) < ends[tp]:
                 records = (await consumer.getmany(tp, timeout_ms=1000, max_records=5000)).get(tp, [])
                 yield [r.value for r in records if r.offset < ends[tp] and r.value is not None]
     finally:

@@ -431,7 +431,7 @@ def _other_rules(scorer: str, was: RulesLabel, now: RulesLabel) -> list[str]:
 
 
 async def recorded_unread(
-    dsn: str,
+    conn: asyncpg.Connection,
     window: Window,
     span: tuple[datetime, datetime],
     accounts: Iterable[str],
@@ -447,30 +447,26 @@ async def recorded_unread(
     event (``span``: an export of a range is not missing what came before), recorded ``before``
     the read began (None: any time; an event that reached the topic after the read is not
     missing from it)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        recorded = await conn.fetch(
-            """
-            SELECT event_ids[1] FROM decisions
-            WHERE account_id = ANY($1::text[]) AND ($2::text IS NULL OR follower_id = $2)
-              AND occurred_at BETWEEN $3 AND $4 AND ($5::timestamptz IS NULL OR occurred_at >= $5)
-              AND ($6::timestamptz IS NULL OR occurred_at < $6)
-              AND ($7::timestamptz IS NULL OR decided_at < $7)
-            """,
-            sorted(accounts),
-            follower,
-            *span,
-            window.since,
-            window.until,
-            before,
-        )
-        missing = sorted({event_id for (event_id,) in recorded if not holds(event_id)})
-        found: dict[str, tuple[Any, ...]] = {}
-        if missing:  # the latest revision of each, for the report
-            columns = "account_id, follower_id, class, score::float8, occurred_at"
-            found = await latest_decisions(conn, missing, columns)
-    finally:
-        await conn.close()
+    recorded = await conn.fetch(
+        """
+        SELECT event_ids[1] FROM decisions
+        WHERE account_id = ANY($1::text[]) AND ($2::text IS NULL OR follower_id = $2)
+          AND occurred_at BETWEEN $3 AND $4 AND ($5::timestamptz IS NULL OR occurred_at >= $5)
+          AND ($6::timestamptz IS NULL OR occurred_at < $6)
+          AND ($7::timestamptz IS NULL OR decided_at < $7)
+        """,
+        sorted(accounts),
+        follower,
+        *span,
+        window.since,
+        window.until,
+        before,
+    )
+    missing = sorted({event_id for (event_id,) in recorded if not holds(event_id)})
+    found: dict[str, tuple[Any, ...]] = {}
+    if missing:  # the latest revision of each, for the report
+        columns = "account_id, follower_id, class, score::float8, occurred_at"
+        found = await latest_decisions(conn, missing, columns)
     unread = sorted(found.items(), key=lambda item: (item[1][4], item[0]))
     return [
         Difference(event_id, account, follower, (cls, round(score, 2)), None, (), not_in_log=True)
@@ -478,15 +474,11 @@ async def recorded_unread(
     ]
 
 
-async def erased_followers(dsn: str, followers: Iterable[str]) -> set[str]:
+async def erased_followers(conn: asyncpg.Connection, followers: Iterable[str]) -> set[str]:
     """Which of these followers ``followback forget`` erased."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])", list(followers)
-        )
-    finally:
-        await conn.close()
+    rows = await conn.fetch(
+        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])", list(followers)
+    )
     return {row["follower_id"] for row in rows}
 
 

@@ -35,6 +35,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -312,16 +313,11 @@ def _run_shard(
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.latest = max((r.event.occurred_at for r in records), default=None)
-    if job.dsn:
-        about = [r.event for r in records if job.window.about(r.event)]
-        result.accounts = {event.account_id for event in about}
-        for event in about:
-            result.followers.add(event.follower.id)
-            if len(result.followers) > 1:
-                break
+    about = [r.event for r in records if job.window.about(r.event)]
+    result.about = len(about)
+    result.accounts = {event.account_id for event in about}
+    result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
     result.not_events = len(raws) - len(records)
-    if job.window.follower is not None or job.window.account is not None:  # was there any?
-        result.about = sum(1 for r in records if job.window.about(r.event))
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
@@ -485,17 +481,9 @@ def replay(
     earliest = min((r.earliest for r in results if r.earliest is not None), default=None)
     latest = max((r.latest for r in results if r.latest is not None), default=None)
     if job.dsn and earliest is not None and latest is not None:
-        accounts = set().union(*(r.accounts for r in results))
-        followers = set().union(*(r.followers for r in results))
-        follower = next(iter(followers)) if len(followers) == 1 else None  # an export of one follower
-        report.differences += asyncio.run(
-            recorded_unread(
-                job.dsn, job.window, (earliest, latest), accounts, follower, job.read_began, dealt.holds
-            )
+        report.differences = asyncio.run(
+            _against_the_record(job, job.dsn, report.differences, results, (earliest, latest), dealt)
         )
-    if report.differences and job.dsn:
-        erased = asyncio.run(erased_followers(job.dsn, {d.follower_id for d in report.differences}))
-        report.differences = [replace(d, erased=d.follower_id in erased) for d in report.differences]
     shuffled = sum(d.arrived_out_of_order for d in report.differences)
     not_events = sum(r.not_events for r in results)
     one = job.window.follower
@@ -544,6 +532,32 @@ async def _read_kafka(settings: Settings, dealer: Dealer, progress: Progress | N
         dealer.extend(values)
         if progress:
             progress.advance(len(values))
+
+
+async def _against_the_record(
+    job: Job,
+    dsn: str,
+    differences: list[Difference],
+    results: list[ShardResult],
+    span: tuple[datetime, datetime],
+    dealt: Dealer,
+) -> list[Difference]:
+    """The differences, with the recorded decisions whose events the log read lacks
+    (:func:`recorded_unread`), each marked when its follower was erased: one connection."""
+    accounts = set().union(*(r.accounts for r in results))
+    followers = set().union(*(r.followers for r in results))
+    follower = next(iter(followers)) if len(followers) == 1 else None  # an export of one follower
+    conn = await asyncpg.connect(dsn)
+    try:
+        differences = differences + await recorded_unread(
+            conn, job.window, span, accounts, follower, job.read_began, dealt.holds
+        )
+        if not differences:
+            return differences
+        erased = await erased_followers(conn, {d.follower_id for d in differences})
+    finally:
+        await conn.close()
+    return [replace(d, erased=d.follower_id in erased) for d in differences]
 
 
 async def _now(dsn: str) -> datetime:
