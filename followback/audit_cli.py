@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from followback import eventlog, replay
 from followback.eventlog import Window
@@ -24,8 +25,16 @@ from shared.settings import Settings, load_settings
 
 TABLE_ROWS = 100  # differences printed as a table; the JSON line lists more
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
-console = Console()
-err = Console(stderr=True)
+# What the commands print holds what followers wrote and what the auditor typed: never read as
+# markup or emoji codes ("[/b]", ":fire:"). Tables escape their cells; JSON goes out as it is.
+console = Console(emoji=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+
+def _json_line(value: Any) -> None:
+    """The JSON line a command ends with, printed exactly (no markup, no wrapping)."""
+    typer.echo(json.dumps(value, default=str))
+
 
 Since = Annotated[datetime | None, typer.Option(help="Event time from (inclusive), RFC 3339.")]
 Until = Annotated[datetime | None, typer.Option(help="Event time until (exclusive), RFC 3339.")]
@@ -56,9 +65,7 @@ def _kafka_reached(settings: Settings) -> Iterator[None]:
     try:
         yield
     except KafkaConnectionError as down:
-        err.print(
-            f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})", highlight=False
-        )
+        err.print(f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})")
         raise typer.Exit(1) from None
 
 
@@ -106,11 +113,7 @@ def export(
             f"note: the file holds {follower}'s events alone: a replay of it decides {follower} as a "
             "replay of the whole log does (unless another follower used one of its event ids first)"
         )
-    console.print(
-        json.dumps({"file": str(file), "events": written, "read": read}),
-        highlight=False,
-        soft_wrap=True,
-    )
+    _json_line({"file": str(file), "events": written, "read": read})
 
 
 def _config_choice(config: str, account: str | None) -> int | str:
@@ -197,19 +200,17 @@ def replay_command(
             )
         except eventlog.UnreadableExportError as broken:
             bar.stop()
-            err.print(f"error: {broken}", highlight=False)
+            err.print(f"error: {broken}")
             raise typer.Exit(2) from None
     if path is not None and follower is None and run.dealt and not report.events_read:
-        err.print(
-            f"error: {path} is not an event log: none of its {run.dealt} records is an event", highlight=False
-        )
+        err.print(f"error: {path} is not an event log: none of its {run.dealt} records is an event")
         raise typer.Exit(2)
     summary = report.summary()
     if follower is not None:  # the read of the whole log dominates: its rate, not the shard's
         summary["log_records_read"] = run.dealt
         summary["events_per_s"] = round(run.dealt / report.seconds) if report.seconds else 0
     for warning in report.warnings:
-        err.print(f"warning: {warning}", highlight=False)
+        err.print(f"warning: {warning}")
     if not as_json:
         table = Table(title=f"replay: {(report.differences and len(report.differences)) or 0} difference(s)")
         for column in (
@@ -221,20 +222,21 @@ def replay_command(
             "arrived out of order",
             "erased",
         ):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # ids wrap, never cut, however narrow
         for diff in report.differences[:TABLE_ROWS]:
             table.add_row(
-                f"{diff.account_id}/{diff.follower_id}",
-                diff.event_id,
-                f"{diff.recorded[0]} {diff.recorded[1]}" if diff.recorded else "-",
-                f"{diff.recomputed[0]} {diff.recomputed[1]}"
-                if diff.recomputed
-                else "- (no event in the log)"
-                if diff.not_in_log
-                else "-",
-                ", ".join(diff.reasons_changed),
-                "yes" if diff.arrived_out_of_order else "",
-                "yes" if diff.erased else "",
+                *(
+                    Text(cell)
+                    for cell in (
+                        f"{diff.account_id}/{diff.follower_id}",
+                        diff.event_id,
+                        f"{diff.recorded[0]} {diff.recorded[1]}" if diff.recorded else "-",
+                        _recomputed(diff),
+                        ", ".join(diff.reasons_changed),
+                        "yes" if diff.arrived_out_of_order else "",
+                        "yes" if diff.erased else "",
+                    )
+                )
             )
         console.print(table)
         if len(report.differences) > TABLE_ROWS:
@@ -249,9 +251,18 @@ def replay_command(
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
             f"{len(report.differences)} different (configurations: {report.config})"
             + f"; {summary['events_per_s']:,} events/s"
-            + (" of the log read" if follower is not None else "")
+            + (" of the log read" if follower is not None else ""),
+            markup=False,
         )
-    console.print(json.dumps(summary, default=str), highlight=False, soft_wrap=True)
+    _json_line(summary)
+
+
+def _recomputed(diff: replay.Difference) -> str:
+    """A difference's recomputed side, as the table shows it."""
+    if diff.recomputed is None:
+        return "- (no event in the log)" if diff.not_in_log else "-"
+    cls, score = diff.recomputed
+    return f"{cls} {score}" + (" (stands: no new version)" if diff.stands else "")
 
 
 def explain_command(
@@ -275,7 +286,7 @@ def explain_command(
         err.print(f"no events or decisions for {follower} on {account}")
         raise typer.Exit(1)
     if as_json:
-        console.print(json.dumps(found, default=str), highlight=False, soft_wrap=True)
+        _json_line(found)
         return
     render(found, console)
 
@@ -304,11 +315,9 @@ def forget_command(
     try:
         changed = asyncio.run(go())
     except UnknownFollowerError as unknown:
-        err.print(f"error: {unknown}", highlight=False)
+        err.print(f"error: {unknown}")
         raise typer.Exit(1) from None
-    console.print(
-        json.dumps({"follower_id": follower, "rows_changed": changed}), highlight=False, soft_wrap=True
-    )
+    _json_line({"follower_id": follower, "rows_changed": changed})
 
 
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic: what could not be processed.")
@@ -327,14 +336,14 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")
                 "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
                 "body": letter.value.decode("utf-8", errors="replace"),
             }  # fmt: skip
-            console.print(json.dumps(row), highlight=False, soft_wrap=True)
+            _json_line(row)
         return
     table = Table(title=f"{len(letters)} dead letter(s)")
     for column in ("from", "error", "body"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for letter in letters:
         source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
-        table.add_row(source, letter.error, letter.preview())
+        table.add_row(Text(source), Text(letter.error), Text(letter.preview()))  # as written, no markup
     console.print(table)
 
 
@@ -344,4 +353,4 @@ def dlq_replay() -> None:
     from followback import dlq
 
     sent, left = asyncio.run(dlq.replay(load_settings()))
-    console.print(json.dumps({"republished": sent, "still_invalid": left}), highlight=False, soft_wrap=True)
+    _json_line({"republished": sent, "still_invalid": left})

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from followback.accounts_cli import app as accounts_app
 from followback.audit_cli import dlq_app, explain_command, forget_command, log_app, replay_command
@@ -32,7 +33,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -146,7 +147,7 @@ def bench(
         console.print(table)
         for line in benchmark.summary_lines(extra, rate):
             console.print(line)
-    console.print(json.dumps(result), highlight=False, soft_wrap=True)
+    typer.echo(json.dumps(result))
 
 
 @app.command()
@@ -180,7 +181,7 @@ def status(
     if once or as_json:
         view, found = table()
         if as_json:
-            console.print(json.dumps(found), highlight=False, soft_wrap=True)
+            typer.echo(json.dumps(found))
         else:
             console.print(view)
         return
@@ -211,12 +212,8 @@ def send(
     except (RuntimeError, OSError) as error:
         raise _fail(str(error)) from error
     for rejected in report.rejected[:50]:
-        err.print(f"rejected event {rejected.index}: {rejected.field}: {rejected.message}")
-    console.print(
-        json.dumps({"accepted": report.accepted, "rejected": len(report.rejected)}),
-        highlight=False,
-        soft_wrap=True,
-    )
+        err.print(f"rejected event {rejected.index}: {rejected.field}: {rejected.message}", markup=False)
+    typer.echo(json.dumps({"accepted": report.accepted, "rejected": len(report.rejected)}))
     if not report.ok:
         raise typer.Exit(1)
 

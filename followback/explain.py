@@ -151,7 +151,7 @@ def _cell(value: Any) -> str:
 def _events_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
     for column in ("when", "event", "type", "follows", "unfollows", "interactions", "patterns", "new"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids wrap, never cut
     for e in rows:
         rel = e["relationship"]
         kind = e["type"] + (f" ({e['interaction']['kind']})" if e.get("interaction") else "")
@@ -165,7 +165,7 @@ def _events_table(rows: list[dict[str, Any]]) -> Table:
 def _decisions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
     for column in ("version", "class", "score", "at", "scorer", "config", "events", "top reasons"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids wrap, never cut
     for d in rows:
         top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
         revised = f" (revision {d['revision']})" if d["revision"] else ""  # a revised annotation's
@@ -179,7 +179,7 @@ def _decisions_table(rows: list[dict[str, Any]]) -> Table:
 def _plain_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
     for column in rows[0]:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids wrap, never cut
     for row in rows:
         table.add_row(*(_cell(value) for value in row.values()))
     return table

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 
 INFLUENCER = {**REAL_PERSON, "screen_name": "dataviz_daily", "followers_count": 85_000, "listed_count": 900}
 H = timedelta(hours=1)
+# What a follower wrote, with what a terminal library would read as markup and emoji codes.
+MARKUP = "deal [bold]50% off[/bold] today [/i] :fire:"
 
 
 async def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -48,12 +50,14 @@ async def explain(settings: Settings, follower: str) -> dict[str, Any]:
 async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and_a_leaver(
     pipeline: Settings, db: asyncpg.Connection
 ) -> None:
+    marked = event("x5", "interaction", "4002", 2 * H, interaction="direct_message")
+    marked["interaction"]["text"] = MARKUP
     stream = [
         event("x1", "follow", "4001", 0 * H),
         event("x2", "follow", "4002", 0 * H),
         event("x3", "follow", "4003", 0 * H, INFLUENCER),
         event("x4", "interaction", "4002", 1 * H, interaction="mention"),
-        event("x5", "interaction", "4002", 2 * H, interaction="direct_message"),
+        marked,
         event("x6", "unfollow", "4001", 20 * H),
     ]
     url = f"http://127.0.0.1:{pipeline.http.ingest_port}/v1/events"
@@ -91,6 +95,7 @@ async def test_explain_shows_the_trail_of_a_churner_a_followed_back_customer_and
 
     customer = await explain(pipeline, "4002")
     assert [e["event_id"] for e in customer["events"]][:3] == ["x2", "x4", "x5"]
+    assert customer["events"][2]["interaction"]["text"] == MARKUP  # as written: not markup, no crash
     assert customer["decisions"][-1]["class"] == "high_value"
     assert customer["decisions"][-1]["scorer_version"]
     assert customer["notifications"][0]["status"] == "acted"  # pushed, then a person acted
