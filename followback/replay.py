@@ -60,6 +60,9 @@ class Difference:
     erased: bool = False
     # Recorded, on an event the log read does not hold (:func:`recorded_unread`): nothing recomputed.
     not_in_log: bool = False
+    # Replay records no new version on the event: ``recomputed`` is the version that stands (made on
+    # an earlier event), as the relationship is after it (see :func:`compare`).
+    stands: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class Difference:
             "arrived_out_of_order": self.arrived_out_of_order,
             "erased": self.erased,
             "not_in_log": self.not_in_log,
+            "recomputed_stands": self.stands,
         }
 
 
@@ -115,6 +119,7 @@ def recompute(
     churn_rules: ChurnRules | None = None,
     folded: Callable[[int], None] | None = None,
     under: Mapping[str, Made] | None = None,
+    stood: dict[str, Decision] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it. Only the
@@ -126,29 +131,33 @@ def recompute(
     decided under the configuration of its latest event found there, once it has one.
     Returns the number of events read, the ids of the events in the window, and the recomputed
     decision of each of those events that yields one. ``folded`` hears how many more events are
-    done, every :data:`PROGRESS_EVERY` and at the end.
+    done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets for each event of
+    the window that yields none the relationship's decision standing after it (its latest), if any.
+
+    Of a repeated event id, the first in the log is folded and the others skipped, as the detector
+    keeps the first copy to arrive (its record of processed events is keyed by the id), even when a
+    later copy says another time.
     """
     records = list(records)
-    kept = needed(records, window)
-    if folded is not None and len(kept) < len(records):
-        folded(len(records) - len(kept))  # read, and done: nothing of theirs reaches the window
-    # The detector's order: event time, then follow before interaction before unfollow, then id
-    # (stable: a repeated id keeps log order, and its first occurrence is the one folded).
+    unique = first_copies(records)
+    kept = needed(unique, window)
+    if folded is not None and len(kept) < len(unique):
+        folded(len(unique) - len(kept))  # read, and done: nothing of theirs reaches the window
+    # The detector's order: event time, then follow before interaction before unfollow, then id.
     ordered = sorted(kept, key=lambda r: event_order(r.event))
     # The detector's fold: one clock for the whole log, cross-account churn included.
     churn = InMemory(churn_rules or ChurnRules(), alerts_too=False)  # annotations only
     current: dict[tuple[str, str], Current] = {}
     configured: dict[tuple[str, str], VersionedConfig | None] = {}  # as recorded, so far
-    seen: set[str] = set()
+    latest: dict[tuple[str, str], Decision] = {}  # each relationship's newest recomputed decision
     in_window: list[str] = []
     decided: dict[str, Decision] = {}
     for n, record in enumerate(ordered, 1):
         if folded is not None and n % PROGRESS_EVERY == 0:
             folded(PROGRESS_EVERY)
         event = record.event
-        if event.event_id in seen or (window.until is not None and event.occurred_at >= window.until):
-            continue  # a duplicate is already done; later events cannot change the window
-        seen.add(event.event_id)
+        if window.until is not None and event.occurred_at >= window.until:
+            continue  # later events cannot change the window
         note = churn.fold(event)  # every account's: a churn on one counts on the others
         if not window.about(event):
             continue  # folded, not decided: only the account's (the follower's) decisions are replayed
@@ -164,49 +173,43 @@ def recompute(
         )
         if version is not None:
             current[key] = version
+        if decision is not None:
+            latest[key] = decision
         if window.holds(event):
             in_window.append(event.event_id)
             if decision is not None:
                 decided[event.event_id] = decision
-    if folded is not None and len(ordered) % PROGRESS_EVERY:
-        folded(len(ordered) % PROGRESS_EVERY)
+            elif stood is not None and key in latest:
+                stood[event.event_id] = latest[key]
+    left = len(ordered) % PROGRESS_EVERY + len(records) - len(unique)  # the repeats, skipped, with the rest
+    if folded is not None and left:
+        folded(left)
     return len(records), in_window, decided
 
 
+def first_copies(records: Iterable[Record]) -> list[Record]:
+    """The records without repeats: of each event id, the first in the log (what the detector
+    folds; for one follower, whose events share a partition, the first to arrive)."""
+    seen: set[str] = set()
+    kept = []
+    for record in records:
+        if record.event.event_id not in seen:
+            seen.add(record.event.event_id)
+            kept.append(record)
+    return kept
+
+
 def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
-    """The records :func:`recompute` folds for ``window``: the events of every follower with an
-    event in it (its relationships' state, and its churn on the other accounts, reach the window's
-    decisions), and of every follower sharing an event id with one of those, directly or through
-    others (of a repeated id, the first occurrence in event time is the one folded, whoever's it
-    is), in their order. The other followers' events are read, not folded: nothing of theirs
-    reaches a decision in the window. A replay of a short range of a long log, or of one account of
-    many, folds and scores about that range's or account's followers only."""
+    """The records :func:`recompute` folds for ``window`` (without repeats, :func:`first_copies`):
+    the events of every follower with an event in it (its relationships' state, and its churn on
+    the other accounts, reach the window's decisions), in their order. The other followers' events
+    are read, not folded: nothing of theirs reaches a decision in the window. A replay of a short
+    range of a long log, or of one account of many, folds and scores about that range's or
+    account's followers only."""
     if window.since is None and window.account is None and window.follower is None:
         return records  # every follower with an event before the end has one in the window
-    joined: dict[str, str] = {}  # follower -> a follower it shares an event id with (union-find)
-
-    def root(follower: str) -> str:
-        while (up := joined.setdefault(follower, follower)) != follower:
-            joined[follower] = joined.setdefault(up, up)  # halve the path
-            follower = up
-        return follower
-
-    first: dict[str, str] = {}  # event id -> the first follower seen with it
-    wanted: set[str] = set()
-    for record in records:
-        event = record.event
-        follower = event.follower.id
-        other = first.setdefault(event.event_id, follower)
-        if other != follower:
-            a, b = root(other), root(follower)
-            if a != b:
-                joined[a] = b
-        if window.holds(event):
-            wanted.add(follower)
-    if not joined:  # no event id under two followers
-        return [r for r in records if r.event.follower.id in wanted]
-    roots = {root(follower) for follower in wanted}
-    return [r for r in records if root(r.event.follower.id) in roots]
+    wanted = {record.event.follower.id for record in records if window.holds(record.event)}
+    return [r for r in records if r.event.follower.id in wanted]
 
 
 def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str], list[str]]:
@@ -216,7 +219,7 @@ def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str],
     inside: dict[str, None] = {}
     before: dict[str, tuple[str, str]] = {}
     compared: set[tuple[str, str]] = set()
-    for record in records:
+    for record in first_copies(records):
         event = record.event
         if (window.until is None or event.occurred_at < window.until) and window.about(event):
             if window.holds(event):
@@ -338,18 +341,17 @@ def arrived_out_of_order(
     the log in another order than the detector's (event time, type, id). The live scorer decides in
     arrival order and replay in event time, so such a follower's versions may rest on other events
     than replay's; a follower whose events arrived in order replays exactly."""
+    if not differences:
+        return differences  # (the common case: nothing to look for in the records)
     wanted = {d.follower_id for d in differences}
-    arrived: dict[str, dict[str, tuple[int, tuple[datetime, int, str]]]] = {}
-    for record, position in zip(records, positions, strict=True):
+    arrived: dict[str, list[tuple[datetime, int, str]]] = {}  # in log order
+    in_log = [record for _, record in sorted(zip(positions, records, strict=True), key=lambda p: p[0])]
+    for record in first_copies(in_log):  # a repeated id counts where it came first: that one is folded
         event = record.event
         if event.follower.id in wanted and (window.until is None or event.occurred_at < window.until):
-            seen = arrived.setdefault(event.follower.id, {})
-            first = seen.get(event.event_id)
-            if first is None or position < first[0]:  # a repeated id counts where it came first
-                seen[event.event_id] = (position, event_order(event))
+            arrived.setdefault(event.follower.id, []).append(event_order(event))
     shuffled = set()
-    for follower, events in arrived.items():
-        orders = [order for _, order in sorted(events.values())]
+    for follower, orders in arrived.items():
         if any(later < earlier for earlier, later in pairwise(orders)):
             shuffled.add(follower)
     return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
@@ -367,13 +369,15 @@ def caveats(
     *,
     churn_rules: str,
     records_of: str = "the log read",
+    one_account: str | None = None,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
     another scorer version or under other rules (``provenance``: their count by (scorer version,
     rules label); replay runs this scorer under the settings' scoring rules and the churn rules
     whose fingerprint is ``churn_rules``). ``records_of``: what ``not_events`` were counted in (one
-    follower's replay parses its shard of the log alone)."""
+    follower's replay parses its shard of the log alone). ``one_account``: the account every
+    event of the log read is of, given when a difference changed a churn reason."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -396,6 +400,13 @@ def caveats(
             f"{not_in_log} recorded decision(s) rest on events the log read does not hold, though "
             "they fall between its earliest and its latest event: events taken out of an exported "
             "file, or a topic compacted or cut (each is a difference, with nothing recomputed)"
+        )
+    if one_account is not None:
+        found.append(
+            f"every event of the log read is of account {one_account}: churn on the brand's other "
+            "accounts (cross-account churn) is not in it, which changes the churn reason of decisions "
+            "that rest on it (an export made with --account holds that account's events alone; "
+            "export without --account, and give --account to replay instead)"
         )
     if erased:
         found.append(
@@ -578,12 +589,24 @@ def _signals(reasons: Iterable[Any]) -> dict[str, float]:
 
 
 def compare(
-    in_window: list[str], decided: dict[str, Decision], recorded: dict[str, Recorded]
+    in_window: list[str],
+    decided: dict[str, Decision],
+    recorded: dict[str, Recorded],
+    stood: Mapping[str, Decision] | None = None,
 ) -> list[Difference]:
-    """Every event of the window whose recorded and recomputed decisions differ (or only one exists)."""
+    """Every event of the window whose recorded and recomputed decisions differ (or only one exists).
+
+    An event live recorded a decision on and replay none (the relationship already stood there, say
+    under another configuration, ``--config``) is compared with the decision standing after it in
+    replay (``stood``, from :func:`recompute`): the same class, score and points is no difference;
+    another is one, marked :attr:`Difference.stands`."""
     differences = []
     for event_id in in_window:
         new, old = decided.get(event_id), recorded.get(event_id)
+        stands = new is None and old is not None and stood is not None and event_id in stood
+        if stands:
+            assert stood is not None
+            new = stood[event_id]
         if new is None and old is None:
             continue
         was = (old.decision_class, round(old.score, 2)) if old else None
@@ -592,7 +615,9 @@ def compare(
         if was == now and before == after:
             continue  # the common case: nothing changed
         changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
-        either = new or old
+        either = old or new
         assert either is not None
-        differences.append(Difference(event_id, either.account_id, either.follower_id, was, now, changed))
+        differences.append(
+            Difference(event_id, either.account_id, either.follower_id, was, now, changed, stands=stands)
+        )
     return differences

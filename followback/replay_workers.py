@@ -62,6 +62,7 @@ from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
+from shared.decisions import Decision
 from shared.events import Event, event_order
 from shared.settings import Settings
 
@@ -263,6 +264,7 @@ class ShardResult:
     # followers: what the log read holds, to look for recorded decisions it does not.
     accounts: set[str] = field(default_factory=set)
     followers: set[str] = field(default_factory=set)
+    every_account: set[str] = field(default_factory=set)  # of all its events
     not_events: int = 0  # records that did not parse as events (skipped)
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
@@ -298,6 +300,7 @@ def _run_shard(
     if job.dsn:
         recorded, under = asyncio.run(_look_up(job.dsn, records, job))
     looked_up = time.perf_counter()
+    stood: dict[str, Decision] = {}
     read, in_window, decided = recompute(
         records,
         job.window,
@@ -306,23 +309,27 @@ def _run_shard(
         job.churn_rules,
         folded or _shared_count(),
         under,
+        stood,
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
-    differences = arrived_out_of_order(compare(in_window, decided, recorded), records, positions, job.window)
+    differences = arrived_out_of_order(
+        compare(in_window, decided, recorded, stood), records, positions, job.window
+    )
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.latest = max((r.event.occurred_at for r in records), default=None)
     about = [r.event for r in records if job.window.about(r.event)]
     result.about = len(about)
     result.accounts = {event.account_id for event in about}
+    result.every_account = {r.event.account_id for r in records}
     result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
     result.not_events = len(raws) - len(records)
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
     if differences:
-        result.differences = _placed(differences, records, positions, job.window)
+        result.differences = _placed(differences, records, positions)
     done = time.perf_counter()
     result.seconds = {
         "parse": parsed - began,
@@ -343,22 +350,16 @@ async def _look_up(
 
 
 def _placed(
-    differences: list[Difference], records: list[Record], positions: list[int], window: Window
+    differences: list[Difference], records: list[Record], positions: list[int]
 ) -> list[tuple[Place, Difference]]:
-    """Each difference with the place of the occurrence ``recompute`` decided: the first, in the
-    detector's order and then the log's, that the window's end lets through (of any account: the
-    first occurrence is the one folded)."""
+    """Each difference with the place of the occurrence ``recompute`` decided: the first in the log
+    (of any account; a later copy of the id is a repeat), where the detector's order puts it."""
     wanted = {d.event_id for d in differences}
     place: dict[str, Place] = {}
     for record, seq in zip(records, positions, strict=True):
         event = record.event
-        if event.event_id not in wanted:
-            continue
-        if window.until is not None and event.occurred_at >= window.until:
-            continue
-        here = (*event_order(event), seq)
-        if event.event_id not in place or here < place[event.event_id]:
-            place[event.event_id] = here
+        if event.event_id in wanted and event.event_id not in place:  # records are in log order
+            place[event.event_id] = (*event_order(event), seq)
     return [(place[d.event_id], d) for d in differences]
 
 
@@ -501,6 +502,7 @@ def replay(
         sum(d.erased for d in report.differences),
         sum(d.not_in_log for d in report.differences),
         churn_rules=job.churn_rules.fingerprint,
+        one_account=_one_account(results, report.differences),
         records_of="the log read" if one is None else "the follower's shard of the log",
     )
     if not dealt.count:
@@ -515,6 +517,15 @@ def replay(
             f"no event of account {job.window.account} in the log read: check the id, as the events spell it"
         )
     return merged
+
+
+def _one_account(results: list[ShardResult], differences: list[Difference]) -> str | None:
+    """The account every event of the log read is of, when there is one and a difference changed
+    a churn reason (cross-account churn needs the other accounts' events)."""
+    every = set().union(*(r.every_account for r in results))
+    if len(every) == 1 and any("churn" in d.reasons_changed for d in differences):
+        return next(iter(every))
+    return None
 
 
 @dataclass(frozen=True)

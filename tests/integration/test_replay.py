@@ -347,6 +347,13 @@ async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_n
     assert nobody.returncode == 0, nobody.stderr
     warnings = json.loads(nobody.stdout.strip().splitlines()[-1])["warnings"]
     assert "no event of account no_such_brand in the log read: check the id" in " ".join(warnings)
+    # Ids as typed, never read as markup (a traceback before, or a bracketed part silently dropped).
+    for typed in ("[/x]", "[bold]zz"):
+        odd = await replay_command(settings, "--json", "--follower", typed)
+        assert odd.returncode == 0, odd.stderr
+        warnings = json.loads(odd.stdout.strip().splitlines()[-1])["warnings"]
+        assert f"no event of follower {typed} in the log read" in " ".join(warnings)
+        assert f"warning: no event of follower {typed} in" in " ".join(odd.stderr.split())
     # A broker that does not answer: a message, not a traceback.
     down = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:9"})}
@@ -358,8 +365,10 @@ async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_n
 
 
 async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_detector_did(
-    settings: Settings, db: asyncpg.Connection
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
+    """From the log, one account's replay counts the churn on the others; from an export of that
+    account alone it cannot, and says why the churn reason changed."""
     records = await live_run(settings, db, events=[r.event for r in cross_account_churner()])
     recorded = await db.fetchrow("SELECT class, reasons::text FROM decisions WHERE event_ids[1] = 'e5'")
     assert recorded["class"] == DecisionClass.CHURNER.value
@@ -367,7 +376,18 @@ async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_
     window = Window(account="brand")
     report = await run_replay(settings, db, records, window)
     assert (report.decisions_recomputed, report.decisions_recorded, report.differences) == (1, 1, [])
+    assert not any("every event of the log read is of account" in w for w in report.warnings)
     assert timeless(await sharded_replay(settings, db, window, 2)) == timeless(report)
+
+    path = tmp_path / "brand.ndjson.gz"
+    assert (await eventlog.export_range(settings, window, path))[0] == 1
+    done = await replay_command(settings, "--json", "--account", "brand", "--source", str(path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [(d["event_id"], d["reasons_changed"]) for d in result["changed"]] == [("e5", ["churn"])]
+    [warning] = [w for w in result["warnings"] if "every event of the log read is of account brand" in w]
+    assert "export without --account" in warning
+    assert f"warning: {warning}" in " ".join(done.stderr.split())
 
 
 async def test_a_run_across_a_configuration_change_replays_as_recorded_to_zero_differences(

@@ -10,16 +10,19 @@ from followback.replay import (
     Configs,
     Difference,
     Made,
+    Recorded,
     Scored,
+    _signals,
     arrived_out_of_order,
     caveats,
+    compare,
     looked_up_ids,
     recompute,
 )
 from services.churn.patterns import ChurnRules
 from services.scorer.scoring import SCORER_VERSION, ScoringRules, rules_label, split_label
 from shared.accounts import AccountConfig, VersionedConfig
-from shared.decisions import DecisionClass
+from shared.decisions import Decision, DecisionClass
 from shared.events import Event, EventType, Interaction, InteractionKind
 from tests.unit.test_replay_account import PROFILE, START
 
@@ -199,3 +202,48 @@ def test_a_replay_reads_the_configurations_of_earlier_events_only_for_relationsh
     since = START + timedelta(days=2)  # e3 of f1 is in the window; f2 has nothing there
     assert looked_up_ids([*RECORDS, *quiet], Window(since=since)) == (["e3"], ["e1", "e2"])
     assert looked_up_ids([*RECORDS, *quiet], Window(since=since, account="brand_eu")) == ([], [])
+
+
+def test_an_event_replay_records_no_version_on_is_compared_with_the_decision_standing_after_it() -> None:
+    """Live, e1 was decided high_value under v1; the brand then raised its threshold (v2), and e2, a
+    follow again that scores the same, recorded worth_following under v2. Replayed under v2
+    throughout, e2 records nothing new because the follower already stands at worth_following with
+    the same points: no difference (it used to be one, with nothing recomputed and every reason
+    "changed"). Under v1 the follower still stands at high_value after e2: a difference, showing
+    what stands."""
+    records = [
+        Record(event("e1", EventType.FOLLOW, "brand", START), b""),
+        Record(event("e2", EventType.FOLLOW, "brand", START + timedelta(days=1)), b""),
+    ]
+
+    def at(version: int, high_value: float) -> VersionedConfig:
+        config = AccountConfig(
+            topics=["coffee"], high_value_threshold=high_value, worth_following_threshold=0
+        )
+        return VersionedConfig(account_id="brand", version=version, config=config)
+
+    points = recompute(records, Window(), ScoringRules(), {"brand": at(1, 100)}, ChurnRules())[2]["e1"].score
+    v1, v2 = at(1, points - 1), at(2, points + 1)
+    _, _, live = recompute(
+        records, Window(), ScoringRules(), {"brand": v2}, ChurnRules(), under={"e1": made(v1), "e2": made(v2)}
+    )
+    assert [live[e].decision_class for e in ("e1", "e2")] == [
+        DecisionClass.HIGH_VALUE,
+        DecisionClass.WORTH_FOLLOWING,
+    ]
+    recorded = {
+        e: Recorded("brand", "f1", d.decision_class.value, d.score, _signals(d.reasons), d.config_version, "")
+        for e, d in live.items()
+    }
+    found = {}
+    for name, config in (("v1", v1), ("v2", v2)):
+        stood: dict[str, Decision] = {}
+        _, in_window, decided = recompute(
+            records, Window(), ScoringRules(), {"brand": config}, ChurnRules(), stood=stood
+        )
+        assert "e2" not in decided  # the follow again scores the same: no new version
+        found[name] = [(d.event_id, d.recorded, d.recomputed, d.reasons_changed, d.stands)
+                       for d in compare(in_window, decided, recorded, stood)]  # fmt: skip
+    score = round(points, 2)
+    assert found["v2"] == [("e1", ("high_value", score), ("worth_following", score), (), False)]
+    assert found["v1"] == [("e2", ("worth_following", score), ("high_value", score), (), True)]

@@ -70,27 +70,48 @@ def _order(record: Record) -> tuple[object, ...]:
     return event_order(record.event)
 
 
-def test_a_follower_sharing_an_event_id_with_one_in_the_range_is_folded_too() -> None:
-    """Of an id under two followers, the first occurrence in event time is folded, whoever's it is:
-    the one in the range, after the other's, is a repeat and decides nothing, as from the start."""
+def _event(event_id: str, follower: str, kind: EventType, days: float) -> Record:
+    profile = PROFILE.model_copy(update={"id": follower})
+    at = START + timedelta(days=days)
+    fields = {"type": kind, "platform": "x", "account_id": "brand", "occurred_at": at}
+    return Record(Event(event_id=event_id, follower=profile, **fields), b"")
 
-    def event(event_id: str, follower: str, kind: EventType, days: int) -> Record:
-        profile = PROFILE.model_copy(update={"id": follower})
-        at = START + timedelta(days=days)
-        fields = {"type": kind, "platform": "x", "account_id": "brand", "occurred_at": at}
-        return Record(Event(event_id=event_id, follower=profile, **fields), b"")
 
+def test_of_an_id_under_two_followers_the_first_in_the_log_is_folded_and_the_other_decides_nothing() -> None:
+    """The detector keeps the first copy of an id to arrive, whoever's it is: a later copy under
+    another follower, in the range, is a repeat and decides nothing, and the first copy's follower,
+    with no event in the range, need not be folded."""
     log = [
-        event("a-1", "a", EventType.FOLLOW, 1),
-        event("shared", "b", EventType.FOLLOW, 2),  # b's, before the range
-        event("b-1", "b", EventType.UNFOLLOW, 3),
-        event("c-1", "c", EventType.FOLLOW, 3),  # nobody's in the range, no id shared: not folded
-        event("shared", "a", EventType.UNFOLLOW, 12),  # a's, in the range: the same id, later
-        event("a-2", "a", EventType.UNFOLLOW, 13),
+        _event("a-1", "a", EventType.FOLLOW, 1),
+        _event("shared", "b", EventType.FOLLOW, 2),  # b's, before the range
+        _event("b-1", "b", EventType.UNFOLLOW, 3),
+        _event("c-1", "c", EventType.FOLLOW, 3),  # nobody's in the range: not folded
+        _event("shared", "a", EventType.UNFOLLOW, 12),  # a's, in the range: the same id, later
+        _event("a-2", "a", EventType.UNFOLLOW, 13),
     ]
     window = Window(since=START + timedelta(days=10))
-    assert [r.event.follower.id for r in needed(log, window)] == ["a", "b", "b", "a", "a"]
+    assert [r.event.event_id for r in needed(replay.first_copies(log), window)] == ["a-1", "a-2"]
     in_window, decisions = decided(log, window)
     assert in_window == ["a-2"]  # "shared" is b's: a's is a repeat
     assert decisions == {"a-2": decided(log, Window())[1]["a-2"]}
     assert decisions["a-2"].decision_class.value == "withdrawn"
+
+
+def test_a_copy_of_an_id_logged_later_with_an_earlier_time_is_a_repeat_as_the_detector_has_it() -> None:
+    """An event id sent again, saying another time (earlier): live, the detector folded the copy
+    that arrived first and skipped the other. So does replay, though the later copy comes first in
+    event time; before, replay folded that one and reported the first copy's decision as gone."""
+    log = [
+        _event("a-1", "a", EventType.FOLLOW, 1),
+        _event("dup", "a", EventType.FOLLOW, 5),  # arrived first
+        _event("dup", "a", EventType.UNFOLLOW, 4.5),  # arrived second, half a day earlier in event time
+    ]
+    for window in (Window(), Window(since=START + timedelta(days=3)), Window(follower="a")):
+        in_window, decisions = decided(log, window)
+        assert in_window.count("dup") == 1
+        assert "dup" not in decisions  # the follow again: the same as a-1's decision, nothing new
+        stood: dict[str, Decision] = {}
+        recompute(log, window, ScoringRules(), {}, ChurnRules(), stood=stood)
+        assert stood["dup"].decision_class.value != "withdrawn"  # still following, not left
+    # The copy that arrived second decides nothing even when it is the only one in the range.
+    assert decided(log, Window(until=START + timedelta(days=4, hours=18)))[0] == ["a-1"]
