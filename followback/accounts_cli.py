@@ -10,6 +10,7 @@ from typing import Annotated
 import asyncpg
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from services.notifier import digest as digests
 from services.notifier.app import queue_url
@@ -19,7 +20,7 @@ from shared.db import create_pool, migrate
 from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Per-brand configuration, versioned in PostgreSQL.")
-console = Console()
+console = Console(emoji=False)
 
 ListOption = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
 
@@ -111,7 +112,7 @@ def set_(
             await conn.close()
 
     version = asyncio.run(go())
-    console.print(f"{account}: configuration version {version} recorded")
+    console.print(f"{account}: configuration version {version} recorded", markup=False)
 
 
 @app.command("history")
@@ -125,9 +126,9 @@ def history(account: str) -> None:
         finally:
             await conn.close()
         if not rows:
-            console.print(f"{account} has no recorded configuration (defaults apply)")
+            console.print(f"{account} has no recorded configuration (defaults apply)", markup=False)
         for version, who, when, config in rows:
-            console.print(f"[bold]v{version}[/bold] {when:%Y-%m-%d %H:%M:%S} by {who}")
+            console.print(f"[bold]v{version}[/bold] {when:%Y-%m-%d %H:%M:%S} by {escape(who)}")
             console.print_json(config.model_dump_json())
 
     asyncio.run(go())
@@ -148,4 +149,4 @@ def flush_digest(account: str) -> None:
             await pool.close()
 
     made = asyncio.run(go())
-    console.print(f"{account}: {len(made)} digest(s) closed; the notifier sends them")
+    console.print(f"{account}: {len(made)} digest(s) closed; the notifier sends them", markup=False)

@@ -28,8 +28,9 @@ app.command("replay")(replay_command)
 app.command("explain")(explain_command)
 app.command("forget")(forget_command)
 app.add_typer(dlq_app, name="dlq")
-console = Console()
-err = Console(stderr=True)
+# Never emoji codes: messages carry paths, ids and what ingest answered (":fire:" stays as typed).
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -33,6 +33,7 @@ from services.scorer.scoring import (
     ScoringRules,
     next_version,
     rules_label,
+    score,
     split_label,
 )
 from shared import accounts
@@ -60,8 +61,8 @@ class Difference:
     erased: bool = False
     # Recorded, on an event the log read does not hold (:func:`recorded_unread`): nothing recomputed.
     not_in_log: bool = False
-    # Replay records no new version on the event: ``recomputed`` is the version that stands (made on
-    # an earlier event), as the relationship is after it (see :func:`compare`).
+    # Replay records no new version on the event: it scored the same class and score as the version
+    # standing (made on an earlier event); ``recomputed`` is its scoring (see :func:`compare`).
     stands: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,12 +132,12 @@ def recompute(
     decided under the configuration of its latest event found there, once it has one.
     Returns the number of events read, the ids of the events in the window, and the recomputed
     decision of each of those events that yields one. ``folded`` hears how many more events are
-    done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets for each event of
-    the window that yields none the relationship's decision standing after it (its latest), if any.
+    done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets replay's scoring
+    of each event of the window that scored the same as its relationship's standing version (so
+    yields no decision).
 
-    Of a repeated event id, the first in the log is folded and the others skipped, as the detector
-    keeps the first copy to arrive (its record of processed events is keyed by the id), even when a
-    later copy says another time.
+    Of a repeated event id, one copy is folded and the others skipped: the one the detector kept
+    (:func:`first_copies`), even when another says another time.
     """
     records = list(records)
     unique = first_copies(records)
@@ -149,7 +150,6 @@ def recompute(
     churn = InMemory(churn_rules or ChurnRules(), alerts_too=False)  # annotations only
     current: dict[tuple[str, str], Current] = {}
     configured: dict[tuple[str, str], VersionedConfig | None] = {}  # as recorded, so far
-    latest: dict[tuple[str, str], Decision] = {}  # each relationship's newest recomputed decision
     in_window: list[str] = []
     decided: dict[str, Decision] = {}
     for n, record in enumerate(ordered, 1):
@@ -168,35 +168,39 @@ def recompute(
             if made is not None and (made.account_id, made.follower_id) == key:
                 configured[key] = made.config  # (an id reused by another relationship tells nothing)
             brand = configured.get(key, brand)
-        decision, version = next_version(
-            current.get(key), AnnotatedEvent(event=event, relationship=note), rules, brand
-        )
+        annotated = AnnotatedEvent(event=event, relationship=note)
+        decision, version = next_version(current.get(key), annotated, rules, brand)
         if version is not None:
             current[key] = version
-        if decision is not None:
-            latest[key] = decision
         if window.holds(event):
             in_window.append(event.event_id)
             if decision is not None:
                 decided[event.event_id] = decision
-            elif stood is not None and key in latest:
-                stood[event.event_id] = latest[key]
+            elif stood is not None and version is not None and annotated.decides:
+                stood[event.event_id] = score(annotated, rules, brand)  # the same class and score
     left = len(ordered) % PROGRESS_EVERY + len(records) - len(unique)  # the repeats, skipped, with the rest
     if folded is not None and left:
         folded(left)
     return len(records), in_window, decided
 
 
-def first_copies(records: Iterable[Record]) -> list[Record]:
-    """The records without repeats: of each event id, the first in the log (what the detector
-    folds; for one follower, whose events share a partition, the first to arrive)."""
-    seen: set[str] = set()
-    kept = []
-    for record in records:
-        if record.event.event_id not in seen:
-            seen.add(record.event.event_id)
-            kept.append(record)
-    return kept
+def first_copies(records: Sequence[Record]) -> list[Record]:
+    """The records (in log order) without repeats: of each event id, the copy the detector folded.
+    The detector keeps the first copy to arrive (its record of processed events is keyed by the
+    id). A follower's events share a partition, so of its own copies that is the first in the log;
+    of copies under different followers, on different partitions, whose arrival order the log does
+    not keep, the one earliest in event time (then the first in the log)."""
+    kept: dict[str, int] = {}  # event id -> the index of the copy kept
+    seen: set[tuple[str, str]] = set()  # (event id, follower) of the copies considered
+    for n, record in enumerate(records):
+        event = record.event
+        if (event.event_id, event.follower.id) in seen:
+            continue  # a later copy of the follower's own: a repeat
+        seen.add((event.event_id, event.follower.id))
+        other = kept.get(event.event_id)
+        if other is None or event.occurred_at < records[other].event.occurred_at:
+            kept[event.event_id] = n
+    return [records[n] for n in sorted(kept.values())]
 
 
 def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
@@ -212,7 +216,7 @@ def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
     return [r for r in records if r.event.follower.id in wanted]
 
 
-def looked_up_ids(records: Iterable[Record], window: Window) -> tuple[list[str], list[str]]:
+def looked_up_ids(records: Sequence[Record], window: Window) -> tuple[list[str], list[str]]:
     """The ids of the events :func:`recompute` decides (the account's, before the window's end), in
     log order: those in the window, whose recorded decisions it compares, and those before it of the
     relationships that have one in it (only their state reaches a compared decision)."""
@@ -320,7 +324,7 @@ async def scored_under(
 
 
 async def look_up(
-    conn: asyncpg.Connection, records: Iterable[Record], window: Window, configs: Configs
+    conn: asyncpg.Connection, records: Sequence[Record], window: Window, configs: Configs
 ) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
     """What a replay reads before its fold: the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
@@ -377,7 +381,7 @@ def caveats(
     rules label); replay runs this scorer under the settings' scoring rules and the churn rules
     whose fingerprint is ``churn_rules``). ``records_of``: what ``not_events`` were counted in (one
     follower's replay parses its shard of the log alone). ``one_account``: the account every
-    event of the log read is of, given when a difference changed a churn reason."""
+    event of an exported file is of, given when a difference changed a churn reason."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -403,10 +407,10 @@ def caveats(
         )
     if one_account is not None:
         found.append(
-            f"every event of the log read is of account {one_account}: churn on the brand's other "
-            "accounts (cross-account churn) is not in it, which changes the churn reason of decisions "
-            "that rest on it (an export made with --account holds that account's events alone; "
-            "export without --account, and give --account to replay instead)"
+            f"every event of the file is of account {one_account}: if the brand has other accounts, "
+            "the churn on them (cross-account churn) is not in it, which changes the churn reason of "
+            "decisions that rest on it (an export made with --account holds that account's events "
+            "alone; export without --account, and give --account to replay instead)"
         )
     if erased:
         found.append(
@@ -480,8 +484,8 @@ async def recorded_unread(
         found = await latest_decisions(conn, missing, columns)
     unread = sorted(found.items(), key=lambda item: (item[1][4], item[0]))
     return [
-        Difference(event_id, account, follower, (cls, round(score, 2)), None, (), not_in_log=True)
-        for event_id, (account, follower, cls, score, _) in unread
+        Difference(event_id, account, follower, (cls, round(points, 2)), None, (), not_in_log=True)
+        for event_id, (account, follower, cls, points, _) in unread
     ]
 
 
@@ -596,10 +600,11 @@ def compare(
 ) -> list[Difference]:
     """Every event of the window whose recorded and recomputed decisions differ (or only one exists).
 
-    An event live recorded a decision on and replay none (the relationship already stood there, say
-    under another configuration, ``--config``) is compared with the decision standing after it in
-    replay (``stood``, from :func:`recompute`): the same class, score and points is no difference;
-    another is one, marked :attr:`Difference.stands`."""
+    An event live recorded a decision on and replay none because it scored the same as the
+    relationship's standing version (which an earlier event made: under another configuration,
+    ``--config``, say) is compared with replay's scoring of it (``stood``, from :func:`recompute`):
+    the same class, score and points is no difference; another is one, marked
+    :attr:`Difference.stands`."""
     differences = []
     for event_id in in_window:
         new, old = decided.get(event_id), recorded.get(event_id)
@@ -615,7 +620,7 @@ def compare(
         if was == now and before == after:
             continue  # the common case: nothing changed
         changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
-        either = old or new
+        either = new or old
         assert either is not None
         differences.append(
             Difference(event_id, either.account_id, either.follower_id, was, now, changed, stands=stands)

@@ -63,7 +63,7 @@ from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
 from shared.decisions import Decision
-from shared.events import Event, event_order
+from shared.events import Event, EventType, event_order
 from shared.settings import Settings
 
 BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers
@@ -292,6 +292,8 @@ def _run_shard(
             event = Event.model_validate_json(raw)
         except ValidationError:
             continue  # not an event: live, it went to the dead-letter topic
+        if event.type is EventType.RETAINED:
+            continue  # the detector's own notice, refused on the events topic: dead-lettered too
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()
@@ -435,6 +437,8 @@ def replay(
     workers: Workers | None,
     progress: Callable[[int, int], None] | None = None,
     most_per_task: int | None = None,
+    *,
+    from_file: bool = False,
 ) -> Replayed:
     """Replay the events the dealer holds in tasks of at most ``most_per_task`` events, on
     ``workers`` (None: in this process), and merge; ``progress`` hears (events folded so far,
@@ -502,7 +506,8 @@ def replay(
         sum(d.erased for d in report.differences),
         sum(d.not_in_log for d in report.differences),
         churn_rules=job.churn_rules.fingerprint,
-        one_account=_one_account(results, report.differences),
+        # An export's (the topic holds every account's); one follower's replay parses its shard alone.
+        one_account=_one_account(results, report.differences) if from_file and one is None else None,
         records_of="the log read" if one is None else "the follower's shard of the log",
     )
     if not dealt.count:
@@ -520,8 +525,8 @@ def replay(
 
 
 def _one_account(results: list[ShardResult], differences: list[Difference]) -> str | None:
-    """The account every event of the log read is of, when there is one and a difference changed
-    a churn reason (cross-account churn needs the other accounts' events)."""
+    """The account every event of an export is of, when there is one and a difference changed a
+    churn reason (cross-account churn needs the other accounts' events)."""
     every = set().union(*(r.every_account for r in results))
     if len(every) == 1 and any("churn" in d.reasons_changed for d in differences):
         return next(iter(every))
@@ -623,7 +628,12 @@ def replay_log(
         read_began,
     )
     replayed = replay(
-        dealer, job, processes, progress.replayed if progress else None, settings.replay.task_events
+        dealer,
+        job,
+        processes,
+        progress.replayed if progress else None,
+        settings.replay.task_events,
+        from_file=source is not None,
     )
     replayed.report.seconds = time.perf_counter() - began
     replayed.report.config = configs.name

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.markup import escape
 from rich.progress import Progress
 
 from shared.validation import FieldError, validate
@@ -86,7 +87,7 @@ def send(
         httpx.Client(timeout=60.0, headers=headers) as client,
         Progress(disable=not show_progress) as progress,
     ):
-        task = progress.add_task(f"sending {path.name}", total=len(valid))
+        task = progress.add_task(f"sending {escape(path.name)}", total=len(valid))
         for start in range(0, len(valid), batch_size):
             batch = valid[start : start + batch_size]
             response = client.post(url, json=batch)

@@ -17,7 +17,7 @@ from shared.db import migrate
 from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Users of the review queue.")
-console = Console()
+console = Console(markup=False, emoji=False, highlight=False)  # user names as typed
 MIN_LENGTH = 12
 
 StdinOption = Annotated[

@@ -376,7 +376,7 @@ async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_
     window = Window(account="brand")
     report = await run_replay(settings, db, records, window)
     assert (report.decisions_recomputed, report.decisions_recorded, report.differences) == (1, 1, [])
-    assert not any("every event of the log read is of account" in w for w in report.warnings)
+    assert not any("every event of the file is of account" in w for w in report.warnings)
     assert timeless(await sharded_replay(settings, db, window, 2)) == timeless(report)
 
     path = tmp_path / "brand.ndjson.gz"
@@ -385,7 +385,7 @@ async def test_replaying_one_account_counts_the_churn_on_the_others_as_the_live_
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert [(d["event_id"], d["reasons_changed"]) for d in result["changed"]] == [("e5", ["churn"])]
-    [warning] = [w for w in result["warnings"] if "every event of the log read is of account brand" in w]
+    [warning] = [w for w in result["warnings"] if "every event of the file is of account brand" in w]
     assert "export without --account" in warning
     assert f"warning: {warning}" in " ".join(done.stderr.split())
 

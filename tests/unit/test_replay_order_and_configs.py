@@ -247,3 +247,32 @@ def test_an_event_replay_records_no_version_on_is_compared_with_the_decision_sta
     score = round(points, 2)
     assert found["v2"] == [("e1", ("high_value", score), ("worth_following", score), (), False)]
     assert found["v1"] == [("e2", ("worth_following", score), ("high_value", score), (), True)]
+
+
+def test_an_event_that_scores_the_same_as_the_standing_version_is_compared_by_its_own_reasons() -> None:
+    """Live, e1 was decided under v1 (topics alone); then the brand made the follower a VIP and a
+    customer (v2), and e2, a like, recorded high_value at 100 under v2. Replayed under v2, e1 is
+    high_value at 100 already, so e2 records nothing new; its own scoring, engagement among its
+    reasons, is what live recorded: no difference (compared with e1's reasons, it was one)."""
+    records = [
+        Record(event("e1", EventType.FOLLOW, "brand", START), b""),
+        Record(event("e2", EventType.INTERACTION, "brand", START + timedelta(days=1)), b""),
+    ]
+    v1 = VersionedConfig(account_id="brand", version=1, config=AccountConfig(topics=["coffee"]))
+    listed = AccountConfig(topics=["coffee"], vips=["f1"], customers=["f1"])
+    v2 = VersionedConfig(account_id="brand", version=2, config=listed)
+    _, _, live = recompute(
+        records, Window(), ScoringRules(), {"brand": v2}, ChurnRules(), under={"e1": made(v1), "e2": made(v2)}
+    )
+    assert (live["e1"].score < 100, live["e2"].score) == (True, 100)
+    assert "engagement" in {r.signal for r in live["e2"].reasons}
+    recorded = {
+        e: Recorded("brand", "f1", d.decision_class.value, d.score, _signals(d.reasons), d.config_version, "")
+        for e, d in live.items()
+    }
+    stood: dict[str, Decision] = {}
+    _, in_window, decided = recompute(
+        records, Window(), ScoringRules(), {"brand": v2}, ChurnRules(), stood=stood
+    )
+    assert (decided["e1"].score, "e2" in decided) == (100, False)  # e2 scores the same: no new version
+    assert [d.event_id for d in compare(in_window, decided, recorded, stood)] == ["e1"]

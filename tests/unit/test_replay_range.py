@@ -77,24 +77,29 @@ def _event(event_id: str, follower: str, kind: EventType, days: float) -> Record
     return Record(Event(event_id=event_id, follower=profile, **fields), b"")
 
 
-def test_of_an_id_under_two_followers_the_first_in_the_log_is_folded_and_the_other_decides_nothing() -> None:
-    """The detector keeps the first copy of an id to arrive, whoever's it is: a later copy under
-    another follower, in the range, is a repeat and decides nothing, and the first copy's follower,
-    with no event in the range, need not be folded."""
+def test_of_an_id_under_two_followers_the_earliest_copy_is_folded_and_the_other_decides_nothing() -> None:
+    """Two followers' copies of one id are on two partitions, whose arrival order the log does not
+    keep: the copy earliest in event time is taken for the one the detector kept, wherever the log
+    holds it. The other copy, in the range, is a repeat and decides nothing, and the first copy's
+    follower, with no event in the range, need not be folded."""
+    theirs = _event("shared", "b", EventType.FOLLOW, 2)  # b's, before the range
+    ours = _event("shared", "a", EventType.UNFOLLOW, 12)  # a's, in the range: the same id, later
     log = [
         _event("a-1", "a", EventType.FOLLOW, 1),
-        _event("shared", "b", EventType.FOLLOW, 2),  # b's, before the range
+        theirs,
         _event("b-1", "b", EventType.UNFOLLOW, 3),
         _event("c-1", "c", EventType.FOLLOW, 3),  # nobody's in the range: not folded
-        _event("shared", "a", EventType.UNFOLLOW, 12),  # a's, in the range: the same id, later
+        ours,
         _event("a-2", "a", EventType.UNFOLLOW, 13),
     ]
     window = Window(since=START + timedelta(days=10))
-    assert [r.event.event_id for r in needed(replay.first_copies(log), window)] == ["a-1", "a-2"]
-    in_window, decisions = decided(log, window)
-    assert in_window == ["a-2"]  # "shared" is b's: a's is a repeat
-    assert decisions == {"a-2": decided(log, Window())[1]["a-2"]}
-    assert decisions["a-2"].decision_class.value == "withdrawn"
+    read_first = [*log[:1], ours, *log[2:4], theirs, log[5]]  # the partition of a read before b's
+    for order in (log, read_first):
+        assert [r.event.event_id for r in needed(replay.first_copies(order), window)] == ["a-1", "a-2"]
+        in_window, decisions = decided(order, window)
+        assert in_window == ["a-2"]  # "shared" is b's: a's is a repeat
+        assert decisions == {"a-2": decided(order, Window())[1]["a-2"]}
+        assert decisions["a-2"].decision_class.value == "withdrawn"
 
 
 def test_a_copy_of_an_id_logged_later_with_an_earlier_time_is_a_repeat_as_the_detector_has_it() -> None:

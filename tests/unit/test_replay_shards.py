@@ -17,7 +17,7 @@ from services.churn.patterns import ChurnRules
 from services.churn.rules import InMemory
 from services.scorer.scoring import ScoringRules
 from shared.accounts import AccountConfig, VersionedConfig
-from shared.events import Event
+from shared.events import Event, EventType
 from shared.relationships import Annotation
 
 ACCOUNTS = ("brand", "brand_eu", "brand_us")
@@ -38,8 +38,9 @@ def log() -> list[bytes]:
     raws.insert(100, b'{"not": "an event"}')
     raws.insert(200, b"not json at all")
     raws += raws[300:340]  # delivered again, later in the log
-    # A new follower's event under an id already used: the first occurrence in event time wins, so
-    # it changes nothing (replayed apart from the first, it would be a decision of its own).
+    # A new follower's event under an id already used, later in the log and in event time: the
+    # first copy is the one folded, so it changes nothing (replayed apart from the first, it would be
+    # a decision of its own).
     stranger = events[500].follower.model_copy(update={"id": "9999"})
     reused = events[500].model_copy(update={"event_id": events[40].event_id, "follower": stranger})
     raws.insert(600, dump(reused))
@@ -345,3 +346,18 @@ def test_one_followers_replay_warns_of_the_log_not_of_its_shard(log: list[bytes]
     owner = next(f for f in first if junk.task_of(f)[0] and b"not json at all" in junk.task_of(f)[0])
     [strays] = warnings(Window(follower=owner), log)
     assert strays.startswith("2 record(s) of the follower's shard of the log are not events")
+
+
+def test_a_retained_record_on_the_events_topic_is_no_event_and_takes_no_id_from_a_real_one() -> None:
+    """The detector dead-letters a ``retained`` record found on the events topic (it is its own
+    notice): it never took the id. Replay counts it as no event, so a real event of that id later
+    in the log is folded and decided, as it was live."""
+    follow = sample.generate(followers=100, seed=3)[0]
+    notice = follow.model_copy(update={"type": EventType.RETAINED})
+    dealer = replay_workers.Dealer()
+    dealer.extend([dump(notice), dump(follow)])
+    job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
+    report = replay_workers.replay(dealer, job, None).report
+    assert (report.events_read, report.decisions_recomputed) == (1, 1)
+    assert [d.event_id for d in report.differences] == [follow.event_id]  # nothing recorded to compare
+    assert any(w.startswith("1 record(s) of the log read are not events") for w in report.warnings)
