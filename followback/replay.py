@@ -15,7 +15,7 @@ version N of one account's would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
@@ -121,6 +121,7 @@ def recompute(
     folded: Callable[[int], None] | None = None,
     under: Mapping[str, Made] | None = None,
     stood: dict[str, Decision] | None = None,
+    stood_of: Container[str] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it. Only the
@@ -134,7 +135,7 @@ def recompute(
     decision of each of those events that yields one. ``folded`` hears how many more events are
     done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets replay's scoring
     of each event of the window that scored the same as its relationship's standing version (so
-    yields no decision).
+    yields no decision), of those in ``stood_of`` (the events with a recorded decision; None: all).
 
     Of a repeated event id, one copy is folded and the others skipped: the one the detector kept
     (:func:`first_copies`), even when another says another time.
@@ -176,7 +177,14 @@ def recompute(
             in_window.append(event.event_id)
             if decision is not None:
                 decided[event.event_id] = decision
-            elif stood is not None and version is not None and annotated.decides:
+            elif (
+                stood is not None
+                and version is not None
+                and annotated.decides
+                and (
+                    stood_of is None or event.event_id in stood_of  # (scored again: a recorded one only)
+                )
+            ):
                 stood[event.event_id] = score(annotated, rules, brand)  # the same class and score
     left = len(ordered) % PROGRESS_EVERY + len(records) - len(unique)  # the repeats, skipped, with the rest
     if folded is not None and left:

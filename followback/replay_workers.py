@@ -312,6 +312,7 @@ def _run_shard(
         folded or _shared_count(),
         under,
         stood,
+        recorded,
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}

@@ -77,6 +77,7 @@ async def run_replay(
     """The single-process replay of parsed records (the reference)."""
     configs = await replay.brand_configs(db, window.account, choice)
     recorded, under = await replay.look_up(db, records, window, configs)
+    stood: dict[str, Decision] = {}
     read, in_window, decided = replay.recompute(
         records,
         window,
@@ -84,6 +85,7 @@ async def run_replay(
         configs.brands,
         ChurnRules.from_settings(settings.churn),
         under=under,
+        stood=stood,
     )
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     return replay.ReplayReport(
@@ -92,7 +94,7 @@ async def run_replay(
         decisions_recomputed=len(decided),
         decisions_recorded=len(recorded),
         differences=replay.arrived_out_of_order(
-            replay.compare(in_window, decided, recorded), records, range(len(records)), window
+            replay.compare(in_window, decided, recorded, stood), records, range(len(records)), window
         ),
     )
 
