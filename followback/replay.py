@@ -122,6 +122,7 @@ def recompute(
     under: Mapping[str, Made] | None = None,
     stood: dict[str, Decision] | None = None,
     stood_of: Container[str] | None = None,
+    kept: Mapping[str, str] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it. Only the
@@ -138,15 +139,15 @@ def recompute(
     yields no decision), of those in ``stood_of`` (the events with a recorded decision; None: all).
 
     Of a repeated event id, one copy is folded and the others skipped: the one the detector kept
-    (:func:`first_copies`), even when another says another time.
+    (:func:`first_copies`, with ``kept``), even when another says another time.
     """
     records = list(records)
-    unique = first_copies(records)
-    kept = needed(unique, window)
-    if folded is not None and len(kept) < len(unique):
-        folded(len(unique) - len(kept))  # read, and done: nothing of theirs reaches the window
+    unique = first_copies(records, kept)
+    folding = needed(unique, window)
+    if folded is not None and len(folding) < len(unique):
+        folded(len(unique) - len(folding))  # read, and done: nothing of theirs reaches the window
     # The detector's order: event time, then follow before interaction before unfollow, then id.
-    ordered = sorted(kept, key=lambda r: event_order(r.event))
+    ordered = sorted(folding, key=lambda r: event_order(r.event))
     # The detector's fold: one clock for the whole log, cross-account churn included.
     churn = InMemory(churn_rules or ChurnRules(), alerts_too=False)  # annotations only
     current: dict[tuple[str, str], Current] = {}
@@ -192,23 +193,64 @@ def recompute(
     return len(records), in_window, decided
 
 
-def first_copies(records: Sequence[Record]) -> list[Record]:
+def first_copies(records: Sequence[Record], kept: Mapping[str, str] | None = None) -> list[Record]:
     """The records (in log order) without repeats: of each event id, the copy the detector folded.
     The detector keeps the first copy to arrive (its record of processed events is keyed by the
-    id). A follower's events share a partition, so of its own copies that is the first in the log;
-    of copies under different followers, on different partitions, whose arrival order the log does
-    not keep, the one earliest in event time (then the first in the log)."""
-    kept: dict[str, int] = {}  # event id -> the index of the copy kept
+    id). A follower's events share a partition, so of its own copies that is the first in the log.
+    Copies under different followers are on different partitions, whose arrival order the log does
+    not keep: ``kept`` (event id -> the follower whose copy the detector recorded, from
+    :func:`kept_copies`) says which; an id it does not resolve keeps the copy earliest in event
+    time (then the first in the log)."""
+    chosen: dict[str, int] = {}  # event id -> the index of the copy kept
     seen: set[tuple[str, str]] = set()  # (event id, follower) of the copies considered
     for n, record in enumerate(records):
         event = record.event
         if (event.event_id, event.follower.id) in seen:
             continue  # a later copy of the follower's own: a repeat
         seen.add((event.event_id, event.follower.id))
-        other = kept.get(event.event_id)
-        if other is None or event.occurred_at < records[other].event.occurred_at:
-            kept[event.event_id] = n
-    return [records[n] for n in sorted(kept.values())]
+        other = chosen.get(event.event_id)
+        if other is None:
+            chosen[event.event_id] = n
+            continue
+        recorded = kept.get(event.event_id) if kept else None
+        was = records[other].event
+        if recorded is not None and recorded in (was.follower.id, event.follower.id):
+            if event.follower.id == recorded:
+                chosen[event.event_id] = n
+        elif event.occurred_at < was.occurred_at:
+            chosen[event.event_id] = n
+    return [records[n] for n in sorted(chosen.values())]
+
+
+def shared_ids(records: Iterable[Record]) -> list[str]:
+    """The event ids under more than one follower (whose copy the detector kept the log cannot
+    tell: see :func:`first_copies`), sorted."""
+    first: dict[str, str] = {}
+    shared: set[str] = set()
+    for record in records:
+        event = record.event
+        if first.setdefault(event.event_id, event.follower.id) != event.follower.id:
+            shared.add(event.event_id)
+    return sorted(shared)
+
+
+async def kept_copies(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, str]:
+    """Of each of these event ids, the follower whose copy the churn detector processed (its record,
+    ``churn_processed``, keyed by the id: the first copy to arrive); an id it has not processed
+    is left out."""
+    if not event_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT event_id, follower_id FROM churn_processed WHERE event_id = ANY($1::text[])", event_ids
+    )
+    return {row["event_id"]: row["follower_id"] for row in rows}
+
+
+def unresolved(records: Iterable[Record], shared: Iterable[str], kept: Mapping[str, str]) -> int:
+    """How many of the ``shared`` ids :func:`first_copies` guesses for: ``kept`` names no follower
+    of theirs, or one without a copy in ``records``."""
+    copies = {(r.event.event_id, r.event.follower.id) for r in records}
+    return sum(1 for event_id in shared if (event_id, kept.get(event_id)) not in copies)
 
 
 def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
@@ -224,14 +266,16 @@ def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
     return [r for r in records if r.event.follower.id in wanted]
 
 
-def looked_up_ids(records: Sequence[Record], window: Window) -> tuple[list[str], list[str]]:
+def looked_up_ids(
+    records: Sequence[Record], window: Window, kept: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str]]:
     """The ids of the events :func:`recompute` decides (the account's, before the window's end), in
     log order: those in the window, whose recorded decisions it compares, and those before it of the
     relationships that have one in it (only their state reaches a compared decision)."""
     inside: dict[str, None] = {}
     before: dict[str, tuple[str, str]] = {}
     compared: set[tuple[str, str]] = set()
-    for record in first_copies(records):
+    for record in first_copies(records, kept):
         event = record.event
         if (window.until is None or event.occurred_at < window.until) and window.about(event):
             if window.holds(event):
@@ -331,23 +375,41 @@ async def scored_under(
     return found
 
 
+class LookedUp(NamedTuple):
+    """What a replay reads of the record before its fold (:func:`look_up`)."""
+
+    recorded: dict[str, Recorded]  # the recorded decisions of the window's events
+    under: dict[str, Made] | None  # replaying as recorded, what each event was scored under
+    kept: dict[str, str]  # of each id under several followers, whose copy the detector kept
+    unresolved: int  # of those ids, how many the record does not resolve (:func:`unresolved`)
+
+
 async def look_up(
     conn: asyncpg.Connection, records: Sequence[Record], window: Window, configs: Configs
-) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
-    """What a replay reads before its fold: the recorded decisions of the window's events, and,
+) -> LookedUp:
+    """What a replay reads before its fold: whose copy of each id under several followers the
+    detector kept (:func:`kept_copies`), the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
-    Nothing when no event falls in the window: nothing would be compared."""
-    inside, before = looked_up_ids(records, window)
+    No decision when no event falls in the window: nothing would be compared."""
+    shared = shared_ids(records)
+    kept = await kept_copies(conn, shared)
+    guessed = unresolved(records, shared, kept)
+    inside, before = looked_up_ids(records, window, kept)
     if not inside:
-        return {}, configs.under({})
+        return LookedUp({}, configs.under({}), kept, guessed)
     recorded = await recorded_decisions(conn, inside)
     if not configs.as_recorded:
-        return recorded, None
-    return recorded, configs.under(await scored_under(conn, inside, before, recorded))
+        return LookedUp(recorded, None, kept, guessed)
+    under = configs.under(await scored_under(conn, inside, before, recorded))
+    return LookedUp(recorded, under, kept, guessed)
 
 
 def arrived_out_of_order(
-    differences: list[Difference], records: Sequence[Record], positions: Sequence[int], window: Window
+    differences: list[Difference],
+    records: Sequence[Record],
+    positions: Sequence[int],
+    window: Window,
+    kept: Mapping[str, str] | None = None,
 ) -> list[Difference]:
     """The differences, each marked when its follower's events (before the window's end) reached
     the log in another order than the detector's (event time, type, id). The live scorer decides in
@@ -358,7 +420,7 @@ def arrived_out_of_order(
     wanted = {d.follower_id for d in differences}
     arrived: dict[str, list[tuple[datetime, int, str]]] = {}  # in log order
     in_log = [record for _, record in sorted(zip(positions, records, strict=True), key=lambda p: p[0])]
-    for record in first_copies(in_log):  # a repeated id counts where it came first: that one is folded
+    for record in first_copies(in_log, kept):  # a repeated id counts where the folded copy is
         event = record.event
         if event.follower.id in wanted and (window.until is None or event.occurred_at < window.until):
             arrived.setdefault(event.follower.id, []).append(event_order(event))
@@ -382,6 +444,7 @@ def caveats(
     churn_rules: str,
     records_of: str = "the log read",
     one_account: str | None = None,
+    guessed: int = 0,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
@@ -389,7 +452,9 @@ def caveats(
     rules label); replay runs this scorer under the settings' scoring rules and the churn rules
     whose fingerprint is ``churn_rules``). ``records_of``: what ``not_events`` were counted in (one
     follower's replay parses its shard of the log alone). ``one_account``: the account every
-    event of an exported file is of, given when a difference changed a churn reason."""
+    event of an exported file is of, given when a difference changed a churn reason. ``guessed``:
+    the event ids under several followers whose kept copy the record does not say
+    (:func:`first_copies`)."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -412,6 +477,12 @@ def caveats(
             f"{not_in_log} recorded decision(s) rest on events the log read does not hold, though "
             "they fall between its earliest and its latest event: events taken out of an exported "
             "file, or a topic compacted or cut (each is a difference, with nothing recomputed)"
+        )
+    if guessed:
+        found.append(
+            f"{guessed} event id(s) are each under more than one follower, and the churn detector's "
+            "record (churn_processed) does not say whose copy it processed (it keeps the first to "
+            "arrive, which the log cannot tell): replay folded the copy earliest in event time"
         )
     if one_account is not None:
         found.append(
@@ -612,25 +683,45 @@ def compare(
     relationship's standing version (which an earlier event made: under another configuration,
     ``--config``, say) is compared with replay's scoring of it (``stood``, from :func:`recompute`):
     the same class, score and points is no difference; another is one, marked
-    :attr:`Difference.stands`."""
-    differences = []
+    :attr:`Difference.stands`. A recorded and a recomputed decision of one event id but of two
+    relationships (an id reused by another follower, whose copy the detector kept unknown: see
+    :func:`first_copies`) are two differences, each under its own relationship."""
+    differences: list[Difference] = []
     for event_id in in_window:
         new, old = decided.get(event_id), recorded.get(event_id)
         stands = new is None and old is not None and stood is not None and event_id in stood
         if stands:
             assert stood is not None
             new = stood[event_id]
-        if new is None and old is None:
-            continue
-        was = (old.decision_class, round(old.score, 2)) if old else None
-        now = (new.decision_class.value, round(new.score, 2)) if new else None
-        before, after = old.signals if old else {}, _signals(new.reasons) if new else {}
-        if was == now and before == after:
-            continue  # the common case: nothing changed
-        changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
-        either = new or old
-        assert either is not None
-        differences.append(
-            Difference(event_id, either.account_id, either.follower_id, was, now, changed, stands=stands)
-        )
+        if (
+            new is not None
+            and old is not None
+            and (new.account_id, new.follower_id)
+            != (
+                old.account_id,
+                old.follower_id,
+            )
+        ):  # an id under two relationships, decided on one live and on the other here
+            found = [_difference(event_id, None, old)]
+            if not stands:  # (one that stands made no version here either)
+                found.append(_difference(event_id, new, None))
+        else:
+            found = [_difference(event_id, new, old, stands)]
+        differences += [d for d in found if d is not None]
     return differences
+
+
+def _difference(
+    event_id: str, new: Decision | None, old: Recorded | None, stands: bool = False
+) -> Difference | None:
+    """How a recomputed and a recorded decision of one relationship differ (None: they do not, or
+    neither exists)."""
+    was = (old.decision_class, round(old.score, 2)) if old else None
+    now = (new.decision_class.value, round(new.score, 2)) if new else None
+    before, after = old.signals if old else {}, _signals(new.reasons) if new else {}
+    if was == now and before == after:
+        return None  # the common case: nothing changed
+    changed = tuple(sorted(s for s in before.keys() | after.keys() if before.get(s) != after.get(s)))
+    either = new or old
+    assert either is not None
+    return Difference(event_id, either.account_id, either.follower_id, was, now, changed, stands=stands)

@@ -47,8 +47,7 @@ from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
 from followback.replay import (
     Configs,
     Difference,
-    Made,
-    Recorded,
+    LookedUp,
     ReplayReport,
     arrived_out_of_order,
     caveats,
@@ -57,6 +56,7 @@ from followback.replay import (
     look_up,
     recompute,
     recorded_unread,
+    shared_ids,
 )
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
@@ -266,6 +266,7 @@ class ShardResult:
     followers: set[str] = field(default_factory=set)
     every_account: set[str] = field(default_factory=set)  # of all its events
     not_events: int = 0  # records that did not parse as events (skipped)
+    guessed: int = 0  # ids under several followers whose kept copy the record does not say
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -297,10 +298,11 @@ def _run_shard(
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()
-    recorded: dict[str, Recorded] = {}
-    under = job.configs.under({})
     if job.dsn:
-        recorded, under = asyncio.run(_look_up(job.dsn, records, job))
+        found = asyncio.run(_look_up(job.dsn, records, job))
+    else:  # nothing to compare with, nor to say which copy of a shared id was kept
+        found = LookedUp({}, job.configs.under({}), {}, len(shared_ids(records)))
+    recorded, under, kept = found.recorded, found.under, found.kept
     looked_up = time.perf_counter()
     stood: dict[str, Decision] = {}
     read, in_window, decided = recompute(
@@ -313,11 +315,12 @@ def _run_shard(
         under,
         stood,
         recorded,
+        kept,
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     differences = arrived_out_of_order(
-        compare(in_window, decided, recorded, stood), records, positions, job.window
+        compare(in_window, decided, recorded, stood), records, positions, job.window, kept
     )
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
@@ -328,6 +331,7 @@ def _run_shard(
     result.every_account = {r.event.account_id for r in records}
     result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
     result.not_events = len(raws) - len(records)
+    result.guessed = found.unresolved
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
@@ -342,9 +346,7 @@ def _run_shard(
     return result
 
 
-async def _look_up(
-    dsn: str, records: list[Record], job: Job
-) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
+async def _look_up(dsn: str, records: list[Record], job: Job) -> LookedUp:
     conn = await asyncpg.connect(dsn)
     try:
         return await look_up(conn, records, job.window, job.configs)
@@ -355,15 +357,18 @@ async def _look_up(
 def _placed(
     differences: list[Difference], records: list[Record], positions: list[int]
 ) -> list[tuple[Place, Difference]]:
-    """Each difference with the place of the occurrence ``recompute`` decided: the first in the log
-    (of any account; a later copy of the id is a repeat), where the detector's order puts it."""
+    """Each difference with the place of its event where the detector's order puts it: of the
+    first copy in the log under the difference's follower (a later copy is a repeat), else of the
+    first copy."""
     wanted = {d.event_id for d in differences}
-    place: dict[str, Place] = {}
-    for record, seq in zip(records, positions, strict=True):
+    place: dict[tuple[str, str | None], Place] = {}
+    for record, seq in zip(records, positions, strict=True):  # in log order
         event = record.event
-        if event.event_id in wanted and event.event_id not in place:  # records are in log order
-            place[event.event_id] = (*event_order(event), seq)
-    return [(place[d.event_id], d) for d in differences]
+        if event.event_id in wanted:
+            at = (*event_order(event), seq)
+            place.setdefault((event.event_id, event.follower.id), at)
+            place.setdefault((event.event_id, None), at)
+    return [(place.get((d.event_id, d.follower_id)) or place[(d.event_id, None)], d) for d in differences]
 
 
 @dataclass
@@ -510,6 +515,7 @@ def replay(
         # An export's (the topic holds every account's); one follower's replay parses its shard alone.
         one_account=_one_account(results, report.differences) if from_file and one is None else None,
         records_of="the log read" if one is None else "the follower's shard of the log",
+        guessed=sum(r.guessed for r in results),
     )
     if not dealt.count:
         report.warnings.append("the log read holds no record: nothing was replayed")

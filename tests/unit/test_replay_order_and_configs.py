@@ -141,6 +141,8 @@ def test_a_replay_warns_of_a_log_without_history_and_of_decisions_made_under_oth
     assert "under rules 0;" in renamed
     [skipped] = caveats(Window(), rules, START, {now: 40}, not_events=3, churn_rules=churn)
     assert skipped.startswith("3 record(s) of the log read are not events and were skipped")
+    [guessed] = caveats(Window(), rules, START, {now: 40}, guessed=2, churn_rules=churn)
+    assert guessed.startswith("2 event id(s) are each under more than one follower")
     # A name that merely ends like a fingerprint ("rel+20250101"), recorded before fingerprints.
     dated = ScoringRules(config_version="rel+20250101")
     assert caveats(Window(), dated, START, {(SCORER_VERSION, "rel+20250101"): 5}, churn_rules=churn) == []
@@ -276,3 +278,21 @@ def test_an_event_that_scores_the_same_as_the_standing_version_is_compared_by_it
     )
     assert (decided["e1"].score, "e2" in decided) == (100, False)  # e2 scores the same: no new version
     assert [d.event_id for d in compare(in_window, decided, recorded, stood)] == ["e1"]
+
+
+def test_a_recorded_and_a_recomputed_decision_of_one_id_under_two_followers_are_two_differences() -> None:
+    """An id reused by another follower, whose copy the detector kept the record does not say:
+    live decided follower f2's, replay f1's. Each relationship's difference is reported under its
+    own follower, instead of one pairing f2's recorded decision with f1's recomputed one."""
+    records = [Record(event("e1", EventType.FOLLOW, "brand", START), b"")]
+    _, in_window, decided = recompute(records, Window(), ScoringRules(), {}, ChurnRules())
+    mine = decided["e1"]
+    theirs = Recorded("brand", "f2", "churner", 0.0, {"churn": -50.0}, "1", "")
+    found = [(d.follower_id, d.recorded, d.recomputed) for d in compare(in_window, decided, {"e1": theirs})]
+    assert found == [
+        ("f2", ("churner", 0.0), None),
+        ("f1", None, (mine.decision_class.value, round(mine.score, 2))),
+    ]
+    # The same relationship is compared as one, as ever.
+    same = Recorded("brand", "f1", mine.decision_class.value, mine.score, _signals(mine.reasons), "1", "")
+    assert compare(in_window, decided, {"e1": same}) == []

@@ -102,6 +102,40 @@ def test_of_an_id_under_two_followers_the_earliest_copy_is_folded_and_the_other_
         assert decisions["a-2"].decision_class.value == "withdrawn"
 
 
+def test_of_an_id_under_two_followers_the_copy_the_detector_recorded_is_folded_whatever_its_time() -> None:
+    """The detector's record names the follower whose copy it kept (the first to arrive): that
+    copy is folded, even when the other is earlier in event time; an id it does not resolve keeps
+    the earliest copy, and is counted as a guess."""
+    theirs = _event("shared", "b", EventType.FOLLOW, 2)
+    ours = _event("shared", "a", EventType.UNFOLLOW, 12)  # later in event time, but recorded first
+    log = [_event("a-1", "a", EventType.FOLLOW, 1), theirs, ours, _event("c-1", "c", EventType.FOLLOW, 3)]
+    assert replay.shared_ids(log) == ["shared"]
+    for order in (log, [log[0], ours, theirs, log[3]]):
+        copies = replay.first_copies(order, {"shared": "a"})
+        assert [(r.event.event_id, r.event.follower.id) for r in copies if r.event.event_id == "shared"] == [
+            ("shared", "a")
+        ]
+        _, in_window, decisions = recompute(
+            order, Window(), ScoringRules(), {}, ChurnRules(), kept={"shared": "a"}
+        )
+        assert in_window.count("shared") == 1
+        assert (decisions["shared"].follower_id, decisions["shared"].decision_class.value) == (
+            "a",
+            "withdrawn",
+        )
+        for guess in ({}, {"shared": "nobody"}):  # unresolved: the earliest, b's, as before
+            assert decided(order, Window())[1]["shared"].follower_id == "b"
+            kept = [r for r in replay.first_copies(order, guess) if r.event.event_id == "shared"]
+            assert [r.event.follower.id for r in kept] == ["b"]
+            assert replay.unresolved(order, ["shared"], guess) == 1
+        assert replay.unresolved(order, ["shared"], {"shared": "b"}) == 0
+    # Three followers' copies: the recorded one, wherever it is.
+    third = _event("shared", "c", EventType.FOLLOW, 0.5)
+    for kept_by in ("a", "b", "c"):
+        found = replay.first_copies([*log, third], {"shared": kept_by})
+        assert [r.event.follower.id for r in found if r.event.event_id == "shared"] == [kept_by]
+
+
 def test_a_copy_of_an_id_logged_later_with_an_earlier_time_is_a_repeat_as_the_detector_has_it() -> None:
     """An event id sent again, saying another time (earlier): live, the detector folded the copy
     that arrived first and skipped the other. So does replay, though the later copy comes first in
