@@ -137,6 +137,7 @@ def recompute(
     done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets replay's scoring
     of each event of the window that scored the same as its relationship's standing version (so
     yields no decision), of those in ``stood_of`` (the events with a recorded decision; None: all).
+    ``kept``: of each id reused by another follower, whose copy the detector kept (:func:`kept_copies`).
 
     Of a repeated event id, one copy is folded and the others skipped: the one the detector kept
     (:func:`first_copies`, with ``kept``), even when another says another time.
@@ -197,10 +198,12 @@ def first_copies(records: Sequence[Record], kept: Mapping[str, str] | None = Non
     """The records (in log order) without repeats: of each event id, the copy the detector folded.
     The detector keeps the first copy to arrive (its record of processed events is keyed by the
     id). A follower's events share a partition, so of its own copies that is the first in the log.
-    Copies under different followers are on different partitions, whose arrival order the log does
-    not keep: ``kept`` (event id -> the follower whose copy the detector recorded, from
-    :func:`kept_copies`) says which; an id it does not resolve keeps the copy earliest in event
-    time (then the first in the log)."""
+    Which follower's copy it kept, when the log holds an id under another follower too (on
+    another partition: the log does not keep the order in which partitions arrived), ``kept``
+    says (event id -> that follower, from :func:`kept_copies`); when that follower has no copy in
+    the records (an export of one follower, of one account), none is folded: live, the copies
+    the records hold were repeats. An id under several followers that ``kept`` does not name
+    keeps the copy earliest in event time (then the first in the log)."""
     chosen: dict[str, int] = {}  # event id -> the index of the copy kept
     seen: set[tuple[str, str]] = set()  # (event id, follower) of the copies considered
     for n, record in enumerate(records):
@@ -208,16 +211,12 @@ def first_copies(records: Sequence[Record], kept: Mapping[str, str] | None = Non
         if (event.event_id, event.follower.id) in seen:
             continue  # a later copy of the follower's own: a repeat
         seen.add((event.event_id, event.follower.id))
-        other = chosen.get(event.event_id)
-        if other is None:
-            chosen[event.event_id] = n
-            continue
-        recorded = kept.get(event.event_id) if kept else None
-        was = records[other].event
-        if recorded is not None and recorded in (was.follower.id, event.follower.id):
-            if event.follower.id == recorded:
+        if kept and event.event_id in kept:
+            if kept[event.event_id] == event.follower.id:
                 chosen[event.event_id] = n
-        elif event.occurred_at < was.occurred_at:
+            continue  # (another follower's copy arrived first)
+        other = chosen.get(event.event_id)
+        if other is None or event.occurred_at < records[other].event.occurred_at:
             chosen[event.event_id] = n
     return [records[n] for n in sorted(chosen.values())]
 
@@ -234,23 +233,24 @@ def shared_ids(records: Iterable[Record]) -> list[str]:
     return sorted(shared)
 
 
-async def kept_copies(conn: asyncpg.Connection, event_ids: list[str]) -> dict[str, str]:
-    """Of each of these event ids, the follower whose copy the churn detector processed (its record,
-    ``churn_processed``, keyed by the id: the first copy to arrive); an id it has not processed
-    is left out."""
-    if not event_ids:
+async def kept_copies(conn: asyncpg.Connection, records: Iterable[Record]) -> dict[str, str]:
+    """Of each event id of these records that the churn detector processed under another follower
+    than one of the records says (an id reused by another follower), that follower: the one whose
+    copy it kept (its record, ``churn_processed``, is keyed by the id; the first copy to arrive).
+    The ids it processed under their records' one follower, or not at all, are left out."""
+    pairs = {(r.event.event_id, r.event.follower.id) for r in records}
+    if not pairs:
         return {}
     rows = await conn.fetch(
-        "SELECT event_id, follower_id FROM churn_processed WHERE event_id = ANY($1::text[])", event_ids
+        """
+        SELECT DISTINCT p.event_id, p.follower_id
+        FROM unnest($1::text[], $2::text[]) AS logged(event_id, follower_id)
+        JOIN churn_processed p ON p.event_id = logged.event_id AND p.follower_id <> logged.follower_id
+        """,
+        [event_id for event_id, _ in pairs],
+        [follower for _, follower in pairs],
     )
     return {row["event_id"]: row["follower_id"] for row in rows}
-
-
-def unresolved(records: Iterable[Record], shared: Iterable[str], kept: Mapping[str, str]) -> int:
-    """How many of the ``shared`` ids :func:`first_copies` guesses for: ``kept`` names no follower
-    of theirs, or one without a copy in ``records``."""
-    copies = {(r.event.event_id, r.event.follower.id) for r in records}
-    return sum(1 for event_id in shared if (event_id, kept.get(event_id)) not in copies)
 
 
 def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
@@ -380,20 +380,19 @@ class LookedUp(NamedTuple):
 
     recorded: dict[str, Recorded]  # the recorded decisions of the window's events
     under: dict[str, Made] | None  # replaying as recorded, what each event was scored under
-    kept: dict[str, str]  # of each id under several followers, whose copy the detector kept
-    unresolved: int  # of those ids, how many the record does not resolve (:func:`unresolved`)
+    kept: dict[str, str]  # of each id reused by another follower, whose copy the detector kept
+    unresolved: int  # how many ids under several followers the record does not resolve
 
 
 async def look_up(
     conn: asyncpg.Connection, records: Sequence[Record], window: Window, configs: Configs
 ) -> LookedUp:
-    """What a replay reads before its fold: whose copy of each id under several followers the
+    """What a replay reads before its fold: whose copy of each id reused by another follower the
     detector kept (:func:`kept_copies`), the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
     No decision when no event falls in the window: nothing would be compared."""
-    shared = shared_ids(records)
-    kept = await kept_copies(conn, shared)
-    guessed = unresolved(records, shared, kept)
+    kept = await kept_copies(conn, records)
+    guessed = sum(1 for event_id in shared_ids(records) if event_id not in kept)
     inside, before = looked_up_ids(records, window, kept)
     if not inside:
         return LookedUp({}, configs.under({}), kept, guessed)

@@ -11,7 +11,8 @@ Why a shard replays exactly as the whole log does:
   does not depend on the other followers' events (their clock);
 - scoring depends only on the relationship's previous decision;
 - a repeated event id is skipped: the events sharing an id are always in one shard (a follower's
-  events are; when one id appears under two followers, their buckets go into one shard);
+  events are; when one id appears under two followers, their buckets go into one shard, and the
+  shard reads which copy the detector kept from the database);
 - each shard keeps the log's order among its own events, so the detector's order (event time,
   type, id) sorts them as the whole log's sort would, and the differences, merged by that order and
   log position, come out in the single process's order;

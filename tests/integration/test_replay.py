@@ -710,3 +710,21 @@ async def test_an_id_reused_by_another_follower_replays_the_copy_the_detector_ke
         sharded = await sharded_replay(settings, db, Window(), 2, source)
         assert timeless(sharded) == timeless(report)
         assert [w for w in sharded.warnings if "more than one follower" in w] == []
+    # 111's events alone: its copy of X1 was a repeat live (222's arrived first), and is here.
+    alone = tmp_path / "111.ndjson.gz"
+    eventlog.write_export([r for r in records if r.event.follower.id == "111"], alone)
+    one = await sharded_replay(settings, db, Window(), 1, alone)
+    assert (one.differences, one.decisions_recomputed, one.decisions_recorded) == ([], 1, 1)  # X2
+    # Without the detector's record of X1, replay guesses the earlier copy, 111's, and says so;
+    # each follower's side of the mismatch is a difference of its own.
+    await db.execute("DELETE FROM churn_processed WHERE event_id = 'X1'")
+    guessed = await sharded_replay(settings, db, Window(), 2)
+    assert [(d.event_id, d.follower_id, d.recorded is None) for d in guessed.differences] == [
+        ("X1", "111", True),  # in the order of each one's copy in event time
+        ("X1", "222", False),
+    ]
+    assert [w for w in guessed.warnings if "more than one follower" in w] == [
+        "1 event id(s) are each under more than one follower, and the churn detector's record "
+        "(churn_processed) does not say whose copy it processed (it keeps the first to arrive, which "
+        "the log cannot tell): replay folded the copy earliest in event time"
+    ]

@@ -104,17 +104,21 @@ def test_of_an_id_under_two_followers_the_earliest_copy_is_folded_and_the_other_
 
 def test_of_an_id_under_two_followers_the_copy_the_detector_recorded_is_folded_whatever_its_time() -> None:
     """The detector's record names the follower whose copy it kept (the first to arrive): that
-    copy is folded, even when the other is earlier in event time; an id it does not resolve keeps
-    the earliest copy, and is counted as a guess."""
+    copy is folded, even when the other is earlier in event time. An id it does not name keeps the
+    earliest copy; one it names under a follower without a copy here (the log of one follower)
+    folds none: live, the copies here were repeats."""
     theirs = _event("shared", "b", EventType.FOLLOW, 2)
     ours = _event("shared", "a", EventType.UNFOLLOW, 12)  # later in event time, but recorded first
     log = [_event("a-1", "a", EventType.FOLLOW, 1), theirs, ours, _event("c-1", "c", EventType.FOLLOW, 3)]
     assert replay.shared_ids(log) == ["shared"]
-    for order in (log, [log[0], ours, theirs, log[3]]):
-        copies = replay.first_copies(order, {"shared": "a"})
-        assert [(r.event.event_id, r.event.follower.id) for r in copies if r.event.event_id == "shared"] == [
-            ("shared", "a")
+
+    def kept(order: list[Record], recorded: dict[str, str]) -> list[str]:
+        return [
+            r.event.follower.id for r in replay.first_copies(order, recorded) if r.event.event_id == "shared"
         ]
+
+    for order in (log, [log[0], ours, theirs, log[3]]):
+        assert kept(order, {"shared": "a"}) == ["a"]
         _, in_window, decisions = recompute(
             order, Window(), ScoringRules(), {}, ChurnRules(), kept={"shared": "a"}
         )
@@ -123,17 +127,20 @@ def test_of_an_id_under_two_followers_the_copy_the_detector_recorded_is_folded_w
             "a",
             "withdrawn",
         )
-        for guess in ({}, {"shared": "nobody"}):  # unresolved: the earliest, b's, as before
-            assert decided(order, Window())[1]["shared"].follower_id == "b"
-            kept = [r for r in replay.first_copies(order, guess) if r.event.event_id == "shared"]
-            assert [r.event.follower.id for r in kept] == ["b"]
-            assert replay.unresolved(order, ["shared"], guess) == 1
-        assert replay.unresolved(order, ["shared"], {"shared": "b"}) == 0
+        assert kept(order, {"shared": "b"}) == kept(order, {}) == ["b"]  # unnamed: the earliest, b's
+        assert decided(order, Window())[1]["shared"].follower_id == "b"
+        assert kept(order, {"shared": "nobody"}) == []
+        in_window, _ = decided([r for r in order if r.event.follower.id == "a"], Window())
+        assert "shared" in in_window
+        alone = recompute(
+            [r for r in order if r.event.follower.id == "a"], Window(), ScoringRules(), {}, ChurnRules(),
+            kept={"shared": "b"},
+        )  # fmt: skip
+        assert alone[1] == ["a-1"]  # a's copy was a repeat live: b's arrived first
     # Three followers' copies: the recorded one, wherever it is.
     third = _event("shared", "c", EventType.FOLLOW, 0.5)
     for kept_by in ("a", "b", "c"):
-        found = replay.first_copies([*log, third], {"shared": kept_by})
-        assert [r.event.follower.id for r in found if r.event.event_id == "shared"] == [kept_by]
+        assert kept([*log, third], {"shared": kept_by}) == [kept_by]
 
 
 def test_a_copy_of_an_id_logged_later_with_an_earlier_time_is_a_repeat_as_the_detector_has_it() -> None:
