@@ -15,7 +15,7 @@ version N of one account's would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
@@ -233,12 +233,19 @@ def shared_ids(records: Iterable[Record]) -> list[str]:
     return sorted(shared)
 
 
-async def kept_copies(conn: asyncpg.Connection, records: Iterable[Record]) -> dict[str, str]:
-    """Of each event id of these records that the churn detector processed under another follower
-    than one of the records says (an id reused by another follower), that follower: the one whose
-    copy it kept (its record, ``churn_processed``, is keyed by the id; the first copy to arrive).
-    The ids it processed under their records' one follower, or not at all, are left out."""
-    pairs = {(r.event.event_id, r.event.follower.id) for r in records}
+async def kept_copies(
+    conn: asyncpg.Connection, records: Sequence[Record], ids: Collection[str] | None = None
+) -> dict[str, str]:
+    """Of each event id of these records (of ``ids`` alone when given), the follower whose copy the
+    churn detector kept, when it is another than one of the records says: the detector's record,
+    ``churn_processed``, is keyed by the id and holds the first copy to arrive. Ids it processed
+    under their records' one follower, or not at all, are left out. A topic holds every copy, so
+    only the ids under several followers (:func:`shared_ids`) need asking for; a log read that may
+    lack the copy the detector kept (an export of one follower, of one account, of a range) asks
+    for every id."""
+    pairs = {
+        (r.event.event_id, r.event.follower.id) for r in records if ids is None or r.event.event_id in ids
+    }
     if not pairs:
         return {}
     rows = await conn.fetch(
@@ -385,14 +392,21 @@ class LookedUp(NamedTuple):
 
 
 async def look_up(
-    conn: asyncpg.Connection, records: Sequence[Record], window: Window, configs: Configs
+    conn: asyncpg.Connection,
+    records: Sequence[Record],
+    window: Window,
+    configs: Configs,
+    *,
+    every_id: bool = False,
 ) -> LookedUp:
     """What a replay reads before its fold: whose copy of each id reused by another follower the
     detector kept (:func:`kept_copies`), the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
-    No decision when no event falls in the window: nothing would be compared."""
-    kept = await kept_copies(conn, records)
-    guessed = sum(1 for event_id in shared_ids(records) if event_id not in kept)
+    No decision when no event falls in the window: nothing would be compared. ``every_id``: see
+    :func:`kept_copies`."""
+    shared = shared_ids(records)
+    kept = await kept_copies(conn, records, None if every_id else set(shared))
+    guessed = sum(1 for event_id in shared if event_id not in kept)
     inside, before = looked_up_ids(records, window, kept)
     if not inside:
         return LookedUp({}, configs.under({}), kept, guessed)

@@ -245,6 +245,9 @@ class Job:
     # When the read of the log began, by the database's clock (None: unknown): a decision recorded
     # since may rest on an event that reached the log after the read.
     read_began: datetime | None = None
+    # The log read may lack copies of an id that the topic holds (an exported file, of one follower,
+    # say): which copy the detector kept is looked up for every id, not only for shared ones.
+    partial: bool = False
 
 
 Place = tuple[datetime, int, str, int]  # the detector's order (event time, type, id), log position
@@ -350,7 +353,7 @@ def _run_shard(
 async def _look_up(dsn: str, records: list[Record], job: Job) -> LookedUp:
     conn = await asyncpg.connect(dsn)
     try:
-        return await look_up(conn, records, job.window, job.configs)
+        return await look_up(conn, records, job.window, job.configs, every_id=job.partial)
     finally:
         await conn.close()
 
@@ -634,6 +637,7 @@ def replay_log(
         ChurnRules.from_settings(settings.churn),
         dsn,
         read_began,
+        partial=source is not None,
     )
     replayed = replay(
         dealer,
