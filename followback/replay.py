@@ -233,19 +233,24 @@ def shared_ids(records: Iterable[Record]) -> list[str]:
     return sorted(shared)
 
 
-async def kept_copies(
-    conn: asyncpg.Connection, records: Sequence[Record], ids: Collection[str] | None = None
-) -> dict[str, str]:
-    """Of each event id of these records (of ``ids`` alone when given), the follower whose copy the
-    churn detector kept, when it is another than one of the records says: the detector's record,
-    ``churn_processed``, is keyed by the id and holds the first copy to arrive. Ids it processed
-    under their records' one follower, or not at all, are left out. A topic holds every copy, so
-    only the ids under several followers (:func:`shared_ids`) need asking for; a log read that may
-    lack the copy the detector kept (an export of one follower, of one account, of a range) asks
-    for every id."""
-    pairs = {
-        (r.event.event_id, r.event.follower.id) for r in records if ids is None or r.event.event_id in ids
-    }
+def copy_pairs(records: Sequence[Record], every_id: bool = False) -> list[tuple[str, str]]:
+    """The (event id, follower) of the records' copies to ask :func:`kept_copies` about: of the ids
+    under several followers (:func:`shared_ids`), or, with ``every_id``, of every id."""
+    pairs = dict.fromkeys((r.event.event_id, r.event.follower.id) for r in records)
+    if not every_id:
+        shared = set(shared_ids(records))
+        return [pair for pair in pairs if pair[0] in shared]
+    return list(pairs)
+
+
+async def kept_copies(conn: asyncpg.Connection, pairs: Collection[tuple[str, str]]) -> dict[str, str]:
+    """Of each event id of these (event id, follower) pairs, the follower whose copy the churn
+    detector kept, when it is another than a pair says: its record, ``churn_processed``, is keyed
+    by the id and holds the first copy to arrive. Ids it processed under the pairs' one follower,
+    or not at all, are left out. A topic holds every copy, so only the ids under several
+    followers need asking for; a log read that may lack the copy the detector kept (an export of
+    one follower, of one account) asks for every id. (The copy is known by its follower alone: of
+    one follower's copies of an id, the export is taken to hold the one kept.)"""
     if not pairs:
         return {}
     rows = await conn.fetch(
@@ -382,39 +387,24 @@ async def scored_under(
     return found
 
 
-class LookedUp(NamedTuple):
-    """What a replay reads of the record before its fold (:func:`look_up`)."""
-
-    recorded: dict[str, Recorded]  # the recorded decisions of the window's events
-    under: dict[str, Made] | None  # replaying as recorded, what each event was scored under
-    kept: dict[str, str]  # of each id reused by another follower, whose copy the detector kept
-    unresolved: int  # how many ids under several followers the record does not resolve
-
-
 async def look_up(
     conn: asyncpg.Connection,
     records: Sequence[Record],
     window: Window,
     configs: Configs,
-    *,
-    every_id: bool = False,
-) -> LookedUp:
-    """What a replay reads before its fold: whose copy of each id reused by another follower the
-    detector kept (:func:`kept_copies`), the recorded decisions of the window's events, and,
+    kept: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
+    """What a replay reads before its fold: the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
-    No decision when no event falls in the window: nothing would be compared. ``every_id``: see
-    :func:`kept_copies`."""
-    shared = shared_ids(records)
-    kept = await kept_copies(conn, records, None if every_id else set(shared))
-    guessed = sum(1 for event_id in shared if event_id not in kept)
+    Nothing when no event falls in the window: nothing would be compared. ``kept``: see
+    :func:`first_copies`."""
     inside, before = looked_up_ids(records, window, kept)
     if not inside:
-        return LookedUp({}, configs.under({}), kept, guessed)
+        return {}, configs.under({})
     recorded = await recorded_decisions(conn, inside)
     if not configs.as_recorded:
-        return LookedUp(recorded, None, kept, guessed)
-    under = configs.under(await scored_under(conn, inside, before, recorded))
-    return LookedUp(recorded, under, kept, guessed)
+        return recorded, None
+    return recorded, configs.under(await scored_under(conn, inside, before, recorded))
 
 
 def arrived_out_of_order(
@@ -544,7 +534,7 @@ async def recorded_unread(
     accounts: Iterable[str],
     follower: str | None,
     before: datetime | None,
-    holds: Callable[[str], bool],
+    holds: Callable[[str, str], bool],
 ) -> list[Difference]:
     """The recorded decisions whose events the log read does not hold (an export with events
     taken out, say): each a difference with nothing recomputed, in event time. Only what the log
@@ -553,10 +543,11 @@ async def recorded_unread(
     events of one follower only (an export of one follower), between its earliest and latest
     event (``span``: an export of a range is not missing what came before), recorded ``before``
     the read began (None: any time; an event that reached the topic after the read is not
-    missing from it)."""
+    missing from it). ``holds(event id, follower)``: whether the log read holds the follower's
+    copy of the event (another follower's copy of the id is no copy of it)."""
     recorded = await conn.fetch(
         """
-        SELECT event_ids[1] FROM decisions
+        SELECT event_ids[1], follower_id FROM decisions
         WHERE account_id = ANY($1::text[]) AND ($2::text IS NULL OR follower_id = $2)
           AND occurred_at BETWEEN $3 AND $4 AND ($5::timestamptz IS NULL OR occurred_at >= $5)
           AND ($6::timestamptz IS NULL OR occurred_at < $6)
@@ -569,7 +560,7 @@ async def recorded_unread(
         window.until,
         before,
     )
-    missing = sorted({event_id for (event_id,) in recorded if not holds(event_id)})
+    missing = sorted({event_id for event_id, whose in recorded if not holds(event_id, whose)})
     found: dict[str, tuple[Any, ...]] = {}
     if missing:  # the latest revision of each, for the report
         columns = "account_id, follower_id, class, score::float8, occurred_at"

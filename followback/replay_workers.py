@@ -11,8 +11,8 @@ Why a shard replays exactly as the whole log does:
   does not depend on the other followers' events (their clock);
 - scoring depends only on the relationship's previous decision;
 - a repeated event id is skipped: the events sharing an id are always in one shard (a follower's
-  events are; when one id appears under two followers, their buckets go into one shard, and the
-  shard reads which copy the detector kept from the database);
+  events are; when one id appears under two followers, their buckets go into one shard, and which
+  copy the detector kept is read from the database once, before the shards, for all of them);
 - each shard keeps the log's order among its own events, so the detector's order (event time,
   type, id) sorts them as the whole log's sort would, and the differences, merged by that order and
   log position, come out in the single process's order;
@@ -31,7 +31,7 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -48,16 +48,17 @@ from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
 from followback.replay import (
     Configs,
     Difference,
-    LookedUp,
+    Made,
+    Recorded,
     ReplayReport,
     arrived_out_of_order,
     caveats,
     compare,
     erased_followers,
+    kept_copies,
     look_up,
     recompute,
     recorded_unread,
-    shared_ids,
 )
 from services.churn.patterns import ChurnRules
 from services.scorer.app import rules_from
@@ -115,6 +116,20 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def _copies(found: Iterable[tuple[bytes, bytes]], every_id: bool) -> list[tuple[str, str]]:
+    """Of these (event id, follower) read off raw events, the distinct ones of the ids under
+    several followers (with ``every_id``, all), as text."""
+    pairs = dict.fromkeys(found)
+    followers: dict[bytes, set[bytes]] = {}
+    for event_id, follower in pairs:
+        followers.setdefault(event_id, set()).add(follower)
+    return [(_text(e), _text(f)) for e, f in pairs if every_id or len(followers[e]) > 1]
+
+
 class Dealer:
     """Deals raw events into ``buckets`` by follower, keeping each event's position in the log;
     :meth:`tasks` packs the buckets into the tasks the workers replay."""
@@ -124,7 +139,8 @@ class Dealer:
         self.raws: list[list[bytes]] = [[] for _ in range(buckets)]
         self.seqs: list[list[int]] = [[] for _ in range(buckets)]
         self.count = 0
-        self._owner: dict[bytes, int] = {}  # event id -> the bucket that has it
+        self._owner: dict[bytes, bytes] = {}  # event id -> the follower of its first copy
+        self._others: dict[bytes, set[bytes]] = {}  # event id -> the other followers with a copy
         self._joined = list(range(buckets))  # bucket -> the bucket it is merged into (union-find)
 
     def add(self, raw: bytes) -> None:
@@ -139,9 +155,10 @@ class Dealer:
         else:
             event_id, follower = found
             bucket = zlib.crc32(follower) % self.buckets
-            first = self._owner.setdefault(event_id, bucket)
-            if first != bucket:  # one id under two followers: one task replays both, as one process would
-                self._join(first, bucket)
+            first = self._owner.setdefault(event_id, follower)
+            if first != follower:  # one id under two followers: one task replays both, as one process would
+                self._others.setdefault(event_id, set()).add(follower)
+                self._join(zlib.crc32(first) % self.buckets, bucket)
         self.raws[bucket].append(raw)
         self.seqs[bucket].append(self.count)
         self.count += 1
@@ -205,12 +222,23 @@ class Dealer:
                     return True
         return False
 
-    def holds(self, event_id: str) -> bool:
-        """Whether a record dealt is an event of this id (as :func:`identify` reads it)."""
-        wanted = _bytes(event_id)
+    def holds(self, event_id: str, follower: str) -> bool:
+        """Whether a record dealt is an event of this id and follower (as :func:`identify` reads them)."""
+        wanted = (_bytes(event_id), _bytes(follower))
         if self.buckets > 1:
-            return wanted in self._owner
-        return any((found := identify(raw)) is not None and found[0] == wanted for raw in self.raws[0])
+            return self._owner.get(wanted[0]) == wanted[1] or wanted[1] in self._others.get(wanted[0], ())
+        return any(identify(raw) == wanted for raw in self.raws[0])
+
+    def copies(self, every_id: bool = False) -> list[tuple[str, str]]:
+        """The (event id, follower) of the copies dealt of the ids under several followers, or, with
+        ``every_id``, of every id (:func:`followback.replay.kept_copies` asks about them)."""
+        if self.buckets == 1:
+            found = [pair for raw in self.raws[0] if (pair := identify(raw)) is not None]
+            return _copies(found, every_id)
+        ids = self._owner if every_id else self._others
+        pairs = [(event_id, self._owner[event_id]) for event_id in ids]
+        pairs += [(event_id, other) for event_id, others in self._others.items() for other in others]
+        return [(_text(event_id), _text(follower)) for event_id, follower in pairs]
 
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
@@ -245,9 +273,8 @@ class Job:
     # When the read of the log began, by the database's clock (None: unknown): a decision recorded
     # since may rest on an event that reached the log after the read.
     read_began: datetime | None = None
-    # The log read may lack copies of an id that the topic holds (an exported file, of one follower,
-    # say): which copy the detector kept is looked up for every id, not only for shared ones.
-    partial: bool = False
+    # Of each id reused by another follower, whose copy the detector kept (:func:`kept_of`).
+    kept: Mapping[str, str] = field(default_factory=dict)
 
 
 Place = tuple[datetime, int, str, int]  # the detector's order (event time, type, id), log position
@@ -270,7 +297,6 @@ class ShardResult:
     followers: set[str] = field(default_factory=set)
     every_account: set[str] = field(default_factory=set)  # of all its events
     not_events: int = 0  # records that did not parse as events (skipped)
-    guessed: int = 0  # ids under several followers whose kept copy the record does not say
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -302,11 +328,10 @@ def _run_shard(
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()
+    recorded: dict[str, Recorded] = {}
+    under = job.configs.under({})
     if job.dsn:
-        found = asyncio.run(_look_up(job.dsn, records, job))
-    else:  # nothing to compare with, nor to say which copy of a shared id was kept
-        found = LookedUp({}, job.configs.under({}), {}, len(shared_ids(records)))
-    recorded, under, kept = found.recorded, found.under, found.kept
+        recorded, under = asyncio.run(_look_up(job.dsn, records, job))
     looked_up = time.perf_counter()
     stood: dict[str, Decision] = {}
     read, in_window, decided = recompute(
@@ -319,12 +344,12 @@ def _run_shard(
         under,
         stood,
         recorded,
-        kept,
+        job.kept,
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     differences = arrived_out_of_order(
-        compare(in_window, decided, recorded, stood), records, positions, job.window, kept
+        compare(in_window, decided, recorded, stood), records, positions, job.window, job.kept
     )
     result = ShardResult(read, len(in_window), len(decided), len(recorded))
     result.earliest = min((r.event.occurred_at for r in records), default=None)
@@ -335,7 +360,6 @@ def _run_shard(
     result.every_account = {r.event.account_id for r in records}
     result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
     result.not_events = len(raws) - len(records)
-    result.guessed = found.unresolved
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
@@ -350,10 +374,12 @@ def _run_shard(
     return result
 
 
-async def _look_up(dsn: str, records: list[Record], job: Job) -> LookedUp:
+async def _look_up(
+    dsn: str, records: list[Record], job: Job
+) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await look_up(conn, records, job.window, job.configs, every_id=job.partial)
+        return await look_up(conn, records, job.window, job.configs, job.kept)
     finally:
         await conn.close()
 
@@ -458,6 +484,8 @@ def replay(
         groups = [task for task in [dealt.task_of(job.window.follower)] if task[0]]
     else:
         groups = dealt.tasks(at_least, most_per_task)
+    kept, guessed = kept_of(dealt, groups, job, every_id=from_file)
+    job = replace(job, kept=kept)
     total = sum(len(raws) for raws, _ in groups)
     if workers is None:
         done = 0
@@ -519,7 +547,7 @@ def replay(
         # An export's (the topic holds every account's); one follower's replay parses its shard alone.
         one_account=_one_account(results, report.differences) if from_file and one is None else None,
         records_of="the log read" if one is None else "the follower's shard of the log",
-        guessed=sum(r.guessed for r in results),
+        guessed=guessed,
     )
     if not dealt.count:
         report.warnings.append("the log read holds no record: nothing was replayed")
@@ -587,6 +615,32 @@ async def _against_the_record(
     return [replace(d, erased=d.follower_id in erased) for d in differences]
 
 
+def kept_of(
+    dealt: Dealer, groups: list[tuple[list[bytes], list[int]]], job: Job, *, every_id: bool
+) -> tuple[dict[str, str], int]:
+    """Of each id of the tasks reused by another follower, whose copy the detector kept (read once,
+    before the tasks: :func:`followback.replay.kept_copies`), and how many ids under several
+    followers its record does not resolve. A topic holds every copy, so only the shared ids are
+    asked about; an exported file may lack the copy kept (an export of one follower, of one
+    account): ``every_id``."""
+    if job.window.follower is not None:  # its task alone (a small part of the log)
+        found = (pair for raws, _ in groups for raw in raws if (pair := identify(raw)) is not None)
+        pairs = _copies(found, every_id)
+    else:
+        pairs = dealt.copies(every_id)
+    kept = asyncio.run(_kept(job.dsn, pairs)) if job.dsn and pairs else {}
+    ids = Counter(event_id for event_id, _ in pairs)  # (the pairs are distinct)
+    return kept, sum(1 for event_id, followers in ids.items() if followers > 1 and event_id not in kept)
+
+
+async def _kept(dsn: str, pairs: list[tuple[str, str]]) -> dict[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await kept_copies(conn, pairs)
+    finally:
+        await conn.close()
+
+
 async def _now(dsn: str) -> datetime:
     conn = await asyncpg.connect(dsn)
     try:
@@ -637,7 +691,6 @@ def replay_log(
         ChurnRules.from_settings(settings.churn),
         dsn,
         read_began,
-        partial=source is not None,
     )
     replayed = replay(
         dealer,

@@ -79,8 +79,8 @@ async def run_replay(
 ) -> replay.ReplayReport:
     """The single-process replay of parsed records (the reference)."""
     configs = await replay.brand_configs(db, window.account, choice)
-    found = await replay.look_up(db, records, window, configs)
-    recorded = found.recorded
+    kept = await replay.kept_copies(db, replay.copy_pairs(records))
+    recorded, under = await replay.look_up(db, records, window, configs, kept)
     stood: dict[str, Decision] = {}
     read, in_window, decided = replay.recompute(
         records,
@@ -88,9 +88,9 @@ async def run_replay(
         rules_from(settings),
         configs.brands,
         ChurnRules.from_settings(settings.churn),
-        under=found.under,
+        under=under,
         stood=stood,
-        kept=found.kept,
+        kept=kept,
     )
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     return replay.ReplayReport(
@@ -103,7 +103,7 @@ async def run_replay(
             records,
             range(len(records)),
             window,
-            found.kept,
+            kept,
         ),
     )
 
@@ -693,17 +693,19 @@ async def test_an_id_reused_by_another_follower_replays_the_copy_the_detector_ke
         )
 
     await live_run(settings, db, events=[follow_of("X1", "222", "b2", 11)], config=None)
-    later = [follow_of("X1", "111", "b1", 10), follow_of("X2", "111", "b1", 12)]
-    records = await live_run(settings, db, events=later, config=None, repeats=1)
-    assert [tuple(r) for r in await db.fetch("SELECT event_id, follower_id FROM churn_processed")] == [
-        ("X1", "222"),
-        ("X2", "111"),
+    later = [
+        follow_of("X1", "111", "b1", 10),
+        follow_of("X2", "111", "b1", 12),
+        follow_of("X3", "333", "b2", 13),
     ]
+    records = await live_run(settings, db, events=later, config=None, repeats=1)
+    processed = await db.fetch("SELECT event_id, follower_id FROM churn_processed ORDER BY event_id")
+    assert [tuple(r) for r in processed] == [("X1", "222"), ("X2", "111"), ("X3", "333")]
     assert await db.fetchval("SELECT follower_id FROM decisions WHERE event_ids[1] = 'X1'") == "222"
 
     report = await run_replay(settings, db, records, Window())
     assert [(d.event_id, d.follower_id, d.recorded, d.recomputed) for d in report.differences] == []
-    assert report.decisions_recorded == report.decisions_recomputed == 2  # X1 (222's) and X2
+    assert report.decisions_recorded == report.decisions_recomputed == 3  # X1 (222's), X2 and X3
     export = tmp_path / "log.ndjson.gz"
     eventlog.write_export(records, export)
     for source in (None, export):
@@ -715,6 +717,13 @@ async def test_an_id_reused_by_another_follower_replays_the_copy_the_detector_ke
     eventlog.write_export([r for r in records if r.event.follower.id == "111"], alone)
     one = await sharded_replay(settings, db, Window(), 1, alone)
     assert (one.differences, one.decisions_recomputed, one.decisions_recorded) == ([], 1, 1)  # X2
+    # 222's copy taken out of a file that holds 111's: 222's decision rests on an event it lacks.
+    holed = tmp_path / "holed.ndjson.gz"
+    eventlog.write_export([r for r in records if r.event.follower.id != "222"], holed)
+    lacking = await sharded_replay(settings, db, Window(), 2, holed)
+    assert [(d.event_id, d.follower_id, d.recomputed, d.not_in_log) for d in lacking.differences] == [
+        ("X1", "222", None, True)
+    ]
     # Without the detector's record of X1, replay guesses the earlier copy, 111's, and says so;
     # each follower's side of the mismatch is a difference of its own.
     await db.execute("DELETE FROM churn_processed WHERE event_id = 'X1'")

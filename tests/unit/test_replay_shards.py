@@ -127,6 +127,24 @@ def test_followers_sharing_an_event_id_are_replayed_in_one_task(log: list[bytes]
                 assert task_of.setdefault(found[0], task) == task
 
 
+@pytest.mark.parametrize("buckets", [1, 8, 256])
+def test_the_dealer_knows_each_copy_by_its_id_and_follower(log: list[bytes], buckets: int) -> None:
+    """What the record is asked about (which copy of an id the detector kept) and what the log
+    read holds of a recorded decision: an id's copy under another follower is no copy of it."""
+    dealer = replay_workers.Dealer(buckets)
+    dealer.extend(log)
+    events = [r.event for r in parsed(log)]
+    reused = next(e for e in events if e.follower.id == "9999")
+    first = next(e for e in events if e.event_id == reused.event_id and e.follower.id != "9999")
+    assert dealer.holds(reused.event_id, "9999")
+    assert dealer.holds(first.event_id, first.follower.id)
+    assert not dealer.holds(reused.event_id, "someone else")
+    assert not dealer.holds("no such id", "9999")
+    assert sorted(dealer.copies()) == sorted([(first.event_id, first.follower.id), (reused.event_id, "9999")])
+    every = dealer.copies(every_id=True)
+    assert len(every) == len(set(every)) == len({(e.event_id, e.follower.id) for e in events})
+
+
 def test_tasks_hold_whole_followers_in_log_order_and_no_more_than_the_bound(log: list[bytes]) -> None:
     dealer = replay_workers.Dealer()
     dealer.extend(log)
