@@ -30,16 +30,16 @@ def partitions(records: Sequence[Any]) -> dict[str, int]:
 async def refuse_retained(
     events: list[Event], records: Sequence[Any], producer: AIOKafkaProducer, dead_letter_topic: str
 ) -> list[Event]:
-    """The events without any ``retained`` ones, which are dead-lettered with the reason."""
-    refused = {e.event_id for e in events if e.type is EventType.RETAINED}
-    if not refused:
+    """The events without any ``retained`` ones, whose records are dead-lettered with the reason
+    (only theirs: another record under the same id is an event, and is processed)."""
+    if not any(e.type is EventType.RETAINED for e in events):
         return events
     for record in records:
         try:
             event = Event.model_validate_json(record.value)
         except ValueError:
             continue  # dead-lettered already, as unparsable
-        if event.event_id not in refused:
+        if event.type is not EventType.RETAINED:
             continue
         log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, REFUSED)
         headers = [

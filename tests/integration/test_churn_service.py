@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import asyncpg
@@ -93,3 +94,23 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_carries_on(
     assert any("Invalid JSON" in e for e in errors)
     assert any(e.startswith("type: Field required") or "Field required" in e for e in errors)
     assert sorted(r.value for r in dead) == sorted([b"\x00not json", b'{"event_id": "x"}'])
+
+
+async def test_a_retained_record_is_dead_lettered_alone_and_an_event_under_its_id_is_processed(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A ``retained`` record is the detector's own output: on the events topic it is refused. An
+    event that shares its id, in the same batch, is an event: processed, and not dead-lettered too
+    (it was: every record under a refused id went to the dead-letter topic)."""
+    follow = event("r1", "follow", "500", timedelta(0))
+    notice = event("r1", "retained", "500", timedelta(minutes=1))
+    await publish_events(settings, [follow, notice])  # one follower: one partition, one batch
+    async with create_app(settings).start_lifespan_context():
+        annotated = await read_topic(settings, settings.topic("annotated"), 1)
+        dead = await read_topic(settings, settings.topic("dead_letter"), 2, timeout=5)
+
+    assert [AnnotatedEvent.model_validate_json(r.value).event.type for r in annotated] == ["follow"]
+    assert [(json.loads(r.value)["type"], dict(r.headers)["error"].decode()) for r in dead] == [
+        ("retained", "type: 'retained' is emitted by the churn detector, never accepted as input")
+    ]
+    assert await db.fetchval("SELECT count(*) FROM churn_processed WHERE event_id = 'r1'") == 1
