@@ -1,6 +1,7 @@
 """``followback replay`` on every core: the log sharded by follower, each shard replayed in a worker.
 
-The main process only reads raw bytes and deals them out, by follower, into buckets; the buckets
+The main process only reads raw bytes and deals them out, by follower, into buckets (and asks the
+database once which copy of an id reused by another follower the detector kept: :func:`kept_of`); the buckets
 are packed into shards (tasks) of at most ``FOLLOWBACK_REPLAY__TASK_EVENTS`` events, several per
 worker, and the workers parse, fold, score and compare. A worker holds one shard at a time, so its
 memory is bounded by that setting however long the log; the main process keeps the raw bytes.
@@ -71,6 +72,7 @@ from shared.settings import Settings
 BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers
 TASKS_PER_WORKER = 4  # more tasks than workers: a worker that finishes early takes the next one
 PROGRESS_SECONDS = 0.25  # how often the workers' count is read for the progress bar
+KEPT_ASKED = 50_000  # copies of ids asked about in one query of the detector's record
 
 # The common shape (what the producers write): no \u escape anywhere (so every key is spelled out),
 # each of the three keys exactly once, no escape in either id. Anything else is read with a JSON
@@ -116,18 +118,22 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogatepass")
+_ID = re.compile(rb"[A-Za-z0-9_.:-]{1,64}")  # what an event's ids may be (shared.events.Id)
+
+
+def _as_text(pairs: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, str]]:
+    """These (event id, follower) read off raw events, as text: those an event can have alone."""
+    for event_id, follower in pairs:
+        if _ID.fullmatch(event_id) and _ID.fullmatch(follower):
+            yield event_id.decode("ascii"), follower.decode("ascii")
 
 
 def _copies(found: Iterable[tuple[bytes, bytes]], every_id: bool) -> list[tuple[str, str]]:
     """Of these (event id, follower) read off raw events, the distinct ones of the ids under
-    several followers (with ``every_id``, all), as text."""
-    pairs = dict.fromkeys(found)
-    followers: dict[bytes, set[bytes]] = {}
-    for event_id, follower in pairs:
-        followers.setdefault(event_id, set()).add(follower)
-    return [(_text(e), _text(f)) for e, f in pairs if every_id or len(followers[e]) > 1]
+    several followers (with ``every_id``, all), as text; only ids an event can have."""
+    pairs = list(dict.fromkeys(_as_text(found)))
+    followers = Counter(event_id for event_id, _ in pairs)
+    return [(e, f) for e, f in pairs if every_id or followers[e] > 1]
 
 
 class Dealer:
@@ -141,6 +147,7 @@ class Dealer:
         self.count = 0
         self._owner: dict[bytes, bytes] = {}  # event id -> the follower of its first copy
         self._others: dict[bytes, set[bytes]] = {}  # event id -> the other followers with a copy
+        self._names: dict[bytes, bytes] = {}  # each follower id once (a follower has many events)
         self._joined = list(range(buckets))  # bucket -> the bucket it is merged into (union-find)
 
     def add(self, raw: bytes) -> None:
@@ -154,6 +161,7 @@ class Dealer:
             bucket = 0  # not an event: its worker skips it
         else:
             event_id, follower = found
+            follower = self._names.setdefault(follower, follower)
             bucket = zlib.crc32(follower) % self.buckets
             first = self._owner.setdefault(event_id, follower)
             if first != follower:  # one id under two followers: one task replays both, as one process would
@@ -229,16 +237,20 @@ class Dealer:
             return self._owner.get(wanted[0]) == wanted[1] or wanted[1] in self._others.get(wanted[0], ())
         return any(identify(raw) == wanted for raw in self.raws[0])
 
-    def copies(self, every_id: bool = False) -> list[tuple[str, str]]:
+    def copies(self, every_id: bool = False) -> Iterator[tuple[str, str]]:
         """The (event id, follower) of the copies dealt of the ids under several followers, or, with
-        ``every_id``, of every id (:func:`followback.replay.kept_copies` asks about them)."""
+        ``every_id``, of every id (:func:`followback.replay.kept_copies` asks about them); only
+        ids an event can have (a record with another is skipped by the workers)."""
         if self.buckets == 1:
-            found = [pair for raw in self.raws[0] if (pair := identify(raw)) is not None]
-            return _copies(found, every_id)
-        ids = self._owner if every_id else self._others
-        pairs = [(event_id, self._owner[event_id]) for event_id in ids]
-        pairs += [(event_id, other) for event_id, others in self._others.items() for other in others]
-        return [(_text(event_id), _text(follower)) for event_id, follower in pairs]
+            yield from _copies((pair for raw in self.raws[0] if (pair := identify(raw))), every_id)
+            return
+        for event_id in self._owner if every_id else self._others:
+            found = [self._owner[event_id], *self._others.get(event_id, ())]
+            yield from _as_text((event_id, follower) for follower in found)
+
+    def shared(self) -> set[str]:
+        """The ids dealt under several followers (of events)."""
+        return {event_id for event_id, copies in Counter(e for e, _ in self.copies()).items() if copies > 1}
 
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
@@ -620,25 +632,38 @@ def kept_of(
 ) -> tuple[dict[str, str], int]:
     """Of each id of the tasks reused by another follower, whose copy the detector kept (read once,
     before the tasks: :func:`followback.replay.kept_copies`), and how many ids under several
-    followers its record does not resolve. A topic holds every copy, so only the shared ids are
-    asked about; an exported file may lack the copy kept (an export of one follower, of one
-    account): ``every_id``."""
-    if job.window.follower is not None:  # its task alone (a small part of the log)
+    followers (of the window's follower, when it has one) its record does not resolve. A topic
+    holds every copy, so only the shared ids are asked about; an exported file may lack the copy
+    kept (an export of one follower, of one account): ``every_id``."""
+    one = job.window.follower
+    shared: set[str]
+    if one is not None:  # its task alone (a small part of the log)
         found = (pair for raws, _ in groups for raw in raws if (pair := identify(raw)) is not None)
-        pairs = _copies(found, every_id)
+        copies: Iterable[tuple[str, str]] = _copies(found, every_id)
+        followers: dict[str, set[str]] = {}
+        for event_id, follower in copies:
+            followers.setdefault(event_id, set()).add(follower)
+        shared = {event_id for event_id, them in followers.items() if len(them) > 1 and one in them}
     else:
-        pairs = dealt.copies(every_id)
-    kept = asyncio.run(_kept(job.dsn, pairs)) if job.dsn and pairs else {}
-    ids = Counter(event_id for event_id, _ in pairs)  # (the pairs are distinct)
-    return kept, sum(1 for event_id, followers in ids.items() if followers > 1 and event_id not in kept)
+        copies, shared = dealt.copies(every_id), dealt.shared()
+    kept = asyncio.run(_kept(job.dsn, copies)) if job.dsn else {}
+    return kept, len(shared - kept.keys())
 
 
-async def _kept(dsn: str, pairs: list[tuple[str, str]]) -> dict[str, str]:
-    conn = await asyncpg.connect(dsn)
+async def _kept(dsn: str, copies: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """:func:`followback.replay.kept_copies` of these copies, asked :data:`KEPT_ASKED` at a time
+    (an exported file asks about every id); no connection when there are none."""
+    kept: dict[str, str] = {}
+    pending = iter(copies)
+    conn = None
     try:
-        return await kept_copies(conn, pairs)
+        while chunk := list(islice(pending, KEPT_ASKED)):
+            conn = conn or await asyncpg.connect(dsn)
+            kept.update(await kept_copies(conn, chunk))
     finally:
-        await conn.close()
+        if conn is not None:
+            await conn.close()
+    return kept
 
 
 async def _now(dsn: str) -> datetime:

@@ -141,8 +141,29 @@ def test_the_dealer_knows_each_copy_by_its_id_and_follower(log: list[bytes], buc
     assert not dealer.holds(reused.event_id, "someone else")
     assert not dealer.holds("no such id", "9999")
     assert sorted(dealer.copies()) == sorted([(first.event_id, first.follower.id), (reused.event_id, "9999")])
-    every = dealer.copies(every_id=True)
+    assert dealer.shared() == {reused.event_id}
+    every = list(dealer.copies(every_id=True))
     assert len(every) == len(set(every)) == len({(e.event_id, e.follower.id) for e in events})
+
+
+@pytest.mark.parametrize("from_file", [False, True])
+def test_records_with_ids_no_event_can_have_are_not_asked_about_and_stop_nothing(from_file: bool) -> None:
+    """An id that is not text, or that no event can have (the event model's pattern), is no copy to
+    ask the detector's record about: the record is skipped as not an event, the replay goes on."""
+    follow = sample.generate(followers=10, seed=3)[0]
+    damaged = [
+        dump(follow).replace(follow.event_id.encode(), follow.event_id.encode() + b"\xff"),
+        dump(follow).replace(follow.event_id.encode(), follow.event_id.encode() + b"\\ud800"),
+        dump(follow).replace(follow.event_id.encode(), b"has space"),
+    ]
+    dealer = replay_workers.Dealer()
+    dealer.extend([dump(follow), *damaged])
+    assert list(dealer.copies(every_id=True)) == [(follow.event_id, follow.follower.id)]
+    assert dealer.shared() == set()
+    job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
+    report = replay_workers.replay(dealer, job, None, from_file=from_file).report
+    assert (report.events_read, report.decisions_recomputed) == (1, 1)
+    assert any(w.startswith("3 record(s) of the log read are not events") for w in report.warnings)
 
 
 def test_tasks_hold_whole_followers_in_log_order_and_no_more_than_the_bound(log: list[bytes]) -> None:
