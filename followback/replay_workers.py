@@ -1,9 +1,9 @@
 """``followback replay`` on every core: the log sharded by follower, each shard replayed in a worker.
 
 The main process only reads raw bytes and deals them out, by follower, into buckets (and asks the
-database once which copy of an id reused by another follower the detector kept: :func:`kept_of`); the buckets
-are packed into shards (tasks) of at most ``FOLLOWBACK_REPLAY__TASK_EVENTS`` events, several per
-worker, and the workers parse, fold, score and compare. A worker holds one shard at a time, so its
+database once which copy of an id reused by another follower the detector kept: :func:`kept_of`);
+the buckets are packed into shards (tasks) of at most ``FOLLOWBACK_REPLAY__TASK_EVENTS`` events,
+several per worker, and the workers parse, fold, score and compare. A worker holds one shard at a time, so its
 memory is bounded by that setting however long the log; the main process keeps the raw bytes.
 Why a shard replays exactly as the whole log does:
 
