@@ -697,15 +697,8 @@ def compare(
         if stands:
             assert stood is not None
             new = stood[event_id]
-        if (
-            new is not None
-            and old is not None
-            and (new.account_id, new.follower_id)
-            != (
-                old.account_id,
-                old.follower_id,
-            )
-        ):  # an id under two relationships, decided on one live and on the other here
+        if new is not None and old is not None and _whose(new) != _whose(old):
+            # an id under two relationships, decided on one live and on the other here
             found = [_difference(event_id, None, old)]
             if not stands:  # (one that stands made no version here either)
                 found.append(_difference(event_id, new, None))
@@ -713,6 +706,10 @@ def compare(
             found = [_difference(event_id, new, old, stands)]
         differences += [d for d in found if d is not None]
     return differences
+
+
+def _whose(decision: Decision | Recorded) -> tuple[str, str]:
+    return decision.account_id, decision.follower_id
 
 
 def _difference(

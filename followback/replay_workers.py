@@ -3,8 +3,9 @@
 The main process only reads raw bytes and deals them out, by follower, into buckets (and asks the
 database once which copy of an id reused by another follower the detector kept: :func:`kept_of`);
 the buckets are packed into shards (tasks) of at most ``FOLLOWBACK_REPLAY__TASK_EVENTS`` events,
-several per worker, and the workers parse, fold, score and compare. A worker holds one shard at a time, so its
-memory is bounded by that setting however long the log; the main process keeps the raw bytes.
+several per worker, and the workers parse, fold, score and compare. A worker holds one shard at a
+time, so its memory is bounded by that setting however long the log; the main process keeps the
+raw bytes.
 Why a shard replays exactly as the whole log does:
 
 - the churn fold keeps its state per follower (cross-account churn is within one follower's
@@ -639,11 +640,10 @@ def kept_of(
     shared: set[str]
     if one is not None:  # its task alone (a small part of the log)
         found = (pair for raws, _ in groups for raw in raws if (pair := identify(raw)) is not None)
-        copies: Iterable[tuple[str, str]] = _copies(found, every_id)
-        followers: dict[str, set[str]] = {}
-        for event_id, follower in copies:
-            followers.setdefault(event_id, set()).add(follower)
-        shared = {event_id for event_id, them in followers.items() if len(them) > 1 and one in them}
+        pairs = _copies(found, every_id)
+        followers = Counter(event_id for event_id, _ in pairs)  # (the pairs are distinct)
+        shared = {event_id for event_id, follower in pairs if follower == one and followers[event_id] > 1}
+        copies: Iterable[tuple[str, str]] = pairs
     else:
         copies, shared = dealt.copies(every_id), dealt.shared()
     kept = asyncio.run(_kept(job.dsn, copies)) if job.dsn else {}
