@@ -649,7 +649,7 @@ async def test_followers_whose_events_arrived_in_order_replay_exactly_beside_oth
     """The live scorer decides in arrival order (a revised annotation is decided when it arrives),
     replay in event time. A relationship whose events all arrived in order replays with no
     difference, whatever arrived out of order around it; one whose events arrived shuffled may
-    record a version on another of its events than replay (README: Performance, Replay), and the
+    record a version on another of its events than replay (README: Auditing, How replay works), and the
     report marks it so. (How many do depends on how the live services batched the shuffled
     events: seeds 1-6 gave 1, 1, 2, 4, 3 and 0 differences, of 0-2 followers of about 60, since a
     revised annotation of a decided event is decided again and an older event no longer records a
