@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 import typer
-from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -20,8 +17,9 @@ from rich.text import Text
 
 from followback import eventlog, replay
 from followback.eventlog import Window
+from followback.reached import database_reached, kafka_reached
 from shared import gc_tuning
-from shared.settings import Settings, load_settings
+from shared.settings import load_settings
 
 TABLE_ROWS = 100  # differences printed as a table; the JSON line lists more
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
@@ -45,8 +43,16 @@ Follower = Annotated[
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise typer.BadParameter("give an offset, e.g. 2026-01-05T00:00:00Z")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise typer.BadParameter(
+            f"{value} is out of range: in UTC it falls outside the years 1-9999"
+        ) from None
     return value
 
 
@@ -57,16 +63,6 @@ def _window(
     if window.since is not None and window.until is not None and window.since >= window.until:
         raise typer.BadParameter(f"--since {since} is not before --until {until}: the range holds nothing")
     return window
-
-
-@contextmanager
-def _kafka_reached(settings: Settings) -> Iterator[None]:
-    """A broker that does not answer: a message and exit 1 instead of a traceback."""
-    try:
-        yield
-    except KafkaConnectionError as down:
-        err.print(f"error: Kafka at {settings.kafka.bootstrap_servers} does not answer ({down})")
-        raise typer.Exit(1) from None
 
 
 @log_app.command("export")
@@ -96,8 +92,12 @@ def export(
                 lambda n: progress.advance(task, n),
             )
 
-    with _kafka_reached(settings):
-        written, read = asyncio.run(run())
+    with kafka_reached(settings):
+        try:
+            written, read = asyncio.run(run())
+        except OSError as unwritable:  # (the broker's errors are not OSErrors: see kafka_reached)
+            err.print(f"error: cannot write {file}: {unwritable}")
+            raise typer.Exit(1) from None
     if not written:
         err.print("note: no event of the log matched: the file holds none")
     elif since is not None or account is not None:
@@ -167,17 +167,22 @@ def replay_command(
         raise typer.BadParameter(f"{path} is not a file: give an exported file, or kafka")
 
     try:
-        configs = asyncio.run(
-            replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, choice)
+        count = (
+            1 if follower is not None and workers is None else replay_workers.worker_count(settings, workers)
         )
+    except replay_workers.TooManyWorkersError as many:
+        raise typer.BadParameter(str(many)) from None
+    try:
+        with database_reached(settings):  # (the first statement: later ones find it reached)
+            configs = asyncio.run(
+                replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, choice)
+            )
     except LookupError as missing:
         raise typer.BadParameter(str(missing)) from None
-    # One follower's shard is one task: in this process, unless --workers asks for a pool.
-    count = 1 if follower is not None and workers is None else replay_workers.worker_count(settings, workers)
     gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
-        _kafka_reached(settings),
+        kafka_reached(settings),
         replay_workers.pool(count, settings.gc_threshold) as processes,
         Progress(console=err, transient=True) as bar,
     ):
@@ -202,7 +207,10 @@ def replay_command(
             bar.stop()
             err.print(f"error: {broken}")
             raise typer.Exit(2) from None
-    if path is not None and follower is None and run.dealt and not report.events_read:
+    if path is not None and not run.dealt:
+        err.print(f"error: {path} holds no record: it is not an event log (nor an export of events)")
+        raise typer.Exit(2)
+    if path is not None and not run.any_event:
         err.print(f"error: {path} is not an event log: none of its {run.dealt} records is an event")
         raise typer.Exit(2)
     summary = report.summary()
@@ -274,14 +282,17 @@ def explain_command(
     reviews, preferences, actions."""
     from followback.explain import render, trail
 
+    settings = load_settings()
+
     async def go() -> dict[str, Any]:
-        conn = await asyncpg.connect(load_settings().postgres.dsn.get_secret_value())
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
         try:
             return await trail(conn, account, follower)
         finally:
             await conn.close()
 
-    found = asyncio.run(go())
+    with database_reached(settings):
+        found = asyncio.run(go())
     if not any(found[section] for section in ("events", "decisions")):
         err.print(f"no events or decisions for {follower} on {account}")
         raise typer.Exit(1)
@@ -298,14 +309,12 @@ def forget_command(
     import getpass
 
     from followback.forget import UnknownFollowerError, forget
-    from shared.db import migrate
 
     if not follower.strip():
         raise typer.BadParameter("give the follower's id")
+    settings = load_settings()
 
     async def go() -> dict[str, int]:
-        settings = load_settings()
-        await migrate(settings.postgres)
         conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
         try:
             return await forget(conn, follower, getpass.getuser())
@@ -313,7 +322,8 @@ def forget_command(
             await conn.close()
 
     try:
-        changed = asyncio.run(go())
+        with database_reached(settings):  # (an unmigrated database is said so: nothing is created)
+            changed = asyncio.run(go())
     except UnknownFollowerError as unknown:
         err.print(f"error: {unknown}")
         raise typer.Exit(1) from None

@@ -122,17 +122,23 @@ class UnreadableExportError(ValueError):
     """An exported file that cannot be read to its end (a damaged or cut-off gzip stream)."""
 
 
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
+
+
 def raw_from_file(path: Path) -> Iterator[bytes]:
     """The lines of an exported file (gzip NDJSON, or plain NDJSON, told apart by the file's first
-    bytes, whatever its name), unparsed; blank lines skipped. :class:`UnreadableExportError` when the
-    file breaks off or is damaged: a gzip stream that does, or a last line that ends mid-record (an
-    export ends every line; a hand-made file's last line may go without, if it is whole JSON)."""
+    bytes, whatever its name), unparsed; blank lines skipped, and a byte order mark before the first
+    (an editor's) too. :class:`UnreadableExportError` when the file breaks off or is damaged: a gzip
+    stream that does, or a last line that is not whole JSON (an export ends every line; a hand-made
+    file's last line may go without, if it is whole JSON)."""
     with path.open("rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
-            for line in handle:
+            for n, line in enumerate(handle):
+                if n == 0:
+                    line = line.removeprefix(_BOM)
                 if not line.endswith(b"\n") and line.strip():  # the last line, unended
                     _whole(path, line)
                 if line.strip():
@@ -145,7 +151,9 @@ def _whole(path: Path, line: bytes) -> None:
     try:
         json.loads(line)
     except ValueError:
-        raise UnreadableExportError(f"{path} is cut off: its last line ends mid-record") from None
+        raise UnreadableExportError(
+            f"{path} is cut off or not NDJSON: its last line is not a whole JSON record"
+        ) from None
 
 
 def from_file(path: Path) -> Iterator[Record]:

@@ -73,6 +73,7 @@ from shared.settings import Settings
 BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers
 TASKS_PER_WORKER = 4  # more tasks than workers: a worker that finishes early takes the next one
 PROGRESS_SECONDS = 0.25  # how often the workers' count is read for the progress bar
+WORKERS_PER_CPU = 4  # at most this many worker processes per CPU (beyond one, they gain nothing)
 KEPT_ASKED = 50_000  # copies of ids asked about in one query of the detector's record
 
 # The common shape (what the producers write): no \u escape anywhere (so every key is spelled out),
@@ -230,6 +231,12 @@ class Dealer:
                 if at.tzinfo is not None and at < when:
                     return True
         return False
+
+    def any_event(self) -> bool:
+        """Whether any record dealt is an event (as :func:`identify` reads it)."""
+        if self.buckets > 1:
+            return bool(self._owner)  # (every event's id is there)
+        return any(identify(raw) is not None for raw in self.raws[0])
 
     def holds(self, event_id: str, follower: str) -> bool:
         """Whether a record dealt is an event of this id and follower (as :func:`identify` reads them)."""
@@ -421,6 +428,7 @@ class Replayed:
     report: ReplayReport
     tasks: int = 0
     dealt: int = 0  # the records read from the log (with a follower, more than the report's events read)
+    any_event: bool = True  # whether any record read is an event (with a follower, not only its own)
     seconds: dict[str, float] = field(default_factory=dict)  # summed over the tasks
 
 
@@ -523,6 +531,8 @@ def replay(
         progress(total, total)  # every event of the tasks is done (the ones that were not events too)
     merged = Replayed(ReplayReport(), tasks=len(groups), dealt=dealt.count)
     report, placed = merged.report, []
+    # (one follower's shard parsed alone: of the rest, whether any record reads as one)
+    merged.any_event = any(r.read for r in results) or (job.window.follower is not None and dealt.any_event())
     provenance: Counter[tuple[str, str]] = Counter()
     for result in results:
         provenance += result.provenance
@@ -675,9 +685,21 @@ async def _now(dsn: str) -> datetime:
         await conn.close()
 
 
+class TooManyWorkersError(ValueError):
+    """More worker processes asked for than :data:`WORKERS_PER_CPU` per CPU."""
+
+
 def worker_count(settings: Settings, workers: int | None = None) -> int:
-    """The option, else the setting, else one per CPU."""
-    return workers or settings.replay.workers or available_cpus()
+    """The option, else the setting, else one per CPU; at most :data:`WORKERS_PER_CPU` per CPU."""
+    count = workers or settings.replay.workers or available_cpus()
+    most = WORKERS_PER_CPU * available_cpus()
+    if count > most:
+        asked = "--workers" if workers else "FOLLOWBACK_REPLAY__WORKERS"
+        raise TooManyWorkersError(
+            f"{asked} {count} is more than {most} ({WORKERS_PER_CPU} per CPU here): replay is bound by "
+            "the CPU, so processes beyond one per CPU add memory and nothing else"
+        )
+    return count
 
 
 def replay_log(

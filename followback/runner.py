@@ -110,14 +110,21 @@ def stop(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) ->
             process.wait()
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_all(settings: Settings) -> int:
-    """Run the four services as children until one exits or we are interrupted."""
+    """Run the four services as children until one exits or we are interrupted (Ctrl-C, or SIGTERM
+    as a supervisor or ``kill`` sends it): the children are stopped either way, never left running."""
     processes = spawn(SERVICES)
+    before = signal.signal(signal.SIGTERM, _interrupted)
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, before)
         stop(processes)
     return max((p.returncode or 0) for p in processes)

@@ -89,3 +89,18 @@ async def test_export_into_a_missing_directory_says_so_and_writes_nothing(
     assert done.returncode == 2
     assert "no such directory" in done.stderr
     assert await asyncio.to_thread(files, tmp_path) == []
+
+
+async def test_export_that_cannot_be_written_says_so_and_leaves_what_was_there(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A target the command cannot write (here: its temporary name is taken by a directory, which
+    fails for root too): exit 1 and a message that names the file, not a traceback."""
+    await publish_events(settings, [e.model_dump(mode="json") for e in sample.generate(followers=5, seed=3)])
+    blocked = tmp_path / ".log.ndjson.gz.partial"
+    blocked.mkdir()
+    done = await asyncio.to_thread(export, settings, str(tmp_path / "log.ndjson.gz"))
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot write {tmp_path / 'log.ndjson.gz'}" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert await asyncio.to_thread(files, tmp_path) == [blocked]

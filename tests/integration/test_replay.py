@@ -338,12 +338,19 @@ async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_n
 ) -> None:
     records = await live_run(settings, db, events=[r.event for r in cross_account_churner()])
     plain = b"".join(r.raw + b"\n" for r in records)
-    cut, junk = tmp_path / "cut.ndjson", tmp_path / "notes.txt"
+    cut, junk, empty = tmp_path / "cut.ndjson", tmp_path / "notes.txt", tmp_path / "empty.ndjson.gz"
     cut.write_bytes(plain[:-20])  # a plain export that breaks off inside its last record
     junk.write_bytes(b"# my notes\nnothing here is an event\n")
+    empty.write_bytes(b"")
     refused = {
-        f"{cut} is cut off: its last line ends mid-record": ("--source", str(cut)),
+        f"{cut} is cut off or not NDJSON: its last line is not a whole JSON record": ("--source", str(cut)),
         f"{junk} is not an event log: none of its 2 records is an event": ("--source", str(junk)),
+        # (one follower's replay parses its own shard alone: the rest is read for ids)
+        f"{junk} is not an event log: none of its 2 records": ("--source", str(junk), "--follower", "4001"),
+        f"{empty} holds no record: it is not an event log": ("--source", str(empty)),
+        # In UTC, the next year 10000: a traceback from the database once the whole log was read, before.
+        "is out of range: in UTC it falls outside the years 1-9999": ("--until", "9999-12-31T23:59:59-01:00"),
+        "--workers 100000 is more than": ("--workers", "100000"),  # (it started them all, before)
         f"{tmp_path} is not a file": ("--source", str(tmp_path)),
         "is not before --until": ("--since", "2026-01-15T00:00:00Z", "--until", "2026-01-10T00:00:00Z"),
         "--config takes recorded, latest or a version number": ("--config", "\u00b2", "--account", "brand"),

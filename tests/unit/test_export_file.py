@@ -58,7 +58,10 @@ def test_a_plain_export_cut_mid_record_is_an_error_and_a_whole_last_line_is_not(
     cut, unended = tmp_path / "cut.ndjson", tmp_path / "unended.ndjson"
     cut.write_bytes(plain[:-8])
     unended.write_bytes(plain.rstrip(b"\n"))  # a hand-made file may end without a newline
-    with pytest.raises(UnreadableExportError, match=f"{cut} is cut off: its last line ends mid-record"):
+    with pytest.raises(
+        UnreadableExportError,
+        match=f"{cut} is cut off or not NDJSON: its last line is not a whole JSON record",
+    ):
         list(raw_from_file(cut))
     assert list(raw_from_file(unended)) == [b'{"event_id": "e1"}'] * 3
 
@@ -76,3 +79,15 @@ def test_the_same_events_export_to_the_same_bytes_named_as_the_file(tmp_path: Pa
     assert exports[0] == exports[1]
     assert exports[0][10:21] == b"log.ndjson\x00"
     assert b"partial" not in exports[0]
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_the_first_record(tmp_path: Path) -> None:
+    """An editor's UTF-8 byte order mark: the first record is read whole (it was skipped as "not an
+    event" before), in a plain file and in a compressed one; a mark inside the file is left as it is."""
+    lines = b'{"a": 1}\n{"b": 2}\n'
+    (tmp_path / "plain.ndjson").write_bytes(b"\xef\xbb\xbf" + lines)
+    (tmp_path / "packed.ndjson.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + lines))
+    for name in ("plain.ndjson", "packed.ndjson.gz"):
+        assert list(raw_from_file(tmp_path / name)) == [b'{"a": 1}', b'{"b": 2}'], name
+    (tmp_path / "inside.ndjson").write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n')
+    assert list(raw_from_file(tmp_path / "inside.ndjson"))[1] == b'\xef\xbb\xbf{"b": 2}'
