@@ -39,12 +39,30 @@ from services.scorer.scoring import (
 from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, decision_id_for
-from shared.events import event_order
+from shared.events import Event, event_order
 from shared.relationships import AnnotatedEvent
 
 MAX_LISTED = 1000
 PROGRESS_EVERY = 1000  # events between two reports of progress
 AS_RECORDED, LATEST = "recorded", "latest"  # the --config choices besides a version number
+
+
+class Copy(NamedTuple):
+    """One copy of an event id: whose it is, on which account, at what time (what the churn
+    detector's record, ``churn_processed``, keeps of the copy it processed)."""
+
+    follower: str
+    account: str
+    occurred_at: datetime
+
+
+def copy_of(event: Event) -> Copy:
+    return Copy(event.follower.id, event.account_id, event.occurred_at)
+
+
+# A copy as read off a raw event, to ask the record about: (event id, follower, account, time);
+# None for a time that could not be read for certain (asked about all the same).
+Asked = tuple[str, str, str, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -122,7 +140,7 @@ def recompute(
     under: Mapping[str, Made] | None = None,
     stood: dict[str, Decision] | None = None,
     stood_of: Container[str] | None = None,
-    kept: Mapping[str, str] | None = None,
+    kept: Mapping[str, Copy] | None = None,
 ) -> tuple[int, list[str], dict[str, Decision]]:
     """Fold every event before the window's end (of every account, as the detector does: a
     follower's churn on one account counts on the others); decide the ones inside it. Only the
@@ -137,7 +155,8 @@ def recompute(
     done, every :data:`PROGRESS_EVERY` and at the end. ``stood``, when given, gets replay's scoring
     of each event of the window that scored the same as its relationship's standing version (so
     yields no decision), of those in ``stood_of`` (the events with a recorded decision; None: all).
-    ``kept``: of each id reused by another follower, whose copy the detector kept (:func:`kept_copies`).
+    ``kept``: of each repeated id the log read cannot tell about, the copy the detector kept
+    (:func:`kept_copies`).
 
     Of a repeated event id, one copy is folded and the others skipped: the one the detector kept
     (:func:`first_copies`, with ``kept``), even when another says another time.
@@ -194,31 +213,43 @@ def recompute(
     return len(records), in_window, decided
 
 
-def first_copies(records: Sequence[Record], kept: Mapping[str, str] | None = None) -> list[Record]:
+def first_copies(records: Sequence[Record], kept: Mapping[str, Copy] | None = None) -> list[Record]:
     """The records (in log order) without repeats: of each event id, the copy the detector folded.
     The detector keeps the first copy to arrive (its record of processed events is keyed by the
     id). A follower's events share a partition, so of its own copies that is the first in the log.
-    Which follower's copy it kept, when the log holds an id under another follower too (on
-    another partition: the log does not keep the order in which partitions arrived), ``kept``
-    says (event id -> that follower, from :func:`kept_copies`); when that follower has no copy in
-    the records (an export of one follower, of one account), none is folded: live, the copies
-    the records hold were repeats. An id under several followers that ``kept`` does not name
-    keeps the copy earliest in event time (then the first in the log)."""
+    Which copy it kept when the log holds the id under another follower too (on another
+    partition: the log does not keep the order in which partitions arrived), or when the log read
+    may lack the copy it kept (an export of one account, or up to a time, holds a later copy of a
+    follower's on another account or at another time, but not the first), ``kept`` says (event
+    id -> that copy, from :func:`kept_copies`); when no record is that copy, none is folded: live,
+    the copies the records hold were repeats. An id under several followers that ``kept`` does not
+    name keeps the copy earliest in event time (then the first in the log)."""
     chosen: dict[str, int] = {}  # event id -> the index of the copy kept
     seen: set[tuple[str, str]] = set()  # (event id, follower) of the copies considered
     for n, record in enumerate(records):
         event = record.event
+        if kept and event.event_id in kept:
+            if event.event_id not in chosen and kept[event.event_id] == copy_of(event):
+                chosen[event.event_id] = n
+            continue  # (another copy arrived first)
         if (event.event_id, event.follower.id) in seen:
             continue  # a later copy of the follower's own: a repeat
         seen.add((event.event_id, event.follower.id))
-        if kept and event.event_id in kept:
-            if kept[event.event_id] == event.follower.id:
-                chosen[event.event_id] = n
-            continue  # (another follower's copy arrived first)
         other = chosen.get(event.event_id)
         if other is None or event.occurred_at < records[other].event.occurred_at:
             chosen[event.event_id] = n
     return [records[n] for n in sorted(chosen.values())]
+
+
+def absent_copies(records: Iterable[Record], kept: Mapping[str, Copy]) -> set[str]:
+    """The ids of ``records`` whose copy the detector kept (``kept``) is not among them: the event
+    a recorded decision on the id rests on is not in the log read."""
+    held: dict[str, bool] = {}
+    for record in records:
+        event = record.event
+        if event.event_id in kept:
+            held[event.event_id] = held.get(event.event_id, False) or kept[event.event_id] == copy_of(event)
+    return {event_id for event_id, found in held.items() if not found}
 
 
 def shared_ids(records: Iterable[Record]) -> list[str]:
@@ -233,36 +264,38 @@ def shared_ids(records: Iterable[Record]) -> list[str]:
     return sorted(shared)
 
 
-def copy_pairs(records: Sequence[Record], every_id: bool = False) -> list[tuple[str, str]]:
-    """The (event id, follower) of the records' copies to ask :func:`kept_copies` about: of the ids
-    under several followers (:func:`shared_ids`), or, with ``every_id``, of every id."""
-    pairs = dict.fromkeys((r.event.event_id, r.event.follower.id) for r in records)
+def asked_copies(records: Sequence[Record], every_id: bool = False) -> list[Asked]:
+    """The copies of the records' ids to ask :func:`kept_copies` about: of the ids under several
+    followers (:func:`shared_ids`), or, with ``every_id``, of every id."""
+    copies = dict.fromkeys((r.event.event_id, *copy_of(r.event)) for r in records)
     if not every_id:
         shared = set(shared_ids(records))
-        return [pair for pair in pairs if pair[0] in shared]
-    return list(pairs)
+        return [copy for copy in copies if copy[0] in shared]
+    return list(copies)
 
 
-async def kept_copies(conn: asyncpg.Connection, pairs: Collection[tuple[str, str]]) -> dict[str, str]:
-    """Of each event id of these (event id, follower) pairs, the follower whose copy the churn
-    detector kept, when it is another than a pair says: its record, ``churn_processed``, is keyed
-    by the id and holds the first copy to arrive. Ids it processed under the pairs' one follower,
-    or not at all, are left out. A topic holds every copy, so only the ids under several
-    followers need asking for; a log read that may lack the copy the detector kept (an export of
-    one follower, of one account) asks for every id. (The copy is known by its follower alone: of
-    one follower's copies of an id, the export is taken to hold the one kept.)"""
-    if not pairs:
+async def kept_copies(conn: asyncpg.Connection, copies: Collection[Asked]) -> dict[str, Copy]:
+    """Of each event id of these copies (read off the log), the copy the churn detector kept, when
+    one of them is another: its record, ``churn_processed``, is keyed by the id and holds the first
+    copy to arrive (whose follower, account and time). Ids it processed as every one of these
+    copies, or not at all, are left out. A topic holds every copy and keeps a follower's in order,
+    so only the ids under several followers need asking for; a log read that may lack the copy the
+    detector kept (an export of one follower, of one account, up to a time) asks for every id."""
+    if not copies:
         return {}
+    columns = list(zip(*copies, strict=True))
     rows = await conn.fetch(
         """
-        SELECT DISTINCT p.event_id, p.follower_id
-        FROM unnest($1::text[], $2::text[]) AS logged(event_id, follower_id)
-        JOIN churn_processed p ON p.event_id = logged.event_id AND p.follower_id <> logged.follower_id
+        SELECT DISTINCT p.event_id, p.follower_id, p.account_id, p.occurred_at
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+            AS logged(event_id, follower_id, account_id, occurred_at)
+        JOIN churn_processed p ON p.event_id = logged.event_id
+        WHERE (p.follower_id, p.account_id, p.occurred_at)
+            IS DISTINCT FROM (logged.follower_id, logged.account_id, logged.occurred_at)
         """,
-        [event_id for event_id, _ in pairs],
-        [follower for _, follower in pairs],
+        *(list(column) for column in columns),
     )
-    return {row["event_id"]: row["follower_id"] for row in rows}
+    return {row["event_id"]: Copy(row["follower_id"], row["account_id"], row["occurred_at"]) for row in rows}
 
 
 def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
@@ -279,7 +312,7 @@ def needed(records: Sequence[Record], window: Window) -> Sequence[Record]:
 
 
 def looked_up_ids(
-    records: Sequence[Record], window: Window, kept: Mapping[str, str] | None = None
+    records: Sequence[Record], window: Window, kept: Mapping[str, Copy] | None = None
 ) -> tuple[list[str], list[str]]:
     """The ids of the events :func:`recompute` decides (the account's, before the window's end), in
     log order: those in the window, whose recorded decisions it compares, and those before it of the
@@ -392,7 +425,7 @@ async def look_up(
     records: Sequence[Record],
     window: Window,
     configs: Configs,
-    kept: Mapping[str, str] | None = None,
+    kept: Mapping[str, Copy] | None = None,
 ) -> tuple[dict[str, Recorded], dict[str, Made] | None]:
     """What a replay reads before its fold: the recorded decisions of the window's events, and,
     replaying as recorded, what every event it decides was scored under (:meth:`Configs.under`).
@@ -412,7 +445,7 @@ def arrived_out_of_order(
     records: Sequence[Record],
     positions: Sequence[int],
     window: Window,
-    kept: Mapping[str, str] | None = None,
+    kept: Mapping[str, Copy] | None = None,
 ) -> list[Difference]:
     """The differences, each marked when its follower's events (before the window's end) reached
     the log in another order than the detector's (event time, type, id). The live scorer decides in

@@ -48,11 +48,14 @@ from pydantic import ValidationError
 
 from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
 from followback.replay import (
+    Asked,
     Configs,
+    Copy,
     Difference,
     Made,
     Recorded,
     ReplayReport,
+    absent_copies,
     arrived_out_of_order,
     caveats,
     compare,
@@ -81,6 +84,9 @@ KEPT_ASKED = 50_000  # copies of ids asked about in one query of the detector's 
 # parser, then with the event model itself: the ids are always the ones the worker will parse.
 _EVENT_ID = re.compile(rb'"event_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 _OCCURRED_AT = re.compile(rb'"occurred_at"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+_ACCOUNT_ID = re.compile(rb'"account_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+# A time read off the raw JSON only when it is certain to read as the event model reads it.
+_RFC3339 = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _FOLLOWER_ID = re.compile(rb'"follower"[ \t\r\n]*:[ \t\r\n]*\{[ \t\r\n]*"id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 
 
@@ -123,19 +129,45 @@ def _bytes(text: str) -> bytes:
 _ID = re.compile(rb"[A-Za-z0-9_.:-]{1,64}")  # what an event's ids may be (shared.events.Id)
 
 
-def _as_text(pairs: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, str]]:
-    """These (event id, follower) read off raw events, as text: those an event can have alone."""
-    for event_id, follower in pairs:
-        if _ID.fullmatch(event_id) and _ID.fullmatch(follower):
-            yield event_id.decode("ascii"), follower.decode("ascii")
+def read_copy(raw: bytes) -> tuple[bytes, bytes, bytes, datetime | None] | None:
+    """The event id, follower, account and time of a raw event (the copy the detector's record is
+    asked about: :func:`followback.replay.kept_copies`), read off its JSON where its shape is the
+    common one, else parsed; None: not an event. Only ever asked for the copies the record must be
+    asked about: every one of an exported file, those of ids under several followers on a topic."""
+    found = identify(raw)
+    if found is None:
+        return None
+    if raw.count(b'"account_id"') == 1 and raw.count(b'"occurred_at"') == 1 and b"\\u" not in raw:
+        account, at = _ACCOUNT_ID.search(raw), _OCCURRED_AT.search(raw)
+        if account is not None and at is not None and _RFC3339.fullmatch(at.group(1)):
+            return *found, account.group(1), datetime.fromisoformat(at.group(1).decode())
+    try:
+        event = Event.model_validate_json(raw)
+    except ValidationError:
+        return None  # (its worker skips it too)
+    return _bytes(event.event_id), _bytes(event.follower.id), _bytes(event.account_id), event.occurred_at
 
 
-def _copies(found: Iterable[tuple[bytes, bytes]], every_id: bool) -> list[tuple[str, str]]:
-    """Of these (event id, follower) read off raw events, the distinct ones of the ids under
-    several followers (with ``every_id``, all), as text; only ids an event can have."""
-    pairs = list(dict.fromkeys(_as_text(found)))
-    followers = Counter(event_id for event_id, _ in pairs)
-    return [(e, f) for e, f in pairs if every_id or followers[e] > 1]
+def _as_text(copies: Iterable[tuple[bytes, bytes, bytes, datetime | None]]) -> Iterator[Asked]:
+    """These copies read off raw events, as text: those whose ids an event can have alone."""
+    for event_id, follower, account, at in copies:
+        if _ID.fullmatch(event_id) and _ID.fullmatch(follower) and _ID.fullmatch(account):
+            yield event_id.decode("ascii"), follower.decode("ascii"), account.decode("ascii"), at
+
+
+def _copies(raws: Iterable[bytes], every_id: bool) -> Iterator[Asked]:
+    """The copies of these raw events to ask the detector's record about: of the ids under
+    several followers, or, with ``every_id``, of every id (streamed: a file's every copy is
+    never held at once)."""
+    found = _as_text(copy for raw in raws if (copy := read_copy(raw)) is not None)
+    if every_id:
+        yield from found
+        return
+    copies = list(dict.fromkeys(found))
+    followers: dict[str, set[str]] = {}
+    for event_id, follower, _, _ in copies:
+        followers.setdefault(event_id, set()).add(follower)
+    yield from (copy for copy in copies if len(followers[copy[0]]) > 1)
 
 
 class Dealer:
@@ -245,20 +277,22 @@ class Dealer:
             return self._owner.get(wanted[0]) == wanted[1] or wanted[1] in self._others.get(wanted[0], ())
         return any(identify(raw) == wanted for raw in self.raws[0])
 
-    def copies(self, every_id: bool = False) -> Iterator[tuple[str, str]]:
-        """The (event id, follower) of the copies dealt of the ids under several followers, or, with
+    def copies(self, every_id: bool = False) -> Iterator[Asked]:
+        """The copies dealt (:func:`read_copy`) of the ids under several followers, or, with
         ``every_id``, of every id (:func:`followback.replay.kept_copies` asks about them); only
         ids an event can have (a record with another is skipped by the workers)."""
-        if self.buckets == 1:
-            yield from _copies((pair for raw in self.raws[0] if (pair := identify(raw))), every_id)
+        if self.buckets > 1 and not every_id:
+            if not self._others:
+                return  # (the common case: no id under two followers, nothing to read again)
+            shared = self._others.keys()
+            every = (raw for bucket in self.raws for raw in bucket)
+            yield from _copies((raw for raw in every if (id_ := identify(raw)) and id_[0] in shared), True)
             return
-        for event_id in self._owner if every_id else self._others:
-            found = [self._owner[event_id], *self._others.get(event_id, ())]
-            yield from _as_text((event_id, follower) for follower in found)
+        yield from _copies((raw for bucket in self.raws for raw in bucket), every_id)
 
     def shared(self) -> set[str]:
         """The ids dealt under several followers (of events)."""
-        return {event_id for event_id, copies in Counter(e for e, _ in self.copies()).items() if copies > 1}
+        return {event_id for event_id, *_ in self.copies()}
 
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
@@ -293,8 +327,8 @@ class Job:
     # When the read of the log began, by the database's clock (None: unknown): a decision recorded
     # since may rest on an event that reached the log after the read.
     read_began: datetime | None = None
-    # Of each id reused by another follower, whose copy the detector kept (:func:`kept_of`).
-    kept: Mapping[str, str] = field(default_factory=dict)
+    # Of each repeated id the log read cannot tell about, the copy the detector kept (:func:`kept_of`).
+    kept: Mapping[str, Copy] = field(default_factory=dict)
 
 
 Place = tuple[datetime, int, str, int]  # the detector's order (event time, type, id), log position
@@ -320,6 +354,8 @@ class ShardResult:
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Its ids whose copy the detector kept is not in the log read (:func:`followback.replay.absent_copies`).
+    absent: set[str] = field(default_factory=set)
 
 
 def run_shard(
@@ -380,6 +416,7 @@ def _run_shard(
     result.every_account = {r.event.account_id for r in records}
     result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
     result.not_events = len(raws) - len(records)
+    result.absent = absent_copies(records, job.kept) if job.kept else set()
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()
     )
@@ -627,8 +664,13 @@ async def _against_the_record(
     follower = next(iter(followers)) if len(followers) == 1 else None  # an export of one follower
     conn = await asyncpg.connect(dsn)
     try:
+        absent = set().union(*(r.absent for r in results))
+
+        def holds(event_id: str, whose: str) -> bool:  # (a copy of the id, but not the one decided on)
+            return event_id not in absent and dealt.holds(event_id, whose)
+
         differences = differences + await recorded_unread(
-            conn, job.window, span, accounts, follower, job.read_began, dealt.holds
+            conn, job.window, span, accounts, follower, job.read_began, holds
         )
         if not differences:
             return differences
@@ -640,30 +682,32 @@ async def _against_the_record(
 
 def kept_of(
     dealt: Dealer, groups: list[tuple[list[bytes], list[int]]], job: Job, *, every_id: bool
-) -> tuple[dict[str, str], int]:
-    """Of each id of the tasks reused by another follower, whose copy the detector kept (read once,
-    before the tasks: :func:`followback.replay.kept_copies`), and how many ids under several
-    followers (of the window's follower, when it has one) its record does not resolve. A topic
-    holds every copy, so only the shared ids are asked about; an exported file may lack the copy
-    kept (an export of one follower, of one account): ``every_id``."""
+) -> tuple[dict[str, Copy], int]:
+    """Of each repeated id of the tasks the log read cannot tell about, the copy the detector kept
+    (read once, before the tasks: :func:`followback.replay.kept_copies`), and how many ids under
+    several followers (of the window's follower, when it has one) its record does not resolve. A
+    topic holds every copy, so only the shared ids are asked about; an exported file may lack the
+    copy kept (an export of one follower, of one account, up to a time): ``every_id``."""
     one = job.window.follower
     shared: set[str]
+    copies: Iterable[Asked]
     if one is not None:  # its task alone (a small part of the log)
-        found = (pair for raws, _ in groups for raw in raws if (pair := identify(raw)) is not None)
-        pairs = _copies(found, every_id)
-        followers = Counter(event_id for event_id, _ in pairs)  # (the pairs are distinct)
-        shared = {event_id for event_id, follower in pairs if follower == one and followers[event_id] > 1}
-        copies: Iterable[tuple[str, str]] = pairs
+        asked = list(_copies((raw for raws, _ in groups for raw in raws), every_id))
+        followers: dict[str, set[str]] = {}
+        for event_id, follower, _, _ in asked:
+            followers.setdefault(event_id, set()).add(follower)
+        shared = {event_id for event_id, found in followers.items() if one in found and len(found) > 1}
+        copies = asked
     else:
         copies, shared = dealt.copies(every_id), dealt.shared()
     kept = asyncio.run(_kept(job.dsn, copies)) if job.dsn else {}
     return kept, len(shared - kept.keys())
 
 
-async def _kept(dsn: str, copies: Iterable[tuple[str, str]]) -> dict[str, str]:
+async def _kept(dsn: str, copies: Iterable[Asked]) -> dict[str, Copy]:
     """:func:`followback.replay.kept_copies` of these copies, asked :data:`KEPT_ASKED` at a time
     (an exported file asks about every id); no connection when there are none."""
-    kept: dict[str, str] = {}
+    kept: dict[str, Copy] = {}
     pending = iter(copies)
     conn = None
     try:

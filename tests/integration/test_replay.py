@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,7 +80,7 @@ async def run_replay(
 ) -> replay.ReplayReport:
     """The single-process replay of parsed records (the reference)."""
     configs = await replay.brand_configs(db, window.account, choice)
-    kept = await replay.kept_copies(db, replay.copy_pairs(records))
+    kept = await replay.kept_copies(db, replay.asked_copies(records))
     recorded, under = await replay.look_up(db, records, window, configs, kept)
     stood: dict[str, Decision] = {}
     read, in_window, decided = replay.recompute(
@@ -743,4 +744,89 @@ async def test_an_id_reused_by_another_follower_replays_the_copy_the_detector_ke
         "1 event id(s) are each under more than one follower, and the churn detector's record "
         "(churn_processed) does not say whose copy it processed (it keeps the first to arrive, which "
         "the log cannot tell): replay folded the copy earliest in event time"
+    ]
+
+
+async def test_a_followers_id_repeated_on_another_account_or_at_another_time_replays_from_part_of_the_log(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """helper-34's reproduction. Follower 701 replies to b2 at 11:00 under id qX; a copy of qX
+    arrives later as an unfollow of b1 at 11:30. Follower 702 replies to b1 at 14:00 under rX; a copy
+    arrives later as an unfollow of b1 at 12:00. Live, the detector folds each first copy and skips
+    the repeat. An export of b1 alone holds 701's repeat and not its first copy, and an export up to
+    13:00 holds 702's repeat and not its first copy: replay folded the repeats (a churner
+    recomputed on b1, a decision of b2 compared with it, no warning) because the kept copy was
+    known by its follower alone. Now it is known by its account and time too: 0 differences; and a
+    file that holds the repeat but lacks the kept copy on the same account and span says so
+    (``not_in_log``) instead of dropping the recorded decision without a word."""
+    template = cross_account_churner()[-1].event
+    day = template.occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def event_of(event_id: str, follower: str, account: str, kind: str, hour: float) -> Event:
+        profile = template.follower.model_copy(update={"id": follower, "screen_name": f"u{follower}"})
+        body = {
+            **template.model_dump(mode="json"),
+            "event_id": event_id,
+            "type": kind,
+            "account_id": account,
+            "follower": profile.model_dump(mode="json"),
+            "occurred_at": (day + timedelta(hours=hour)).isoformat(),
+            "interaction": {"kind": "reply", "text": "@brand hi"} if kind == "interaction" else None,
+        }
+        return Event.model_validate(body)
+
+    first = [
+        event_of("q1", "701", "b1", "follow", 10),
+        event_of("q2", "701", "b2", "follow", 10),
+        event_of("qX", "701", "b2", "interaction", 11),
+        event_of("r1", "702", "b1", "follow", 10),
+        event_of("rX", "702", "b1", "interaction", 14),
+    ]
+    await live_run(settings, db, events=first, config=None)
+    repeats = [event_of("qX", "701", "b1", "unfollow", 11.5), event_of("rX", "702", "b1", "unfollow", 12)]
+    records = await live_run(settings, db, events=repeats, config=None, repeats=2)
+    kept = await db.fetch(
+        "SELECT event_id, account_id, occurred_at FROM churn_processed WHERE event_id LIKE '_X'"
+    )
+    assert {(r["event_id"], r["account_id"], r["occurred_at"].hour) for r in kept} == {
+        ("qX", "b2", 11),
+        ("rX", "b1", 14),
+    }
+    whole = await run_replay(settings, db, records, Window())
+    assert whole.differences == []
+
+    def export(name: str, keep: Callable[[Event], bool]) -> Path:
+        path = tmp_path / name
+        eventlog.write_export([r for r in records if keep(r.event)], path)
+        return path
+
+    b1 = export("b1.ndjson.gz", lambda e: e.account_id == "b1")
+    until = day + timedelta(hours=13)
+    upto = export("upto13.ndjson.gz", lambda e: e.occurred_at < until)
+    for source, window in (
+        (b1, Window(account="b1")),
+        (b1, Window(follower="701")),
+        (upto, Window()),
+        (upto, Window(since=day + timedelta(hours=11), until=until)),
+    ):
+        found = await sharded_replay(settings, db, window, 2, source)
+        assert [(d.event_id, d.account_id, d.follower_id) for d in found.differences] == [], (source, window)
+    # The repeat of qX on b2 itself, at 11:30, without the kept copy: qX's decision rests on an
+    # event the file lacks.
+    moved = [
+        r.event.model_copy(update={"account_id": "b2"}) if r.event.event_id == "qX" else r.event
+        for r in records
+    ]
+    holed = tmp_path / "holed.ndjson.gz"
+    eventlog.write_export(
+        [
+            Record(e, e.model_dump_json().encode())
+            for e in moved
+            if not (e.event_id == "qX" and e.type == "interaction")
+        ],
+        holed,
+    )
+    lacking = await sharded_replay(settings, db, Window(), 2, holed)
+    assert [(d.event_id, d.account_id, d.follower_id, d.not_in_log) for d in lacking.differences] == [
+        ("qX", "b2", "701", True)
     ]

@@ -70,10 +70,10 @@ def _order(record: Record) -> tuple[object, ...]:
     return event_order(record.event)
 
 
-def _event(event_id: str, follower: str, kind: EventType, days: float) -> Record:
+def _event(event_id: str, follower: str, kind: EventType, days: float, account: str = "brand") -> Record:
     profile = PROFILE.model_copy(update={"id": follower})
     at = START + timedelta(days=days)
-    fields = {"type": kind, "platform": "x", "account_id": "brand", "occurred_at": at}
+    fields = {"type": kind, "platform": "x", "account_id": account, "occurred_at": at}
     return Record(Event(event_id=event_id, follower=profile, **fields), b"")
 
 
@@ -112,35 +112,65 @@ def test_of_an_id_under_two_followers_the_copy_the_detector_recorded_is_folded_w
     log = [_event("a-1", "a", EventType.FOLLOW, 1), theirs, ours, _event("c-1", "c", EventType.FOLLOW, 3)]
     assert replay.shared_ids(log) == ["shared"]
 
-    def kept(order: list[Record], recorded: dict[str, str]) -> list[str]:
+    third = _event("shared", "c", EventType.FOLLOW, 0.5)
+    copy = {r.event.follower.id: replay.copy_of(r.event) for r in (theirs, ours, third)}
+    nobody = replay.Copy("nobody", "brand", theirs.event.occurred_at)
+
+    def kept(order: list[Record], recorded: dict[str, replay.Copy]) -> list[str]:
         return [
             r.event.follower.id for r in replay.first_copies(order, recorded) if r.event.event_id == "shared"
         ]
 
     for order in (log, [log[0], ours, theirs, log[3]]):
-        assert kept(order, {"shared": "a"}) == ["a"]
+        assert kept(order, {"shared": copy["a"]}) == ["a"]
         _, in_window, decisions = recompute(
-            order, Window(), ScoringRules(), {}, ChurnRules(), kept={"shared": "a"}
+            order, Window(), ScoringRules(), {}, ChurnRules(), kept={"shared": copy["a"]}
         )
         assert in_window.count("shared") == 1
         assert (decisions["shared"].follower_id, decisions["shared"].decision_class.value) == (
             "a",
             "withdrawn",
         )
-        assert kept(order, {"shared": "b"}) == kept(order, {}) == ["b"]  # unnamed: the earliest, b's
+        assert kept(order, {"shared": copy["b"]}) == kept(order, {}) == ["b"]  # unnamed: the earliest, b's
         assert decided(order, Window())[1]["shared"].follower_id == "b"
-        assert kept(order, {"shared": "nobody"}) == []
+        assert kept(order, {"shared": nobody}) == []
         in_window, _ = decided([r for r in order if r.event.follower.id == "a"], Window())
         assert "shared" in in_window
         alone = recompute(
             [r for r in order if r.event.follower.id == "a"], Window(), ScoringRules(), {}, ChurnRules(),
-            kept={"shared": "b"},
+            kept={"shared": copy["b"]},
         )  # fmt: skip
         assert alone[1] == ["a-1"]  # a's copy was a repeat live: b's arrived first
     # Three followers' copies: the recorded one, wherever it is.
-    third = _event("shared", "c", EventType.FOLLOW, 0.5)
     for kept_by in ("a", "b", "c"):
-        assert kept([*log, third], {"shared": kept_by}) == [kept_by]
+        assert kept([*log, third], {"shared": copy[kept_by]}) == [kept_by]
+
+
+def test_of_one_followers_copies_the_one_the_detector_kept_is_folded_though_the_log_read_lacks_it() -> None:
+    """One follower's copies of an id on two accounts, or at two times: live, the first to arrive
+    was folded and the other was a repeat. A log read without that first copy (an export of the
+    other account, or up to a time before it) holds only the repeat: replay folds none, as the
+    detector's record (``kept``) says, where it used to fold the repeat (helper-34: a recorded
+    decision on one account, a churner recomputed on the other, no warning). The id counts as
+    absent (:func:`replay.absent_copies`): the recorded decision rests on an event the log read
+    lacks. The copy is known by its account and time too, not by its follower alone."""
+    first = _event("x", "a", EventType.FOLLOW, 11, account="b2")  # kept: it arrived first
+    again = _event("x", "a", EventType.UNFOLLOW, 11.5, account="b1")  # the same id, later, on b1
+    follow = _event("a-1", "a", EventType.FOLLOW, 10, account="b1")
+    kept = {"x": replay.copy_of(first.event)}
+    whole = [follow, first, again]
+    assert replay.first_copies(whole, kept) == [follow, first]
+    assert replay.absent_copies(whole, kept) == set()
+    one_account = [follow, again]
+    assert [r.event.event_id for r in replay.first_copies(one_account, kept)] == ["a-1"]
+    assert replay.absent_copies(one_account, kept) == {"x"}
+    _, in_window, decisions = recompute(one_account, Window(), ScoringRules(), {}, ChurnRules(), kept=kept)
+    assert in_window == ["a-1"]
+    assert decisions["a-1"].decision_class.value != "withdrawn"  # the repeat's unfollow was not folded
+    # The same account, another time: the copy is told by its time.
+    later = _event("x", "a", EventType.UNFOLLOW, 13, account="b2")
+    assert replay.first_copies([follow, later], kept) == [follow]
+    assert replay.first_copies([follow, later, first], kept) == [follow, first]
 
 
 def test_a_copy_of_an_id_logged_later_with_an_earlier_time_is_a_repeat_as_the_detector_has_it() -> None:

@@ -140,10 +140,12 @@ def test_the_dealer_knows_each_copy_by_its_id_and_follower(log: list[bytes], buc
     assert dealer.holds(first.event_id, first.follower.id)
     assert not dealer.holds(reused.event_id, "someone else")
     assert not dealer.holds("no such id", "9999")
-    assert sorted(dealer.copies()) == sorted([(first.event_id, first.follower.id), (reused.event_id, "9999")])
+    copies = {(e.event_id, *replay.copy_of(e)) for e in events if e.event_id == reused.event_id}
+    assert {c[1] for c in copies} == {first.follower.id, "9999"}
+    assert sorted(dealer.copies()) == sorted(copies)  # each copy with its account and time
     assert dealer.shared() == {reused.event_id}
     every = list(dealer.copies(every_id=True))
-    assert len(every) == len(set(every)) == len({(e.event_id, e.follower.id) for e in events})
+    assert sorted(every) == sorted((e.event_id, *replay.copy_of(e)) for e in events)
 
 
 @pytest.mark.parametrize("from_file", [False, True])
@@ -158,7 +160,7 @@ def test_records_with_ids_no_event_can_have_are_not_asked_about_and_stop_nothing
     ]
     dealer = replay_workers.Dealer()
     dealer.extend([dump(follow), *damaged])
-    assert list(dealer.copies(every_id=True)) == [(follow.event_id, follow.follower.id)]
+    assert list(dealer.copies(every_id=True)) == [(follow.event_id, *replay.copy_of(follow))]
     assert dealer.shared() == set()
     job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
     report = replay_workers.replay(dealer, job, None, from_file=from_file).report
@@ -400,3 +402,27 @@ def test_a_retained_record_on_the_events_topic_is_no_event_and_takes_no_id_from_
     assert (report.events_read, report.decisions_recomputed) == (1, 1)
     assert [d.event_id for d in report.differences] == [follow.event_id]  # nothing recorded to compare
     assert any(w.startswith("1 record(s) of the log read are not events") for w in report.warnings)
+
+
+def test_a_copy_read_off_a_raw_event_is_the_copy_its_parse_gives() -> None:
+    """What the detector's record is asked about comes off the raw JSON where its shape allows, and
+    from the event model otherwise: either way it is the copy the worker's parse gives (an offset
+    other than Z, spaces, escapes, key order, a time to the microsecond, a number for an id)."""
+    follow = sample.generate(followers=10, seed=3)[0]
+    body = follow.model_dump(mode="json")
+    shapes = [
+        dump(follow),
+        json.dumps(body, indent=2).encode(),
+        json.dumps(dict(reversed(body.items()))).encode(),
+        json.dumps({**body, "occurred_at": "2026-01-05T12:30:00.123456+02:00"}).encode(),
+        json.dumps({**body, "occurred_at": "2026-01-05T10:30:00.5Z"}).encode(),
+        json.dumps({**body, "account_id": "br\\u0061nd"}).encode().replace(b"\\\\u", b"\\u"),
+        json.dumps({**body, "follower": {**body["follower"], "id": 4001}}).encode(),
+    ]
+    for raw in shapes:
+        event = Event.model_validate_json(raw)
+        expected = (event.event_id, event.follower.id, event.account_id, event.occurred_at)
+        found = replay_workers.read_copy(raw)
+        assert found is not None, raw
+        assert (found[0].decode(), found[1].decode(), found[2].decode(), found[3]) == expected, raw
+    assert replay_workers.read_copy(b'{"event_id": "e1"}') is None
