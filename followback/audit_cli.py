@@ -228,6 +228,7 @@ def replay_command(
             "recomputed",
             "reasons changed",
             "arrived out of order",
+            "history cut",
             "erased",
         ):
             table.add_column(column, overflow="fold")  # ids wrap, never cut, however narrow
@@ -242,6 +243,7 @@ def replay_command(
                         _recomputed(diff),
                         ", ".join(diff.reasons_changed),
                         "yes" if diff.arrived_out_of_order else "",
+                        "yes" if diff.history_cut else "",
                         "yes" if diff.erased else "",
                     )
                 )

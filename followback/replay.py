@@ -82,6 +82,9 @@ class Difference:
     # Replay records no new version on the event: it scored the same class and score as the version
     # standing (made on an earlier event); ``recomputed`` is its scoring (see :func:`compare`).
     stands: bool = False
+    # The detector processed events of the relationship before its first in the log read (an export
+    # from a time, the topic's retention): replay started it as new there (:func:`history_cut`).
+    history_cut: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class Difference:
             "erased": self.erased,
             "not_in_log": self.not_in_log,
             "recomputed_stands": self.stands,
+            "history_cut": self.history_cut,
         }
 
 
@@ -481,6 +485,7 @@ def caveats(
     records_of: str = "the log read",
     one_account: str | None = None,
     guessed: int = 0,
+    cut: int = 0,
 ) -> list[str]:
     """What may explain a replay's differences besides a change of mind: a log read with nothing
     before the range (its relationships start the range as new), and recorded decisions made by
@@ -490,13 +495,22 @@ def caveats(
     follower's replay parses its shard of the log alone). ``one_account``: the account every
     event of an exported file is of, given when a difference changed a churn reason. ``guessed``:
     the event ids under several followers whose kept copy the record does not say
-    (:func:`first_copies`)."""
+    (:func:`first_copies`). ``cut``: the differences of relationships whose history before the log
+    read the detector processed (:func:`history_cut`)."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
             f"no event before --since {window.since.isoformat()} in the log read: every relationship "
             "starts the range as new (as it did live if the log begins after --since; not if the "
             "history was cut off: an export of the range alone, or the topic's retention)"
+        )
+    if cut:
+        found.append(
+            f"{cut} difference(s) are of relationships the churn detector processed events of before "
+            "their first in the log read (the log's start was cut: an export from a time, or the "
+            "topic's retention): replay started them as new there; to replay them as they were, "
+            "replay a log that holds their whole history (export without --since, and give --since "
+            "to replay instead)"
         )
     if not_events:
         found.append(
@@ -603,6 +617,46 @@ async def recorded_unread(
         Difference(event_id, account, follower, (cls, round(points, 2)), None, (), not_in_log=True)
         for event_id, (account, follower, cls, points, _) in unread
     ]
+
+
+def first_events(
+    records: Sequence[Record],
+    relationships: Collection[tuple[str, str]],
+    kept: Mapping[str, Copy] | None = None,
+) -> dict[tuple[str, str], datetime]:
+    """The time of each of these relationships' (account, follower) first event in the records."""
+    first: dict[tuple[str, str], datetime] = {}
+    for record in first_copies(records, kept):
+        event = record.event
+        key = (event.account_id, event.follower.id)
+        if key in relationships and (key not in first or event.occurred_at < first[key]):
+            first[key] = event.occurred_at
+    return first
+
+
+async def history_cut(
+    conn: asyncpg.Connection, first: Mapping[tuple[str, str], datetime]
+) -> set[tuple[str, str]]:
+    """Of these relationships (each with the time of its first event in the log read), those the
+    churn detector processed an event of before it (its record, ``churn_processed``, by its
+    relationship index): the log read lacks the start of their history, so replay starts them as
+    new where live they were not."""
+    if not first:
+        return set()
+    rows = await conn.fetch(
+        """
+        SELECT r.account_id, r.follower_id
+        FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(account_id, follower_id, first_at)
+        WHERE EXISTS (
+            SELECT 1 FROM churn_processed p
+            WHERE p.account_id = r.account_id AND p.follower_id = r.follower_id AND p.occurred_at < r.first_at
+        )
+        """,
+        [account for account, _ in first],
+        [follower for _, follower in first],
+        list(first.values()),
+    )
+    return {(row["account_id"], row["follower_id"]) for row in rows}
 
 
 async def erased_followers(conn: asyncpg.Connection, followers: Iterable[str]) -> set[str]:

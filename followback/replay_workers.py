@@ -60,6 +60,8 @@ from followback.replay import (
     caveats,
     compare,
     erased_followers,
+    first_events,
+    history_cut,
     kept_copies,
     look_up,
     recompute,
@@ -356,6 +358,8 @@ class ShardResult:
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Its ids whose copy the detector kept is not in the log read (:func:`followback.replay.absent_copies`).
     absent: set[str] = field(default_factory=set)
+    # The first event time in the shard of each relationship with a difference.
+    first: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def run_shard(
@@ -422,6 +426,7 @@ def _run_shard(
     )
     if differences:
         result.differences = _placed(differences, records, positions)
+        result.first = first_events(records, {(d.account_id, d.follower_id) for d in differences}, job.kept)
     done = time.perf_counter()
     result.seconds = {
         "parse": parsed - began,
@@ -608,6 +613,7 @@ def replay(
         one_account=_one_account(results, report.differences) if from_file and one is None else None,
         records_of="the log read" if one is None else "the follower's shard of the log",
         guessed=guessed,
+        cut=sum(d.history_cut for d in report.differences),
     )
     if not dealt.count:
         report.warnings.append("the log read holds no record: nothing was replayed")
@@ -675,9 +681,13 @@ async def _against_the_record(
         if not differences:
             return differences
         erased = await erased_followers(conn, {d.follower_id for d in differences})
+        cut = await history_cut(conn, {key: at for r in results for key, at in r.first.items()})
     finally:
         await conn.close()
-    return [replace(d, erased=d.follower_id in erased) for d in differences]
+    return [
+        replace(d, erased=d.follower_id in erased, history_cut=(d.account_id, d.follower_id) in cut)
+        for d in differences
+    ]
 
 
 def kept_of(

@@ -195,8 +195,10 @@ async def test_a_replay_on_several_workers_reports_exactly_what_one_process_does
     assert (await sharded_replay(settings, db, windows[1], 2)).warnings == []
     tail = tmp_path / "range.ndjson.gz"
     eventlog.write_export([r for r in records if r.event.occurred_at >= middle], tail)
-    [warning] = (await sharded_replay(settings, db, windows[1], 2, tail)).warnings
-    assert "no event before --since" in warning
+    # (and which of its differences are of relationships older than the file: every one here)
+    since, cut = (await sharded_replay(settings, db, windows[1], 2, tail)).warnings
+    assert "no event before --since" in since
+    assert "difference(s) are of relationships the churn detector processed events of before" in cut
 
 
 async def replay_command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -830,3 +832,33 @@ async def test_a_followers_id_repeated_on_another_account_or_at_another_time_rep
     assert [(d.event_id, d.account_id, d.follower_id, d.not_in_log) for d in lacking.differences] == [
         ("qX", "b2", "701", True)
     ]
+
+
+async def test_a_log_whose_start_was_cut_marks_the_differences_of_relationships_older_than_it(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """An export from a time, replayed without --since (helper-35: 20 differences and no warning):
+    the relationships with events before the file's start begin as new in replay, and each of
+    their differences says so (``history_cut``, from the detector's record of the events it
+    processed), with a warning; exactly those, and none in a replay of the whole log."""
+    records = await live_run(settings, db, followers=150)
+    times = sorted(r.event.occurred_at for r in records)
+    start = times[len(times) // 2]
+    cut = tmp_path / "from-the-middle.ndjson.gz"
+    eventlog.write_export([r for r in records if r.event.occurred_at >= start], cut)
+    report = await sharded_replay(settings, db, Window(), 2, cut)
+    older = {(r.event.account_id, r.event.follower.id) for r in records if r.event.occurred_at < start}
+    assert report.differences, "a cut that changes nothing tests nothing"
+    for d in report.differences:
+        assert d.history_cut == ((d.account_id, d.follower_id) in older), d
+    assert [d for d in report.differences if not (d.history_cut or d.arrived_out_of_order)] == []
+    flagged = sum(d.history_cut for d in report.differences)
+    assert [w for w in report.warnings if "the log's start was cut" in w] == [
+        f"{flagged} difference(s) are of relationships the churn detector processed events of before "
+        "their first in the log read (the log's start was cut: an export from a time, or the topic's "
+        "retention): replay started them as new there; to replay them as they were, replay a log that "
+        "holds their whole history (export without --since, and give --since to replay instead)"
+    ]
+    whole = await sharded_replay(settings, db, Window(), 2)
+    assert [d for d in whole.differences if d.history_cut] == []
+    assert [w for w in whole.warnings if "the log's start was cut" in w] == []
