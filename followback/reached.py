@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import typer
@@ -22,10 +22,21 @@ err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 def where(dsn: str) -> str:
-    """The database of a DSN as host:port/name, without its user or password."""
+    """The database of a DSN as host:port/name, without its user or password (as written, for a
+    DSN of several hosts or one that gives them in its query)."""
     parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}{parts.path or '/'}"
+    query = parse_qs(parts.query)
+    address = parts.netloc.rpartition("@")[2]
+    if not address or "host" in query:
+        host = query.get("host", ["localhost"])[0]
+        address = f"{host}:{query.get('port', ['5432'])[0]}"
+    elif "," not in address and ":" not in address.rpartition("]")[2]:
+        address = f"{address}:5432"
+    return f"{address}{parts.path or '/'}"
+
+
+def _database(settings: Settings) -> str:
+    return where(settings.postgres.dsn.get_secret_value())
 
 
 @contextmanager
@@ -43,18 +54,19 @@ def database_reached(settings: Settings) -> Iterator[None]:
     """A PostgreSQL server that does not answer or refuses the login, a database that does not
     exist, or one without the schema (or an older one): a message and exit 1. Only around the
     statements that read the database: any other error is not about reaching it."""
-    at = where(settings.postgres.dsn.get_secret_value())
     try:
         yield
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as down:
-        err.print(f"error: PostgreSQL at {at} does not answer ({type(down).__name__}: {down})")
+        err.print(
+            f"error: PostgreSQL at {_database(settings)} does not answer ({type(down).__name__}: {down})"
+        )
         raise typer.Exit(1) from None
     except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as refused:
-        err.print(f"error: PostgreSQL at {at} refuses the connection: {refused}")
+        err.print(f"error: PostgreSQL at {_database(settings)} refuses the connection: {refused}")
         raise typer.Exit(1) from None
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError) as missing:
         err.print(
-            f"error: the database at {at} lacks followback's schema or part of it ({missing}): "
-            "run `followback migrate`"
+            f"error: the database at {_database(settings)} lacks followback's schema or part of it "
+            f"({missing}): run `followback migrate`"
         )
         raise typer.Exit(1) from None

@@ -86,6 +86,7 @@ KEPT_ASKED = 50_000  # copies of ids asked about in one query of the detector's 
 # parser, then with the event model itself: the ids are always the ones the worker will parse.
 _EVENT_ID = re.compile(rb'"event_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 _OCCURRED_AT = re.compile(rb'"occurred_at"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+_COPY_KEYS = (b'"event_id"', b'"follower"', b'"id"', b'"account_id"', b'"occurred_at"')
 _ACCOUNT_ID = re.compile(rb'"account_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
 # A time read off the raw JSON only when it is certain to read as the event model reads it.
 _RFC3339 = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
@@ -131,37 +132,33 @@ def _bytes(text: str) -> bytes:
 _ID = re.compile(rb"[A-Za-z0-9_.:-]{1,64}")  # what an event's ids may be (shared.events.Id)
 
 
-def read_copy(raw: bytes) -> tuple[bytes, bytes, bytes, datetime | None] | None:
+def read_copy(raw: bytes) -> Asked | None:
     """The event id, follower, account and time of a raw event (the copy the detector's record is
     asked about: :func:`followback.replay.kept_copies`), read off its JSON where its shape is the
-    common one, else parsed; None: not an event. Only ever asked for the copies the record must be
-    asked about: every one of an exported file, those of ids under several followers on a topic."""
-    found = identify(raw)
-    if found is None:
-        return None
-    if raw.count(b'"account_id"') == 1 and raw.count(b'"occurred_at"') == 1 and b"\\u" not in raw:
-        account, at = _ACCOUNT_ID.search(raw), _OCCURRED_AT.search(raw)
-        if account is not None and at is not None and _RFC3339.fullmatch(at.group(1)):
-            return *found, account.group(1), datetime.fromisoformat(at.group(1).decode())
+    common one (each key once, no escape, a strict RFC 3339 time), else parsed; None: not an event
+    (or ids no event can have). Only ever asked for the copies the record must be asked about:
+    every one of an exported file, those of ids under several followers on a topic."""
+    if b"\\u" not in raw and all(raw.count(key) == 1 for key in _COPY_KEYS):
+        e, f, a, t = (pattern.search(raw) for pattern in (_EVENT_ID, _FOLLOWER_ID, _ACCOUNT_ID, _OCCURRED_AT))
+        if e and f and a and t and all(_ID.fullmatch(m[1]) for m in (e, f, a)) and _RFC3339.fullmatch(t[1]):
+            try:
+                at = datetime.fromisoformat(t[1].decode())
+            except ValueError:
+                pass  # a day, hour or offset out of range (February 30th): the model refuses it too
+            else:
+                return e[1].decode("ascii"), f[1].decode("ascii"), a[1].decode("ascii"), at
     try:
         event = Event.model_validate_json(raw)
     except ValidationError:
         return None  # (its worker skips it too)
-    return _bytes(event.event_id), _bytes(event.follower.id), _bytes(event.account_id), event.occurred_at
-
-
-def _as_text(copies: Iterable[tuple[bytes, bytes, bytes, datetime | None]]) -> Iterator[Asked]:
-    """These copies read off raw events, as text: those whose ids an event can have alone."""
-    for event_id, follower, account, at in copies:
-        if _ID.fullmatch(event_id) and _ID.fullmatch(follower) and _ID.fullmatch(account):
-            yield event_id.decode("ascii"), follower.decode("ascii"), account.decode("ascii"), at
+    return event.event_id, event.follower.id, event.account_id, event.occurred_at
 
 
 def _copies(raws: Iterable[bytes], every_id: bool) -> Iterator[Asked]:
     """The copies of these raw events to ask the detector's record about: of the ids under
     several followers, or, with ``every_id``, of every id (streamed: a file's every copy is
     never held at once)."""
-    found = _as_text(copy for raw in raws if (copy := read_copy(raw)) is not None)
+    found = (copy for raw in raws if (copy := read_copy(raw)) is not None)
     if every_id:
         yield from found
         return
@@ -283,18 +280,29 @@ class Dealer:
         """The copies dealt (:func:`read_copy`) of the ids under several followers, or, with
         ``every_id``, of every id (:func:`followback.replay.kept_copies` asks about them); only
         ids an event can have (a record with another is skipped by the workers)."""
-        if self.buckets > 1 and not every_id:
-            if not self._others:
-                return  # (the common case: no id under two followers, nothing to read again)
-            shared = self._others.keys()
-            every = (raw for bucket in self.raws for raw in bucket)
-            yield from _copies((raw for raw in every if (id_ := identify(raw)) and id_[0] in shared), True)
+        if self.buckets == 1 or every_id:
+            yield from _copies((raw for bucket in self.raws for raw in bucket), every_id)
             return
-        yield from _copies((raw for bucket in self.raws for raw in bucket), every_id)
+        if not self._others:
+            return  # (the common case: no id under two followers, nothing to read again)
+        # Only the buckets that hold them: an id's copies are in buckets joined into one.
+        roots = {self._root(zlib.crc32(self._owner[event_id]) % self.buckets) for event_id in self._others}
+        shared = self._others.keys()
+        raws = (raw for n in range(self.buckets) if self._root(n) in roots for raw in self.raws[n])
+        yield from _copies(
+            (raw for raw in raws if (id_ := identify(raw)) and id_[0] in shared), every_id=True
+        )
 
     def shared(self) -> set[str]:
-        """The ids dealt under several followers (of events)."""
-        return {event_id for event_id, *_ in self.copies()}
+        """The ids dealt under several followers (of events; only ids an event can have)."""
+        if self.buckets == 1:
+            return {event_id for event_id, *_ in self.copies()}
+        found = set()
+        for event_id, others in self._others.items():
+            followers = [f for f in (self._owner[event_id], *others) if _ID.fullmatch(f)]
+            if _ID.fullmatch(event_id) and len(followers) > 1:
+                found.add(event_id.decode("ascii"))
+        return found
 
     def task_of(self, follower: str) -> tuple[list[bytes], list[int]]:
         """The one task that replays ``follower`` exactly: its bucket, with every bucket joined to it
