@@ -507,7 +507,8 @@ def caveats(
         found.append(
             f"{cut} difference(s) are of relationships the churn detector processed events of before "
             "their first in the log read (the log's start was cut: an export from a time, or the "
-            "topic's retention): replay started them as new there; to replay them as they were, "
+            "topic's retention; or, on a live topic, an earlier event arrived after the read began): "
+            "replay started them as new there; to replay them as they were, "
             "replay a log that holds their whole history (export without --since, and give --since "
             "to replay instead)"
         )

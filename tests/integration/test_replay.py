@@ -856,7 +856,8 @@ async def test_a_log_whose_start_was_cut_marks_the_differences_of_relationships_
     assert [w for w in report.warnings if "the log's start was cut" in w] == [
         f"{flagged} difference(s) are of relationships the churn detector processed events of before "
         "their first in the log read (the log's start was cut: an export from a time, or the topic's "
-        "retention): replay started them as new there; to replay them as they were, replay a log that "
+        "retention; or, on a live topic, an earlier event arrived after the read began): replay "
+        "started them as new there; to replay them as they were, replay a log that "
         "holds their whole history (export without --since, and give --since to replay instead)"
     ]
     whole = await sharded_replay(settings, db, Window(), 2)
