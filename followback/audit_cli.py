@@ -166,7 +166,7 @@ def replay_command(
     if path is not None and not path.is_file():
         raise typer.BadParameter(f"{path} is not a file: give an exported file, or kafka")
 
-    try:
+    try:  # one follower's shard is one task: in this process, unless --workers asks for a pool
         count = (
             1 if follower is not None and workers is None else replay_workers.worker_count(settings, workers)
         )

@@ -163,10 +163,16 @@ def _copies(raws: Iterable[bytes], every_id: bool) -> Iterator[Asked]:
         yield from found
         return
     copies = list(dict.fromkeys(found))
+    followers = _followers_of(copies)
+    yield from (copy for copy in copies if len(followers[copy[0]]) > 1)
+
+
+def _followers_of(copies: Iterable[Asked]) -> dict[str, set[str]]:
+    """Event id -> the followers with a copy of it."""
     followers: dict[str, set[str]] = {}
     for event_id, follower, _, _ in copies:
         followers.setdefault(event_id, set()).add(follower)
-    yield from (copy for copy in copies if len(followers[copy[0]]) > 1)
+    return followers
 
 
 class Dealer:
@@ -710,12 +716,8 @@ def kept_of(
     shared: set[str]
     copies: Iterable[Asked]
     if one is not None:  # its task alone (a small part of the log)
-        asked = list(_copies((raw for raws, _ in groups for raw in raws), every_id))
-        followers: dict[str, set[str]] = {}
-        for event_id, follower, _, _ in asked:
-            followers.setdefault(event_id, set()).add(follower)
-        shared = {event_id for event_id, found in followers.items() if one in found and len(found) > 1}
-        copies = asked
+        copies = list(_copies((raw for raws, _ in groups for raw in raws), every_id))
+        shared = {e for e, found in _followers_of(copies).items() if one in found and len(found) > 1}
     else:
         copies, shared = dealt.copies(every_id), dealt.shared()
     kept = asyncio.run(_kept(job.dsn, copies)) if job.dsn else {}
