@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +20,29 @@ from shared.settings import Settings
 SERVICES = ("ingest", "churn", "scorer", "notifier")
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")  # Linux; elsewhere 32768 is assumed
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now (for a throwaway service)."""
-    with socket.socket() as sock:
+    """A TCP port on loopback that nothing listens on now (for a throwaway service), below the
+    system's ephemeral range: the kernel hands out ports in that range to outgoing connections (a
+    Kafka client's, say) and to a bind to port 0, so such a port could be taken before the service
+    binds it ("address already in use"); a port below it stays free unless a listener takes it."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(max(1024, low - 12_000), low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # a listener has it
+            return port
+    with socket.socket() as sock:  # (every one tried is taken: the kernel's choice, as before)
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def port_of(settings: Settings, service: str) -> int:

@@ -4,7 +4,6 @@ recording mails. Both run on 127.0.0.1 in a thread of the test process and can b
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,12 +14,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from followback.runner import free_port
 
 
 @dataclass
