@@ -72,7 +72,7 @@ from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
 from shared.decisions import Decision
-from shared.events import Event, EventType, event_order
+from shared.events import EARLIEST, LATEST, Event, EventType, event_order
 from shared.settings import Settings
 
 BUCKETS = 256  # followers are dealt into this many buckets, packed into tasks for the workers
@@ -146,7 +146,8 @@ def read_copy(raw: bytes) -> Asked | None:
             except ValueError:
                 pass  # a day, hour or offset out of range (February 30th): the model refuses it too
             else:
-                return e[1].decode("ascii"), f[1].decode("ascii"), a[1].decode("ascii"), at
+                if EARLIEST <= at < LATEST:  # (else the model refuses it: not an event)
+                    return e[1].decode("ascii"), f[1].decode("ascii"), a[1].decode("ascii"), at
     try:
         event = Event.model_validate_json(raw)
     except ValidationError:

@@ -8,11 +8,19 @@ Payloads of an older version (1, or no ``schema_version`` at all) are upcast on 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.upcasting import CURRENT, V1_PLATFORM, supported, upcast_event
 
@@ -22,6 +30,25 @@ DEFAULT_PLATFORM = V1_PLATFORM
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Count = Annotated[int, Field(ge=0)]
+# The times an event can carry: every time the services derive from one (a grace period before it, a
+# window after it) must exist too, and Python's, asyncpg's and so the services' dates end at the
+# years 1 and 9999 *in UTC* (0001-01-01T00:30:00+01:00 is in year 0 there). A time before the Unix
+# epoch (the platforms' epoch-millisecond timestamps start there) or after the year 9000 is no
+# event's: refused with the field's name, at ingest and by every consumer, instead of stalling the
+# consumer that computes with it.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # (excluded)
+Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("holds a NUL character (\\u0000), which no text in PostgreSQL can hold")
+    return value
+
+
+# Free text of an event: anything but NUL (an id's pattern refuses it already).
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class EventType(StrEnum):
@@ -72,12 +99,12 @@ class Profile(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore", frozen=True)
 
     id: Id
-    screen_name: str = Field(default="", max_length=50)
-    name: str = Field(default="", max_length=100)
-    description: str = Field(default="", max_length=1000)
-    url: str | None = Field(default=None, max_length=500)
-    location: str = Field(default="", max_length=200)
-    created_at: AwareDatetime | None = None
+    screen_name: Text = Field(default="", max_length=50)
+    name: Text = Field(default="", max_length=100)
+    description: Text = Field(default="", max_length=1000)
+    url: Text | None = Field(default=None, max_length=500)
+    location: Text = Field(default="", max_length=200)
+    created_at: Instant | None = None
     followers_count: Count = 0
     friends_count: Count = 0
     statuses_count: Count = 0
@@ -87,14 +114,14 @@ class Profile(BaseModel):
     protected: bool = False
     default_profile: bool = False
     default_profile_image: bool = False
-    last_status_at: AwareDatetime | None = None
+    last_status_at: Instant | None = None
 
 
 class Interaction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: InteractionKind
-    text: str = Field(default="", max_length=10_000)
+    text: Text = Field(default="", max_length=10_000)
 
 
 class Event(BaseModel):
@@ -106,13 +133,13 @@ class Event(BaseModel):
     schema_version: Literal[2] = SCHEMA_VERSION
     event_id: Id = Field(description="Idempotency key: a repeated id is already done.")
     type: EventType
-    platform: str = Field(
+    platform: Text = Field(
         min_length=1, max_length=20, description="The network, e.g. x (version 1 implied x when absent)."
     )
     account_id: Id = Field(description="The brand account that was followed or engaged.")
     follower: Profile
     interaction: Interaction | None = None
-    occurred_at: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+    occurred_at: Instant = Field(description="Event time, RFC 3339 with an offset.")
 
     @model_validator(mode="before")
     @classmethod

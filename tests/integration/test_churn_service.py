@@ -96,6 +96,32 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_carries_on(
     assert sorted(r.value for r in dead) == sorted([b"\x00not json", b'{"event_id": "x"}'])
 
 
+async def test_an_event_an_earlier_ingest_let_in_that_the_database_cannot_hold_is_dead_lettered(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Events on the topic from before ingest refused them: a time in year 0 in UTC (the detector's
+    grace period before it overflowed) and a description holding NUL (PostgreSQL refused the
+    insert). Each failed its batch on every delivery, and the detector processed nothing after
+    them. Now each is dead-lettered, naming its field, and the next event is processed."""
+    year_zero = event("z1", "follow", "600", timedelta(0))
+    year_zero["occurred_at"] = "0001-01-01T00:30:00+01:00"
+    nul = event("z2", "follow", "601", timedelta(0), profile={"description": "a\x00b"})
+    good = event("z3", "follow", "602", timedelta(0))
+    await publish(settings, settings.topic("events"), [json.dumps(e).encode() for e in (year_zero, nul)])
+    await publish_events(settings, [good])
+    async with create_app(settings).start_lifespan_context():
+        annotated = await read_topic(settings, settings.topic("annotated"), 1)
+        dead = await read_topic(settings, settings.topic("dead_letter"), 2)
+
+    assert [AnnotatedEvent.model_validate_json(r.value).event.event_id for r in annotated] == ["z3"]
+    reasons = {json.loads(r.value)["event_id"]: dict(r.headers)["error"].decode() for r in dead}
+    assert set(reasons) == {"z1", "z2"}
+    assert reasons["z1"].startswith("occurred_at: ")
+    assert reasons["z2"].startswith("follower.description: ")
+    assert "NUL" in reasons["z2"]
+    assert await db.fetchval("SELECT array_agg(event_id) FROM churn_processed") == ["z3"]
+
+
 async def test_a_retained_record_is_dead_lettered_alone_and_an_event_under_its_id_is_processed(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

@@ -47,6 +47,66 @@ def test_event_time_must_carry_an_offset() -> None:
     assert caught.value.errors()[0]["loc"] == ("occurred_at",)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "refused"),
+    [
+        ("occurred_at", "0001-01-01T00:30:00+01:00", True),  # in year 0 in UTC: no datetime holds it
+        ("occurred_at", "1970-01-01T00:30:00+01:00", True),  # 1969 in UTC: before the earliest
+        ("occurred_at", "1969-12-31T23:00:00-01:00", False),  # 1970-01-01T00:00:00Z: the earliest itself
+        ("occurred_at", "8999-12-31T23:59:59Z", False),
+        ("occurred_at", "8999-12-31T23:30:00-01:00", True),  # the year 9000 in UTC: not before the latest
+        ("occurred_at", "9999-12-31T23:59:59-01:00", True),  # the year 10000 in UTC
+        ("follower.created_at", "0001-01-01T00:00:00Z", True),
+        ("follower.last_status_at", "9999-12-31T00:00:00Z", True),
+        ("follower.created_at", "2009-06-01T12:00:00+02:00", False),
+    ],
+)
+def test_a_time_outside_the_years_1970_to_9000_in_utc_is_refused_by_its_field(
+    field: str, value: str, refused: bool
+) -> None:
+    """Every consumer computes with an event's times (a grace period before, a window after), and a
+    time out of the datetime range stalled the churn detector on every delivery."""
+    body = event("e1", "follow", "42", T0)
+    if field.startswith("follower."):
+        body["follower"][field.removeprefix("follower.")] = value
+    else:
+        body[field] = value
+    if not refused:
+        Event.model_validate(body)
+        return
+    with pytest.raises(ValidationError) as caught:
+        Event.model_validate(body)
+    assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [field]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "platform",
+        "follower.screen_name",
+        "follower.name",
+        "follower.description",
+        "follower.url",
+        "follower.location",
+        "interaction.text",
+    ],
+)
+def test_free_text_holding_a_nul_character_is_refused_by_its_field(where: str) -> None:
+    """PostgreSQL's text and jsonb cannot hold NUL: accepted, such an event failed the detector's
+    insert on every delivery."""
+    body = event("e1", "interaction", "42", T0, interaction="reply")
+    outer, _, inner = where.partition(".")
+    if inner:
+        body[outer] = {**body[outer], inner: "before\x00after"}
+    else:
+        body[outer] = "x\x00"
+    with pytest.raises(ValidationError, match="NUL") as caught:
+        Event.model_validate_json(json.dumps(body))
+    assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [where]
+    body = event("e1", "interaction", "42", T0, interaction="reply")
+    Event.model_validate_json(json.dumps(body))  # (the same event without it passes)
+
+
 def test_validate_names_each_bad_event_by_index_and_field() -> None:
     good = event("e1", "follow", "1", T0)
     no_id = event("e2", "follow", "2", T0)
