@@ -3,17 +3,21 @@
 A record that cannot be parsed can never succeed, so it goes to the dead-letter topic with the
 reason, topic, partition and offset in its headers, and the batch goes on without it. Errors in the
 effect itself (database down, broker gone) propagate, so the batch is not acknowledged and is
-delivered again.
+delivered again. A record that parses but that the effect fails on every time (a value the database
+refuses, or one the pure core cannot compute with: :func:`is_poison`) would stall its consumer on
+every delivery: :func:`isolating` finds it by halving the batch, dead-letters it alone with the
+error, and commits the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +26,7 @@ from shared.metrics import DEAD_LETTERS
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,9 +35,14 @@ class Parsed(Generic[M]):
     dead: int
     # Kafka timestamps (seconds) of the good records, in the same order: when each arrived.
     arrived: list[float]
+    # The record each good item was parsed from, by the item's identity (to dead-letter it later).
+    records: dict[int, Any] = field(default_factory=dict)
+
+    def record_of(self, item: M) -> Any:
+        return self.records[id(item)]
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(body)"
@@ -50,31 +60,91 @@ async def parse_batch(
     """Validate each body; dead-letter each one that fails (awaiting the broker's ack)."""
     good: list[M] = []
     arrived: list[float] = []
+    sources: dict[int, Any] = {}
     futures = []
     for body, record in zip(bodies, records, strict=True):
         try:
-            good.append(model.model_validate_json(body))
-            arrived.append(record.timestamp / 1000)
+            item = model.model_validate_json(body)
         except ValidationError as error:
-            reason = _reason(error)
-            log.warning(
-                "dead-lettering %s[%s]@%s: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                reason,
-            )
-            headers = [
-                ("error", reason.encode()),
-                ("topic", record.topic.encode()),
-                ("partition", str(record.partition).encode()),
-                ("offset", str(record.offset).encode()),
-            ]
-            futures.append(await producer.send(dead_letter_topic, body, key=record.key, headers=headers))
-            DEAD_LETTERS.labels(record.topic).inc()
+            futures.append(await _send_dead_letter(producer, dead_letter_topic, record, body, _reason(error)))
+            continue
+        good.append(item)
+        arrived.append(record.timestamp / 1000)
+        sources[id(item)] = record
     for future in futures:
         await future
-    return Parsed(good=good, dead=len(futures), arrived=arrived)
+    return Parsed(good=good, dead=len(futures), arrived=arrived, records=sources)
+
+
+async def _send_dead_letter(
+    producer: AIOKafkaProducer, topic: str, record: Any, body: bytes, reason: str
+) -> asyncio.Future[Any]:
+    """Send one record to the dead-letter topic with the reason and where it came from in its
+    headers; the future is the broker's acknowledgement."""
+    log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+    headers = [
+        ("error", reason.encode()),
+        ("topic", record.topic.encode()),
+        ("partition", str(record.partition).encode()),
+        ("offset", str(record.offset).encode()),
+    ]
+    future: asyncio.Future[Any] = await producer.send(topic, body, key=record.key, headers=headers)
+    DEAD_LETTERS.labels(record.topic).inc()
+    return future
+
+
+async def dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, reason: str) -> None:
+    """Dead-letter one record (its value as it was on the topic) and await the broker's ack."""
+    future = await _send_dead_letter(producer, topic, record, record.value, reason)
+    await future
+
+
+def is_poison(error: BaseException) -> bool:
+    """Whether the records of a failed effect brought ``error`` about themselves, so that the same
+    records fail the same way on every delivery: a value the database refuses (asyncpg's
+    ``DataError``: a date out of its range, a character it cannot hold) or one the pure core cannot
+    compute with (an arithmetic, value, type or lookup error). Anything else (the database or the
+    broker away, a deadlock, a serialization failure) passes with time: the batch is retried."""
+    if isinstance(error, asyncpg.ClientConfigurationError):  # (a ValueError: the settings', not a record's)
+        return False
+    return isinstance(error, asyncpg.DataError | ArithmeticError | ValueError | TypeError | LookupError)
+
+
+async def isolating(
+    items: Sequence[T],
+    effect: Callable[[Sequence[T]], Awaitable[None]],
+    reject: Callable[[T, BaseException], Awaitable[None]],
+) -> None:
+    """Apply ``effect`` to the items (a consumer's batch, in order). When it fails with a poison
+    error (:func:`is_poison`), apply it to the first half, then the second, down to single items:
+    an item it fails on alone is handed to ``reject`` (to the dead-letter topic, with the error)
+    and the others are committed, in their order, part by part. Any other error propagates: the
+    batch is delivered again, and what was committed of it is recognised by its ids."""
+    try:
+        await effect(items)
+    except Exception as error:
+        if not is_poison(error):
+            raise
+        if len(items) == 1:
+            log.error("the effect failed on this record alone: dead-lettered", exc_info=error)
+            await reject(items[0], error)
+            return
+        middle = len(items) // 2
+        await isolating(items[:middle], effect, reject)
+        await isolating(items[middle:], effect, reject)
+
+
+def rejecter(
+    parsed: Parsed[M], producer: AIOKafkaProducer, topic: str, what: str
+) -> Callable[[M, BaseException], Awaitable[None]]:
+    """The ``reject`` of :func:`isolating` for a parsed batch: the item's record goes to the
+    dead-letter topic, the reason naming the step that failed on it and the error."""
+
+    async def reject(item: M, error: BaseException) -> None:
+        reason = f"{what} failed on it alone: {_reason(error)}"[:500]
+        await dead_letter(producer, topic, parsed.record_of(item), reason)
+
+    return reject
 
 
 class Backoff:

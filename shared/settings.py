@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # system Kafka or PostgreSQL on the same machine never collides with ours.
 LOCAL_KAFKA_PORT = 19092
 LOCAL_POSTGRES_PORT = 15432
+# The longest span in event time a setting may give (a window, a horizon, a grace period): a century,
+# so that every time the services derive from an event's (before the year 9000: shared.events)
+# stays within Python's dates. A longer one (a grace period of 3,000 years) takes a derived time out
+# of them: every event it is computed for fails, and its consumer would dead-letter them all.
+LONGEST_S = 100 * 366 * 86_400
 
 
 class KafkaSettings(BaseModel):
@@ -86,20 +91,32 @@ class ChurnSettings(BaseModel):
     """The churn detector's patterns and its event-time clock (``FOLLOWBACK_CHURN__...``)."""
 
     quick_unfollow_window_s: float = Field(
-        default=7 * 86400, gt=0, description="An unfollow within this of the follow is a quick unfollow."
+        default=7 * 86400,
+        le=LONGEST_S,
+        gt=0,
+        description="An unfollow within this of the follow is a quick unfollow.",
     )
     min_dwell_s: float = Field(
-        default=3600, ge=0, description="Follows shorter than this are glitches (mis-taps), never churn."
+        default=3600,
+        le=LONGEST_S,
+        ge=0,
+        description="Follows shorter than this are glitches (mis-taps), never churn.",
     )
     serial_cycles: int = Field(default=2, ge=1, description="Follow/unfollow cycles that make serial churn.")
     horizon_s: float = Field(
-        default=90 * 86400, gt=0, description="Serial and cross-account churn count within this horizon."
+        default=90 * 86400,
+        le=LONGEST_S,
+        gt=0,
+        description="Serial and cross-account churn count within this horizon.",
     )
     cross_accounts: int = Field(
         default=2, ge=2, description="Brand accounts a follower churned on, within the horizon."
     )
     grace_s: float = Field(
-        default=3600, ge=0, description="How late (in event time) an event may arrive and still be in order."
+        default=3600,
+        le=LONGEST_S,
+        ge=0,
+        description="How late (in event time) an event may arrive and still be in order.",
     )
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="How often the detector looks for follows whose window has passed."
@@ -133,6 +150,7 @@ class IngestSettings(BaseModel):
     retry_after_s: int = 5
     max_ahead_s: float = Field(
         default=86_400,
+        le=LONGEST_S,
         gt=0,
         description="How far after its arrival an event may be dated (clock skew); later ones get 422.",
     )
@@ -178,11 +196,15 @@ class NotifierSettings(BaseModel):
         default=20, ge=1, description="Messages claimed (and sent concurrently) at once."
     )
     budget_carry_over_days: int = Field(
-        default=1, ge=0, description="Days a follower over budget keeps competing for later days' pushes."
+        default=1,
+        ge=0,
+        le=LONGEST_S // 86_400,
+        description="Days a follower over budget keeps competing for later days' pushes.",
     )
     page_size: int = Field(default=25, ge=1, le=200)
     digest_grace_s: float = Field(
         default=300.0,
+        le=LONGEST_S,
         ge=0,
         description="A digest period closes once the account's stream time is this far past its end.",
     )

@@ -8,16 +8,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from shared.consuming import dead_letter
 from shared.events import Event, EventType
-from shared.metrics import DEAD_LETTERS
-
-log = logging.getLogger(__name__)
 
 REFUSED = "type: 'retained' is emitted by the churn detector, never accepted as input"
 
@@ -41,13 +38,5 @@ async def refuse_retained(
             continue  # dead-lettered already, as unparsable
         if event.type is not EventType.RETAINED:
             continue
-        log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, REFUSED)
-        headers = [
-            ("error", REFUSED.encode()),
-            ("topic", record.topic.encode()),
-            ("partition", str(record.partition).encode()),
-            ("offset", str(record.offset).encode()),
-        ]
-        await producer.send_and_wait(dead_letter_topic, record.value, key=record.key, headers=headers)
-        DEAD_LETTERS.labels(record.topic).inc()
+        await dead_letter(producer, dead_letter_topic, record, REFUSED)
     return [e for e in events if e.type is not EventType.RETAINED]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import httpx
@@ -24,7 +24,7 @@ from services.notifier.channels.slack import SlackChannel
 from services.notifier.channels.webhook import FollowBackWebhook
 from services.notifier.delivery import DeliveryWorker
 from services.notifier.web.app import WebState, create_web_app
-from shared.consuming import Backoff, parse_batch
+from shared.consuming import Backoff, isolating, parse_batch, rejecter
 from shared.decisions import Decision
 from shared.kafka import create_broker
 from shared.service import BackgroundTasks, Pool, Producer, batch_subscriber_options, create_service_app
@@ -48,13 +48,16 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         bodies: list[bytes], message: KafkaMessage, pool: Pool, producer: Producer
     ) -> None:
         async def step() -> None:
-            parsed = await parse_batch(
-                Decision, bodies, message.raw_message, producer, settings.topic("dead_letter")
-            )
-            if parsed.good:
+            dead_letter = settings.topic("dead_letter")
+            parsed = await parse_batch(Decision, bodies, message.raw_message, producer, dead_letter)
+
+            async def effect(part: Sequence[Decision]) -> None:
                 async with pool.acquire() as conn, conn.transaction():
-                    await intake.record(conn, parsed.good, intake_settings)
+                    await intake.record(conn, part, intake_settings)
                 web_state.wake()  # committed: the worker may send now
+
+            if parsed.good:
+                await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the notifier"))
 
         await backoff.guard(step(), "notifier batch")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
 from services.scorer.decider import Outcome, process
 from services.scorer.scoring import ScoringRules
-from shared.consuming import Backoff, parse_batch
+from shared.consuming import Backoff, isolating, parse_batch, rejecter
 from shared.kafka import create_broker, publish_all
 from shared.metrics import DECISION_LATENCY, DECISIONS
 from shared.relationships import AnnotatedEvent
@@ -48,12 +49,15 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         bodies: list[bytes], message: KafkaMessage, pool: Pool, producer: Producer
     ) -> None:
         async def step() -> None:
-            parsed = await parse_batch(
-                AnnotatedEvent, bodies, message.raw_message, producer, settings.topic("dead_letter")
-            )
-            outcome = await process(pool, parsed.good, rules)
-            observe(outcome, parsed.good, parsed.arrived)
-            await publish_all(producer, settings.topic("decisions"), outcome.publish)
+            dead_letter = settings.topic("dead_letter")
+            parsed = await parse_batch(AnnotatedEvent, bodies, message.raw_message, producer, dead_letter)
+
+            async def effect(part: Sequence[AnnotatedEvent]) -> None:
+                outcome = await process(pool, part, rules)
+                observe(outcome, parsed.good, parsed.arrived)
+                await publish_all(producer, settings.topic("decisions"), outcome.publish)
+
+            await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the scorer"))
 
         await backoff.guard(step(), "scorer batch")
 

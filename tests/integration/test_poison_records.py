@@ -1,0 +1,49 @@
+"""A record that parses but that a consumer's effect fails on every time is found, dead-lettered
+alone with the error, and the rest of its batch is committed (``shared.consuming.isolating``), on
+the real broker and database."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+
+from services.notifier.app import create_app
+from shared.decisions import Decision
+from shared.settings import Settings
+from tests.notifier_support import decision, record
+from tests.support import eventually, publish, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _items(db: asyncpg.Connection) -> list[str]:
+    return [r["follower_id"] for r in await db.fetch("SELECT follower_id FROM review_items ORDER BY 1")]
+
+
+async def test_a_decision_the_notifier_fails_on_is_dead_lettered_and_the_others_of_its_batch_recorded(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Decision 2 on the topic is dated in year 0 in UTC (its recorded row is not: another producer
+    wrote the record): asyncpg refuses its time, on every delivery. Before, the notifier stalled on
+    the batch, and 1 and 3 never reached the queue."""
+    first, odd, last = (decision(f, "high_value", score) for f, score in (("1", 80), ("2", 81), ("3", 82)))
+    await record(db, [(first, 1), (odd, 1), (last, 1)])
+    body = json.loads(odd.model_dump_json(by_alias=True))
+    body["occurred_at"] = "0001-01-01T00:30:00+01:00"
+    bodies = [first.model_dump_json(by_alias=True).encode(), json.dumps(body).encode()]
+    bodies.append(last.model_dump_json(by_alias=True).encode())
+    await publish(settings, settings.topic("decisions"), bodies, key=b"one-partition")  # one batch
+
+    async with create_app(settings).start_lifespan_context():
+        [dead] = await read_topic(settings, settings.topic("dead_letter"), 1)
+        items = await eventually(lambda: _items(db), lambda found: len(found) >= 2)
+
+    assert items == ["1", "3"]
+    assert Decision.model_validate_json(dead.value).follower_id == "2"
+    headers = dict(dead.headers)
+    assert headers["error"].decode().startswith("the notifier failed on it alone: DataError: ")
+    assert "date value out of range" in headers["error"].decode()
+    assert headers["topic"].decode() == settings.topic("decisions")
+    assert int(headers["offset"]) == 1  # the second record of the three
