@@ -7,14 +7,16 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.events import EventType
+from shared.events import EventType, Instant
+from shared.relationships import Revision
 
 # Decision ids are derived from the event they rest on and its annotation's revision, so a redelivered
 # annotation maps to the same id.
 _DECISION_NAMESPACE = uuid.UUID("7a1f7e52-3c1b-4d8e-9a53-0c6f4e1d2b90")
 _NAMESPACE_BYTES = _DECISION_NAMESPACE.bytes
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class DecisionClass(StrEnum):
@@ -40,7 +42,7 @@ class Reason(BaseModel):
 
 class Decision(BaseModel):
     schema_version: Literal[1] = 1
-    decision_id: str
+    decision_id: str = Field(pattern=_UUID)  # (the notifier's tables key it as a uuid)
     account_id: str
     follower_id: str
     screen_name: str = ""
@@ -50,8 +52,8 @@ class Decision(BaseModel):
     scorer_version: str
     config_version: str
     event_ids: tuple[str, ...]
-    occurred_at: AwareDatetime
-    revision: int = Field(default=0, description="The revision of the event's annotation it answers.")
+    occurred_at: Instant
+    revision: Revision = Field(default=0, description="The revision of the event's annotation it answers.")
     event_type: EventType | None = Field(
         default=None,
         description="The type of the event it was decided on (its place in event time, with "

@@ -29,7 +29,9 @@ SCHEMA_VERSION: Literal[2] = CURRENT
 DEFAULT_PLATFORM = V1_PLATFORM
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Count = Annotated[int, Field(ge=0)]
+# What the platforms' 64-bit counters (and PostgreSQL's bigint) hold: a count of 10**400 failed the
+# scorer's logarithms on every delivery.
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 # The times an event can carry: every time the services derive from one (a grace period before it, a
 # window after it) must exist too, and Python's, asyncpg's and so the services' dates end at the
 # years 1 and 9999 *in UTC* (0001-01-01T00:30:00+01:00 is in year 0 there). A time before the Unix

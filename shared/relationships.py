@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events import Event, EventType
+from shared.events import Count, Event, EventType
+
+# An annotation's revision, as the decisions and the scorer's tables keep it (an int column): one
+# of 2**31 failed the scorer's insert on every delivery.
+Revision = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class ChurnPattern(StrEnum):
@@ -84,9 +88,9 @@ class Annotation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    follows: int
-    unfollows: int
-    interactions: int
+    follows: Count
+    unfollows: Count
+    interactions: Count
     following: bool
     last_follow_at: AwareDatetime | None
     last_unfollow_at: AwareDatetime | None
@@ -94,7 +98,7 @@ class Annotation(BaseModel):
     dwell_seconds: float | None = Field(
         default=None, description="How long the follow that this unfollow ended had lasted."
     )
-    cycles_in_horizon: int = 0
+    cycles_in_horizon: Count = 0
     patterns: tuple[ChurnPattern, ...] = Field(
         default=(), description="Churn patterns this relationship has matched so far."
     )
@@ -102,14 +106,14 @@ class Annotation(BaseModel):
         default=(), description="Patterns first matched by this event (each raises an alert)."
     )
     followed_back_at: AwareDatetime | None = Field(default=None, description="When the brand followed back.")
-    accounts_churned: int = Field(
+    accounts_churned: Count = Field(
         default=0, description="Brand accounts this follower churned on within the horizon, as of this event."
     )
     late: bool = Field(
         default=False,
         description="Arrived after the grace period: folded after what settled, not at its event-time place.",
     )
-    revision: int = Field(
+    revision: Revision = Field(
         default=0, description="0 when first published; higher when an earlier event arrived afterwards."
     )
     as_of: AwareDatetime | None = Field(
