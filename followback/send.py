@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,18 +48,43 @@ def _csv_item(row: dict[str, str]) -> dict[str, Any]:
     return item
 
 
+class UnreadableFileError(RuntimeError):
+    """A file no event can be read from at all (a CSV file that is not UTF-8 text)."""
+
+
 def read_items(path: Path) -> Iterator[Any]:
-    """JSON values from an NDJSON file (one per line) or dicts from a CSV file with a header."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".csv":
-            yield from (_csv_item(row) for row in csv.DictReader(handle))
-            return
-        for number, line in enumerate(handle, start=1):
+    """JSON values from an NDJSON file (one per line) or dicts from a CSV file with a header. A line
+    or row no event can come from is an :class:`_Unreadable` with the reason, in its place."""
+    if path.suffix.lower() == ".csv":
+        yield from _csv_items(path)
+        return
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield _Unreadable(f"line {number}: not UTF-8 text (byte {error.start + 1} of the line)")
+                continue
             if line.strip():
                 try:
                     yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield _Unreadable(f"line {number}: not JSON ({error.msg})")
+                except ValueError as error:  # not JSON, or a number of more digits than Python reads
+                    reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+                    yield _Unreadable(f"line {number}: not JSON ({reason})")
+
+
+def _csv_items(path: Path) -> Iterator[Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"{path} is not UTF-8 text (byte {error.start + 1})") from None
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    for row in rows:
+        extra = row.pop(None, None)  # (DictReader keeps the fields beyond the header under None)
+        if extra is not None:
+            yield _Unreadable(f"line {rows.line_num}: {len(extra)} more field(s) than the header has columns")
+        else:
+            yield _csv_item(row)
 
 
 @dataclass(frozen=True)

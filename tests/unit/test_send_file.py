@@ -1,0 +1,53 @@
+"""`followback send FILE` reads what it can of a file and names, by line, what no event can come
+from, instead of stopping with a traceback (helper-40: an NDJSON number of 5,000 digits, a line that
+is not UTF-8, a CSV row with more fields than the header)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from followback.cli import app
+from followback.send import _Unreadable, read_items
+from tests.support import T0, event
+
+
+def test_ndjson_lines_no_event_can_come_from_are_named_in_their_place(tmp_path: Path) -> None:
+    good = json.dumps(event("e1", "follow", "42", T0))
+    path = tmp_path / "events.ndjson"
+    lines = [good.encode(), b'{"n": ' + b"1" * 5000 + b"}", b"\xff\xfe{}", b"{not json", good.encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    items = list(read_items(path))
+
+    assert [item["event_id"] for item in (items[0], items[4])] == ["e1", "e1"]
+    reasons = [item.reason for item in items[1:4] if isinstance(item, _Unreadable)]
+    assert len(reasons) == 3
+    assert reasons[0].startswith("line 2: not JSON (Exceeds the limit (4300 digits)")
+    assert reasons[1] == "line 3: not UTF-8 text (byte 1 of the line)"
+    assert reasons[2].startswith("line 4: not JSON (")
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    header = "event_id,type,platform,account_id,occurred_at,id"
+    path.write_text(
+        f"{header}\ne1,follow,x,brand,{T0.isoformat()},42\ne2,follow,x,brand,{T0.isoformat()},43,extra,more\n",
+        encoding="utf-8",
+    )
+    first, second = read_items(path)
+    assert first["follower"] == {"id": "42"}
+    assert isinstance(second, _Unreadable)
+    assert second.reason == "line 3: 2 more field(s) than the header has columns"
+
+
+def test_a_csv_file_that_is_not_utf8_stops_send_with_a_message_and_sends_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"event_id,type\n\xe9v1,follow\n")
+    result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9/v1/events"])
+    assert result.exit_code == 1
+    assert "is not UTF-8 text (byte 15)" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
