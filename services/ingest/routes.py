@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from services.ingest.deps import BodyDep, ProducerDep, SettingsDep, require_token
 from services.ingest.publishing import publish_or_503
 from services.ingest.signatures import crc_response, verify
-from services.ingest.webhook import map_payload
+from services.ingest.webhook import PayloadError, map_payload
 from shared.events import Event
 from shared.metrics import EVENTS_RECEIVED
 from shared.settings import Settings
@@ -125,7 +125,10 @@ async def x_activity(
         return _not_json(error)
     if not isinstance(payload, dict) or not payload.get("for_user_id"):
         return _rejected([FieldError(None, "for_user_id", "the payload names no brand account")])
-    mapped = map_payload(payload)
+    try:
+        mapped = map_payload(payload)
+    except PayloadError as error:
+        return _rejected([FieldError(None, error.path, error.message)])
     events, errors = validate(mapped.events)
     errors = errors or _ahead(events, settings)
     if errors:

@@ -25,6 +25,36 @@ PROFILE_FIELDS = (
 )  # fmt: skip
 
 
+class PayloadError(ValueError):
+    """A part of the payload that is not the shape X sends (an object where a list belongs, say):
+    named by its path, for a 422."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
+def _objects(value: Any, path: str) -> list[dict[str, Any]]:
+    """A list of objects (absent or null: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(path, "should be a list of objects")
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise PayloadError(f"{path}[{n}]", "should be an object")
+    return value
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    """An object (absent or null: an empty one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(path, "should be an object")
+    return value
+
+
 @dataclass
 class Mapped:
     """The candidate events (dicts, validated by the caller) and what was skipped, with why."""
@@ -34,15 +64,17 @@ class Mapped:
 
 
 def _time(value: Any) -> str | None:
-    """Epoch milliseconds (X's ``created_timestamp``/``timestamp_ms``) or X's text date, as RFC 3339."""
+    """Epoch milliseconds (X's ``created_timestamp``/``timestamp_ms``) or X's text date, as RFC 3339.
+    Anything else (no time, or one out of range: NaN, 10**20, a digit that is no ASCII digit) is
+    left as text, for validation to name as a bad time."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) or str(value).isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC).isoformat()
     try:
+        if isinstance(value, int | float) or (str(value).isascii() and str(value).isdigit()):
+            return datetime.fromtimestamp(int(value) / 1000, tz=UTC).isoformat()
         return datetime.strptime(str(value), TWITTER_TIME).isoformat()
-    except ValueError:
-        return str(value)  # left for validation to name as a bad timestamp
+    except (ValueError, OverflowError, OSError):
+        return str(value)
 
 
 def profile(user: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +95,10 @@ def _digest_id(*parts: Any) -> str:
     return "x-" + hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:40]
 
 
-def _uid(user: dict[str, Any] | None) -> str:
-    return str((user or {}).get("id_str") or (user or {}).get("id") or "")
+def _uid(user: Any) -> str:
+    if not isinstance(user, dict):
+        return ""
+    return str(user.get("id_str") or user.get("id") or "")
 
 
 def _event(event_id: str, kind: str, account: str, user: dict[str, Any], at: Any) -> dict[str, Any]:
@@ -80,8 +114,9 @@ def _event(event_id: str, kind: str, account: str, user: dict[str, Any], at: Any
 
 
 def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
-    for item in items:
-        source, target = item.get("source") or {}, item.get("target") or {}
+    for n, item in enumerate(items):
+        source = _object(item.get("source"), f"follow_events[{n}].source")
+        target = _object(item.get("target"), f"follow_events[{n}].target")
         kind = item.get("type")
         if _uid(target) != account:
             out.skipped.append(f"{kind} by the brand itself (source {_uid(source)})")
@@ -99,20 +134,30 @@ def _tweet_kind(account: str, tweet: dict[str, Any]) -> InteractionKind | None:
         return InteractionKind.QUOTE
     if str(tweet.get("in_reply_to_user_id_str") or tweet.get("in_reply_to_user_id") or "") == account:
         return InteractionKind.REPLY
-    mentions = (tweet.get("entities") or {}).get("user_mentions") or []
+    mentions = _objects(
+        _object(tweet.get("entities"), "entities").get("user_mentions"), "entities.user_mentions"
+    )
     if any(str(m.get("id_str") or m.get("id")) == account for m in mentions):
         return InteractionKind.MENTION
     return None
 
 
 def _tweets(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
-    for tweet in items:
-        user = tweet.get("user") or {}
-        kind = _tweet_kind(account, tweet)
+    for n, tweet in enumerate(items):
+        where = f"tweet_create_events[{n}]"
+        user = _object(tweet.get("user"), f"{where}.user")
+        try:
+            kind = _tweet_kind(account, tweet)
+        except PayloadError as error:
+            raise PayloadError(f"{where}.{error.path}", error.message) from None
         if _uid(user) == account or kind is None:
             out.skipped.append(f"tweet {tweet.get('id_str')} is not a follower's interaction")
             continue
-        text = (tweet.get("extended_tweet") or {}).get("full_text") or tweet.get("text") or ""
+        text = (
+            _object(tweet.get("extended_tweet"), f"{where}.extended_tweet").get("full_text")
+            or tweet.get("text")
+            or ""
+        )
         event = _event(f"x:tweet:{tweet.get('id_str') or tweet.get('id')}", "interaction", account,
                        user, tweet.get("timestamp_ms") or tweet.get("created_at"))  # fmt: skip
         event["interaction"] = {"kind": kind.value, "text": text}
@@ -120,8 +165,8 @@ def _tweets(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
 
 
 def _favorites(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
-    for fav in items:
-        user = fav.get("user") or {}
+    for n, fav in enumerate(items):
+        user = _object(fav.get("user"), f"favorite_events[{n}].user")
         if _uid(user) == account:
             out.skipped.append(f"like {fav.get('id')} by the brand itself")
             continue
@@ -132,27 +177,29 @@ def _favorites(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
 
 
 def _messages(account: str, payload: dict[str, Any], out: Mapped) -> None:
-    users = payload.get("users") or {}
-    for message in payload.get("direct_message_events") or []:
-        create = message.get("message_create") or {}
+    users = _object(payload.get("users"), "users")
+    for n, message in enumerate(_objects(payload.get("direct_message_events"), "direct_message_events")):
+        create = _object(message.get("message_create"), f"direct_message_events[{n}].message_create")
         sender = str(create.get("sender_id") or "")
         if message.get("type") != "message_create" or sender == account:
             out.skipped.append(f"direct message {message.get('id')} sent by the brand")
             continue
-        user = users.get(sender) or {"id_str": sender}
+        user = _object(users.get(sender), f"users.{sender}") or {"id_str": sender}
         event = _event(f"x:dm:{message.get('id')}", "interaction", account, user,
                        message.get("created_timestamp"))  # fmt: skip
-        text = (create.get("message_data") or {}).get("text") or ""
+        data = _object(create.get("message_data"), f"direct_message_events[{n}].message_create.message_data")
+        text = data.get("text") or ""
         event["interaction"] = {"kind": InteractionKind.DIRECT_MESSAGE.value, "text": text}
         out.events.append(event)
 
 
 def map_payload(payload: dict[str, Any]) -> Mapped:
-    """Every follower event in one Account Activity payload, in the payload's order."""
+    """Every follower event in one Account Activity payload, in the payload's order; a part of it
+    that is not the shape X sends is a :class:`PayloadError`."""
     account = str(payload.get("for_user_id") or "")
     out = Mapped()
-    _follows(account, payload.get("follow_events") or [], out)
-    _tweets(account, payload.get("tweet_create_events") or [], out)
-    _favorites(account, payload.get("favorite_events") or [], out)
+    _follows(account, _objects(payload.get("follow_events"), "follow_events"), out)
+    _tweets(account, _objects(payload.get("tweet_create_events"), "tweet_create_events"), out)
+    _favorites(account, _objects(payload.get("favorite_events"), "favorite_events"), out)
     _messages(account, payload, out)
     return out

@@ -151,6 +151,23 @@ async def test_a_bad_or_missing_signature_is_refused_and_publishes_nothing(
     assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
 
 
+async def test_a_signed_payload_not_in_xs_shape_gets_a_422_naming_the_part_and_publishes_nothing(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    """It answered 500 with a traceback (helper-40)."""
+    payload = json.loads((X_DATA / "follow_events.json").read_bytes())
+    payload["follow_events"][1]["source"] = "abc"
+    body = json.dumps(payload).encode()
+    answer = await client.post(
+        "/v1/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": sign(SECRET, body)}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"index": None, "field": "follow_events[1].source", "message": "should be an object"}
+    ]
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
+
+
 async def test_metrics_count_accepted_events_by_type_and_rejections_by_status(
     client: httpx.AsyncClient,
 ) -> None:

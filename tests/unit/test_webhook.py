@@ -9,8 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.ingest.signatures import crc_response, sign, verify
-from services.ingest.webhook import map_payload
+from services.ingest.webhook import PayloadError, map_payload
 from shared.events import Event, EventType, InteractionKind
 from shared.validation import validate
 
@@ -89,3 +91,45 @@ def test_signatures_are_base64_hmac_sha256_under_the_consumer_secret() -> None:
 def test_the_crc_answer_signs_the_token() -> None:
     token = base64.b64encode(hmac.new(b"s3cret", b"abc", hashlib.sha256).digest()).decode()
     assert crc_response("s3cret", "abc") == {"response_token": f"sha256={token}"}
+
+
+DM_CREATE = "direct_message_events[0].message_create"
+MENTIONS = "tweet_create_events[0].entities.user_mentions"
+
+
+def _follow_payload(**item: Any) -> dict[str, Any]:
+    payload = load("follow_events.json")
+    payload["follow_events"] = [{**payload["follow_events"][0], **item}]
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda p: p.update(follow_events={"type": "follow"}), "follow_events"),
+        (lambda p: p.update(follow_events=["follow"]), "follow_events[0]"),
+        (lambda p: p["follow_events"][0].update(source="abc"), "follow_events[0].source"),
+        (lambda p: p.update(users=[{"id": 1}]), "users"),
+        (lambda p: p.update(direct_message_events=[{"message_create": "hi"}]), DM_CREATE),
+        (lambda p: p.update(tweet_create_events=[{"entities": {"user_mentions": "x"}}]), MENTIONS),
+    ],
+)
+def test_a_part_of_the_payload_that_is_not_xs_shape_is_named_by_its_path(change: Any, path: str) -> None:
+    """Each of these answered 500 with a traceback (helper-40): now a 422 names the part."""
+    payload = load("follow_events.json")
+    change(payload)
+    with pytest.raises(PayloadError) as refused:
+        map_payload(payload)
+    assert refused.value.path == path
+
+
+@pytest.mark.parametrize("stamp", ["99999999999999999999", float("nan"), float("inf"), "²", 10**30, "soon"])
+def test_a_time_out_of_range_or_no_time_is_left_for_validation_to_name(stamp: Any) -> None:
+    """A timestamp X could not have sent (out of range, NaN, a digit that is no ASCII digit) answered
+    500; now validation names the field."""
+    events, errors = validate(map_payload(_follow_payload(created_timestamp=stamp)).events)
+    assert events == []
+    assert {e.field for e in errors} == {"occurred_at"}
+    source = {**load("follow_events.json")["follow_events"][0]["source"], "created_at": 10**30}
+    _, errors = validate(map_payload(_follow_payload(source=source)).events)
+    assert {e.field for e in errors} == {"follower.created_at"}
