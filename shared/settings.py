@@ -72,7 +72,6 @@ class Topics(BaseModel):
 class ConsumerSettings(BaseModel):
     max_records: int = Field(default=500, ge=1, description="Most records handled per batch.")
     batch_timeout_ms: int = Field(default=50, ge=1)
-    max_retries: int = Field(default=5, ge=0, description="Redeliveries of a failing batch.")
 
 
 class ScoringSettings(BaseModel):
