@@ -360,9 +360,22 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")
 
 
 @dlq_app.command("replay")
-def dlq_replay() -> None:
+def dlq_replay(
+    failed_alone: Annotated[
+        bool,
+        typer.Option(
+            "--failed-alone",
+            help="Also the letters a consumer failed on alone (they parse): once their cause is fixed.",
+        ),
+    ] = False,
+) -> None:
     """Re-publish to their source topic the dead letters that parse now; the rest stay."""
     from followback import dlq
 
-    sent, left = asyncio.run(dlq.replay(load_settings()))
-    _json_line({"republished": sent, "still_invalid": left})
+    done = asyncio.run(dlq.replay(load_settings(), failed_alone))
+    if done.held:
+        err.print(
+            f"note: {done.held} letter(s) a consumer failed on alone were held back: "
+            "give --failed-alone once their cause is fixed"
+        )
+    _json_line({"republished": done.sent, "still_invalid": done.left, "failed_alone_held": done.held})

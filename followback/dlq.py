@@ -3,7 +3,10 @@
 Each dead letter keeps the bytes as they arrived and, in headers, the error and the topic,
 partition and offset it came from. ``replay`` re-publishes to their source topic the letters that
 parse now (after a fix, or an upcaster for an old schema); the rest stay. Re-publishing twice is
-harmless: every consumer treats a repeated id as already done.
+harmless: every consumer treats a repeated id as already done. A letter a consumer failed on alone
+(``shared.consuming.isolating``) parses, and would only come back while its cause lasts: it is held
+back unless asked for (``failed_alone``, once the cause is fixed). Of letters with the same bytes for
+the same topic (the dead-letter topic keeps every copy), one is re-published.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
+from shared.consuming import FAILED_ALONE
 from shared.decisions import Decision
 from shared.events import Event
 from shared.lag import LagProbe
@@ -85,13 +89,22 @@ async def read(settings: Settings) -> list[DeadLetter]:
         await consumer.stop()
 
 
-async def replay(settings: Settings) -> tuple[int, int]:
-    """Re-publish every dead letter that now parses for its source topic; returns (sent, left)."""
+@dataclass(frozen=True)
+class Replayed:
+    sent: int  # re-published (once for each distinct letter)
+    left: int  # still not parsing, or of no topic a consumer reads
+    held: int  # failed on alone by a consumer, not asked for
+
+
+async def replay(settings: Settings, failed_alone: bool = False) -> Replayed:
+    """Re-publish every dead letter that now parses for its source topic (of those a consumer failed
+    on alone, only with ``failed_alone``), each distinct one once."""
     known = models(settings)
     letters = await read(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_idempotence=True)
     await producer.start()
-    sent = 0
+    sent: set[tuple[str, bytes | None, bytes]] = set()
+    repeats = held = 0
     try:
         for letter in letters:
             model = known.get(letter.source_topic)
@@ -101,8 +114,15 @@ async def replay(settings: Settings) -> tuple[int, int]:
                 model.model_validate_json(letter.value)
             except ValidationError:
                 continue
+            if FAILED_ALONE in letter.error and not failed_alone:
+                held += 1
+                continue
+            copy = (letter.source_topic, letter.key, letter.value)
+            if copy in sent:
+                repeats += 1
+                continue
             await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
-            sent += 1
+            sent.add(copy)
     finally:
         await producer.stop()
-    return sent, len(letters) - sent
+    return Replayed(len(sent), len(letters) - len(sent) - repeats - held, held)

@@ -33,9 +33,9 @@ class AccountConfig(BaseModel):
     blocked_accounts: list[str] = Field(default_factory=list, description="Ids or handles never pushed.")
     high_value_threshold: float | None = Field(default=None, ge=0, le=100)
     worth_following_threshold: float | None = Field(default=None, ge=0, le=100)
-    daily_push_budget: int = Field(
-        default=400, ge=0, le=1_000_000, description="Most pushes per day (platform limit)."
-    )  # (bounded: one of 2**63 failed the notifier's query for every high-value follower of the brand)
+    # Not bounded above: a stored configuration must stay readable (the notifier caps what it asks
+    # PostgreSQL for: one of 2**63 failed its query for every high-value follower of the brand).
+    daily_push_budget: int = Field(default=400, ge=0, description="Most pushes per day (platform limit).")
     # Push channels besides the built-in review queue (the notifier's); unset means off.
     slack_webhook_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$", description="Slack-compatible incoming webhook."

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+# In the reason of a record dead-lettered by :func:`isolating`: "the scorer failed on it alone: ...".
+FAILED_ALONE = " failed on it alone: "
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,21 @@ async def dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, reaso
 def is_poison(error: BaseException) -> bool:
     """Whether the records of a failed effect brought ``error`` about themselves, so that the same
     records fail the same way on every delivery: a value the database refuses (asyncpg's
-    ``DataError``: a date out of its range, a character it cannot hold) or one the pure core cannot
-    compute with (an arithmetic, value, type or lookup error). Anything else (the database or the
-    broker away, a deadlock, a serialization failure) passes with time: the batch is retried."""
+    ``DataError``: a date out of its range, a character it cannot hold; ``ProgramLimitExceeded``:
+    an id too long for an index) or one the pure core cannot compute with (an arithmetic, value,
+    type or lookup error). Anything else (the database or the broker away, a deadlock, a
+    serialization failure) passes with time: the batch is retried."""
     if isinstance(error, asyncpg.ClientConfigurationError):  # (a ValueError: the settings', not a record's)
         return False
-    return isinstance(error, asyncpg.DataError | ArithmeticError | ValueError | TypeError | LookupError)
+    return isinstance(
+        error,
+        asyncpg.DataError
+        | asyncpg.ProgramLimitExceededError
+        | ArithmeticError
+        | ValueError
+        | TypeError
+        | LookupError,
+    )
 
 
 async def isolating(
@@ -141,7 +152,7 @@ def rejecter(
     dead-letter topic, the reason naming the step that failed on it and the error."""
 
     async def reject(item: M, error: BaseException) -> None:
-        reason = f"{what} failed on it alone: {_reason(error)}"[:500]
+        reason = f"{what}{FAILED_ALONE}{_reason(error)}"[:500]
         await dead_letter(producer, topic, parsed.record_of(item), reason)
 
     return reject

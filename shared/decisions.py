@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.events import EventType, Instant
+from shared.events import EventType, Id, Instant, Text
 from shared.relationships import Revision
 
 # Decision ids are derived from the event they rest on and its annotation's revision, so a redelivered
@@ -43,15 +43,15 @@ class Reason(BaseModel):
 class Decision(BaseModel):
     schema_version: Literal[1] = 1
     decision_id: str = Field(pattern=_UUID)  # (the notifier's tables key it as a uuid)
-    account_id: str
-    follower_id: str
-    screen_name: str = ""
+    account_id: Id
+    follower_id: Id
+    screen_name: Text = Field(default="", max_length=50)
     decision_class: DecisionClass = Field(alias="class")
     score: float = Field(ge=0, le=100)
     reasons: tuple[Reason, ...]
-    scorer_version: str
-    config_version: str
-    event_ids: tuple[str, ...]
+    scorer_version: Text
+    config_version: Text
+    event_ids: tuple[Id, ...]
     occurred_at: Instant
     revision: Revision = Field(default=0, description="The revision of the event's annotation it answers.")
     event_type: EventType | None = Field(

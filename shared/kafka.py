@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream.kafka import KafkaBroker
@@ -95,7 +95,9 @@ async def publish_all(producer: AIOKafkaProducer, topic: str, items: Iterable[Ke
     client's CPU of one ``send`` per record (about 6 µs a record instead of 13). Each key goes to the
     partition the default partitioner picks, and each partition's records keep their order.
     """
-    partitions = sorted(await producer.partitions_for(topic))
+    partitions = sorted(await producer.partitions_for(topic) or ())
+    if not partitions:  # (no metadata yet: an outage, so the batch is retried; never a record's fault)
+        raise KafkaError(f"no partition of {topic} is known")
     open_batches: dict[int, BatchBuilder] = {}
     futures: list[asyncio.Future[Any]] = []
     sent = 0

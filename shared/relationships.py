@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events import Count, Event, EventType
+from shared.events import Count, Event, EventType, Text
 
 # An annotation's revision, as the decisions and the scorer's tables keep it (an int column): one
 # of 2**31 failed the scorer's insert on every delivery.
@@ -121,7 +121,7 @@ class Annotation(BaseModel):
         description="For a late event: the newest event time its annotation includes (it was folded "
         "after everything settled, not at its own time); None: the event's own time.",
     )
-    churn_rules: str | None = Field(
+    churn_rules: Text | None = Field(
         default=None,
         description="The fingerprint of the churn rules applied (None: from before they were named).",
     )

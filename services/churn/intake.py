@@ -20,8 +20,9 @@ REFUSED = "type: 'retained' is emitted by the churn detector, never accepted as 
 
 
 def partitions(records: Sequence[Any]) -> dict[str, int]:
-    """Follower id -> partition of the events topic, from the records' keys."""
-    return {r.key.decode(): r.partition for r in records if r.key}
+    """Follower id -> partition of the events topic, from the records' keys (a key that is not
+    UTF-8 is no follower's id: kept replaced, it matches none, instead of failing the batch)."""
+    return {r.key.decode("utf-8", "replace"): r.partition for r in records if r.key}
 
 
 async def refuse_retained(

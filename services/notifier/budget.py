@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import asyncpg
 
 DEFAULT_BUDGET = 400
+BIGINT_MAX = 2**63 - 1
 
 
 async def allocate(
@@ -60,7 +61,7 @@ async def _allocate_day(
         account,
         day,
         first,
-        max(0, budget - int(used)),
+        min(max(0, budget - int(used)), BIGINT_MAX),  # (LIMIT takes a bigint: a budget beyond is no limit)
     )
     await conn.execute(
         """

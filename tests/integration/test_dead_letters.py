@@ -11,7 +11,7 @@ from followback import dlq
 from services.churn.app import create_app
 from shared.events import Event
 from shared.settings import Settings
-from tests.support import event, publish, read_topic
+from tests.support import end_offsets, event, publish, read_to_end, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ async def test_dead_letters_are_listed_with_their_source_and_valid_ones_republis
         assert all(letter.source_offset.isdigit() for letter in letters)
 
         # Nothing parses yet, so nothing is re-published.
-        assert await dlq.replay(settings) == (0, 3)
+        assert await dlq.replay(settings) == dlq.Replayed(sent=0, left=3, held=0)
 
         # A fixed message (here: one put on the dead-letter topic by hand, as an operator would).
         fixed = json.dumps(good).encode()
@@ -45,7 +45,7 @@ async def test_dead_letters_are_listed_with_their_source_and_valid_ones_republis
         letters = await dlq.read(settings)
         assert len(letters) == 4
     # Headers name the source for letters the consumers write; a hand-made one has none: left alone.
-    assert await dlq.replay(settings) == (0, 4)
+    assert await dlq.replay(settings) == dlq.Replayed(sent=0, left=4, held=0)
 
 
 async def test_a_letter_that_parses_now_goes_back_to_its_source_topic(settings: Settings) -> None:
@@ -61,7 +61,36 @@ async def test_a_letter_that_parses_now_goes_back_to_its_source_topic(settings: 
     finally:
         await producer.stop()
 
-    assert await dlq.replay(settings) == (1, 0)
+    assert await dlq.replay(settings) == dlq.Replayed(sent=1, left=0, held=0)
     [record] = await read_topic(settings, settings.topic("events"), 1)
     assert Event.model_validate_json(record.value).event_id == "d9"
     assert record.key == b"778"
+
+
+async def test_a_letter_a_consumer_failed_on_alone_is_held_back_unless_asked_for_and_sent_once(
+    settings: Settings,
+) -> None:
+    """It parses, so every replay re-published it, and the consumer dead-lettered it again while its
+    cause lasted; the dead-letter topic keeps every copy, so each run doubled them (helper-41)."""
+    from aiokafka import AIOKafkaProducer
+
+    value = json.dumps(event("d7", "follow", "779", timedelta(0))).encode()
+    headers = [
+        ("error", b"the churn detector failed on it alone: OverflowError: date value out of range"),
+        ("topic", settings.topic("events").encode()),
+        ("partition", b"0"),
+        ("offset", b"3"),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        for _ in range(2):  # dead-lettered twice (a replay before the fix)
+            await producer.send_and_wait(settings.topic("dead_letter"), value, key=b"779", headers=headers)
+    finally:
+        await producer.stop()
+
+    assert await dlq.replay(settings) == dlq.Replayed(sent=0, left=0, held=2)
+    assert await end_offsets(settings, settings.topic("events")) == 0
+    assert await dlq.replay(settings, failed_alone=True) == dlq.Replayed(sent=1, left=0, held=0)
+    [record] = await read_to_end(settings, settings.topic("events"))  # once, of the two copies
+    assert record.value == value

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.accounts import AccountConfig
 from shared.decisions import Decision, decision_id_for
 from shared.events import Event
 from shared.relationships import AnnotatedEvent
@@ -53,7 +52,9 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], str]] = [
     (Decision, _decision(decision_id="not-a-uuid"), "decision_id"),  # the notifier's uuid columns
     (Decision, _decision(occurred_at="0001-01-01T00:30:00+01:00"), "occurred_at"),  # year 0 in UTC
     (Decision, _decision(revision=2**31), "revision"),
-    (AccountConfig, {"daily_push_budget": 2**63}, "daily_push_budget"),  # the notifier's LIMIT
+    (Decision, _decision(follower_id="x" * 20_000), "follower_id"),  # the queue's index (helper-41)
+    (Decision, _decision(screen_name="a\x00b"), "screen_name"),  # PostgreSQL's text
+    (AnnotatedEvent, _annotated(churn_rules="ab\x00"), "relationship.churn_rules"),
 ]
 
 
@@ -72,7 +73,6 @@ def test_a_value_no_later_stage_can_hold_is_refused_by_its_field(
         (Event, _follower(followers_count=2**63 - 1, friends_count=0)),
         (AnnotatedEvent, _annotated(interactions=0, revision=2**31 - 1)),
         (Decision, _decision(decision_id=decision_id_for("e1").upper(), revision=2**31 - 1)),
-        (AccountConfig, {"daily_push_budget": 1_000_000}),
     ],
 )
 def test_the_largest_values_the_stages_hold_pass(model: type[BaseModel], body: dict[str, Any]) -> None:
