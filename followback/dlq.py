@@ -4,9 +4,11 @@ Each dead letter keeps the bytes as they arrived and, in headers, the error and 
 partition and offset it came from. ``replay`` re-publishes to their source topic the letters that
 parse now (after a fix, or an upcaster for an old schema); the rest stay. Re-publishing twice is
 harmless: every consumer treats a repeated id as already done. A letter a consumer failed on alone
-(``shared.consuming.isolating``) parses, and would only come back while its cause lasts: it is held
-back unless asked for (``failed_alone``, once the cause is fixed). Of letters with the same bytes for
-the same topic (the dead-letter topic keeps every copy), one is re-published.
+(``shared.consuming.isolating``, its ``stage`` header ``effect``) parses, and would only come back
+while its cause lasts: it is held back unless asked for (``failed_alone``, once the cause is
+fixed). A ``retained`` notice the detector refused (``refused``) parses too and is never input: it
+stays. Of letters with the same bytes for the same topic (the topic keeps every copy), one is
+re-published.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
-from shared.consuming import FAILED_ALONE
+from shared.consuming import EFFECT, REFUSED
 from shared.decisions import Decision
 from shared.events import Event
 from shared.lag import LagProbe
@@ -31,6 +33,7 @@ class DeadLetter:
     key: bytes | None
     value: bytes
     error: str
+    stage: str  # what refused it (shared.consuming: parse, refused, effect; "" before letters kept it)
     source_topic: str
     source_partition: str
     source_offset: str
@@ -77,6 +80,7 @@ async def read(settings: Settings) -> list[DeadLetter]:
                             key=record.key,
                             value=record.value,
                             error=headers.get("error", ""),
+                            stage=headers.get("stage", ""),
                             source_topic=headers.get("topic", ""),
                             source_partition=headers.get("partition", ""),
                             source_offset=headers.get("offset", ""),
@@ -108,13 +112,13 @@ async def replay(settings: Settings, failed_alone: bool = False) -> Replayed:
     try:
         for letter in letters:
             model = known.get(letter.source_topic)
-            if model is None:
+            if model is None or letter.stage == REFUSED:
                 continue
             try:
                 model.model_validate_json(letter.value)
             except ValidationError:
                 continue
-            if FAILED_ALONE in letter.error and not failed_alone:
+            if letter.stage == EFFECT and not failed_alone:
                 held += 1
                 continue
             copy = (letter.source_topic, letter.key, letter.value)

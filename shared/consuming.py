@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-# In the reason of a record dead-lettered by :func:`isolating`: "the scorer failed on it alone: ...".
-FAILED_ALONE = " failed on it alone: "
+# Why a record was dead-lettered, in its ``stage`` header (``followback dlq replay`` reads it): it did
+# not parse; it is the churn detector's own output, never input; or it parsed, and the consumer's
+# work failed on it alone (:func:`isolating`).
+PARSE, REFUSED, EFFECT = "parse", "refused", "effect"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Parsed(Generic[M]):
     # Kafka timestamps (seconds) of the good records, in the same order: when each arrived.
     arrived: list[float]
     # The record each good item was parsed from, by the item's identity (to dead-letter it later).
-    records: dict[int, Any] = field(default_factory=dict)
+    records: dict[int, Any]
 
     def record_of(self, item: M) -> Any:
         return self.records[id(item)]
@@ -68,7 +71,8 @@ async def parse_batch(
         try:
             item = model.model_validate_json(body)
         except ValidationError as error:
-            futures.append(await _send_dead_letter(producer, dead_letter_topic, record, body, _reason(error)))
+            reason = _reason(error)
+            futures.append(await _send_dead_letter(producer, dead_letter_topic, record, body, reason, PARSE))
             continue
         good.append(item)
         arrived.append(record.timestamp / 1000)
@@ -79,13 +83,14 @@ async def parse_batch(
 
 
 async def _send_dead_letter(
-    producer: AIOKafkaProducer, topic: str, record: Any, body: bytes, reason: str
+    producer: AIOKafkaProducer, topic: str, record: Any, body: bytes, reason: str, stage: str
 ) -> asyncio.Future[Any]:
-    """Send one record to the dead-letter topic with the reason and where it came from in its
-    headers; the future is the broker's acknowledgement."""
+    """Send one record to the dead-letter topic with the reason, the stage that refused it and
+    where it came from in its headers; the future is the broker's acknowledgement."""
     log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
     headers = [
         ("error", reason.encode()),
+        ("stage", stage.encode()),
         ("topic", record.topic.encode()),
         ("partition", str(record.partition).encode()),
         ("offset", str(record.offset).encode()),
@@ -95,9 +100,9 @@ async def _send_dead_letter(
     return future
 
 
-async def dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, reason: str) -> None:
+async def dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, reason: str, stage: str) -> None:
     """Dead-letter one record (its value as it was on the topic) and await the broker's ack."""
-    future = await _send_dead_letter(producer, topic, record, record.value, reason)
+    future = await _send_dead_letter(producer, topic, record, record.value, reason, stage)
     await future
 
 
@@ -121,28 +126,66 @@ def is_poison(error: BaseException) -> bool:
     )
 
 
+class AfterCommitError(RuntimeError):
+    """A step after an effect's commit failed (publishing what it committed): its records are done,
+    so none of them is to blame. The batch is delivered again; what was committed is recognised by
+    its ids."""
+
+
+@contextmanager
+def after_commit() -> Iterator[None]:
+    """Around what an effect does once it has committed: any error there is an
+    :class:`AfterCommitError`, never a poison one (:func:`isolating` needs effects that are all or
+    nothing: a record is to blame only for what it made fail before the commit)."""
+    try:
+        yield
+    except Exception as error:
+        raise AfterCommitError(f"after the commit: {_reason(error)}") from error
+
+
 async def isolating(
     items: Sequence[T],
     effect: Callable[[Sequence[T]], Awaitable[None]],
     reject: Callable[[T, BaseException], Awaitable[None]],
 ) -> None:
-    """Apply ``effect`` to the items (a consumer's batch, in order). When it fails with a poison
-    error (:func:`is_poison`), apply it to the first half, then the second, down to single items:
-    an item it fails on alone is handed to ``reject`` (to the dead-letter topic, with the error)
-    and the others are committed, in their order, part by part. Any other error propagates: the
-    batch is delivered again, and what was committed of it is recognised by its ids."""
+    """Apply ``effect`` (all or nothing: see :func:`after_commit`) to the items, a consumer's batch
+    in order. When it fails with a poison error (:func:`is_poison`), apply it to the first half,
+    then the second, down to single items: the others are committed, in their order, part by
+    part, and each item it fails on alone is handed to ``reject`` (to the dead-letter topic, with
+    the error). Any other error propagates: the batch is delivered again, and what was committed
+    of it is recognised by its ids (a record rejected before is rejected again then; ``followback
+    dlq replay`` sends identical letters once).
+
+    When the effect fails on every record of a batch of two or more alone, the fault is the code's
+    or the shared state's (a regression, a stored row that no longer reads), not the records': the
+    first error propagates and the consumer waits, as for an outage, rather than dead-letter the
+    stream. (A batch of one cannot tell the two apart: its record is rejected.)"""
+    failed = await _failing_alone(items, effect)
+    if len(items) > 1 and len(failed) == len(items):
+        raise failed[0][1]
+    for item, error in failed:
+        log.error("the effect failed on this record alone: dead-lettered", exc_info=error)
+        await reject(item, error)
+
+
+async def _failing_alone(
+    items: Sequence[T], effect: Callable[[Sequence[T]], Awaitable[None]]
+) -> list[tuple[T, Exception]]:
+    """Apply ``effect`` to the items, halving on a poison error; the items it failed on alone, with
+    the error (none: all committed)."""
+    if not items:
+        return []
     try:
         await effect(items)
+        return []
     except Exception as error:
         if not is_poison(error):
             raise
-        if len(items) == 1:
-            log.error("the effect failed on this record alone: dead-lettered", exc_info=error)
-            await reject(items[0], error)
-            return
-        middle = len(items) // 2
-        await isolating(items[:middle], effect, reject)
-        await isolating(items[middle:], effect, reject)
+        failure = error  # (the halves are tried outside this block: their errors carry no context of it)
+    if len(items) == 1:
+        return [(items[0], failure)]
+    middle = len(items) // 2
+    return await _failing_alone(items[:middle], effect) + await _failing_alone(items[middle:], effect)
 
 
 def rejecter(
@@ -152,8 +195,8 @@ def rejecter(
     dead-letter topic, the reason naming the step that failed on it and the error."""
 
     async def reject(item: M, error: BaseException) -> None:
-        reason = f"{what}{FAILED_ALONE}{_reason(error)}"[:500]
-        await dead_letter(producer, topic, parsed.record_of(item), reason)
+        reason = f"{what} failed on it alone: {_reason(error)}"[:500]
+        await dead_letter(producer, topic, parsed.record_of(item), reason, EFFECT)
 
     return reject
 

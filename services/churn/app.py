@@ -16,7 +16,7 @@ from services.churn.detector import process
 from services.churn.outputs import Published
 from services.churn.patterns import ChurnRules
 from services.churn.sweep import sweeper
-from shared.consuming import Backoff, isolating, parse_batch, rejecter
+from shared.consuming import Backoff, after_commit, isolating, parse_batch, rejecter
 from shared.events import Event
 from shared.kafka import create_broker, publish_all
 from shared.metrics import ANNOTATED, CHURN_ALERTS, DUPLICATES, LATE_EVENTS
@@ -47,14 +47,15 @@ def create_app(settings: Settings | None = None, rules: ChurnRules | None = None
         async def step() -> None:
             records = message.raw_message
             parsed = await parse_batch(Event, bodies, records, producer, dead_letter)
-            events = await intake.refuse_retained(parsed.good, records, producer, dead_letter)
+            events = await intake.refuse_retained(parsed, producer, dead_letter)
             partitions = intake.partitions(records)
 
             async def effect(part: Sequence[Event]) -> None:
-                published = await process(pool, part, partitions, rules)
-                await publish_all(producer, settings.topic("annotated"), published.in_event_time())
-                await publish_all(producer, settings.topic("churn_alerts"), published.alerts)
-                count(published)
+                published = await process(pool, part, partitions, rules)  # committed
+                with after_commit():
+                    await publish_all(producer, settings.topic("annotated"), published.in_event_time())
+                    await publish_all(producer, settings.topic("churn_alerts"), published.alerts)
+                    count(published)
 
             await isolating(events, effect, rejecter(parsed, producer, dead_letter, "the churn detector"))
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from shared.consuming import dead_letter
+from shared.consuming import REFUSED, Parsed, dead_letter
 from shared.events import Event, EventType
 
-REFUSED = "type: 'retained' is emitted by the churn detector, never accepted as input"
+NOT_INPUT = "type: 'retained' is emitted by the churn detector, never accepted as input"
 
 
 def partitions(records: Sequence[Any]) -> dict[str, int]:
@@ -26,18 +26,11 @@ def partitions(records: Sequence[Any]) -> dict[str, int]:
 
 
 async def refuse_retained(
-    events: list[Event], records: Sequence[Any], producer: AIOKafkaProducer, dead_letter_topic: str
+    parsed: Parsed[Event], producer: AIOKafkaProducer, dead_letter_topic: str
 ) -> list[Event]:
-    """The events without any ``retained`` ones, whose records are dead-lettered with the reason
-    (only theirs: another record under the same id is an event, and is processed)."""
-    if not any(e.type is EventType.RETAINED for e in events):
-        return events
-    for record in records:
-        try:
-            event = Event.model_validate_json(record.value)
-        except ValueError:
-            continue  # dead-lettered already, as unparsable
-        if event.type is not EventType.RETAINED:
-            continue
-        await dead_letter(producer, dead_letter_topic, record, REFUSED)
-    return [e for e in events if e.type is not EventType.RETAINED]
+    """The batch's events without any ``retained`` ones, whose records are dead-lettered with the
+    reason (only theirs: another record under the same id is an event, and is processed)."""
+    for event in parsed.good:
+        if event.type is EventType.RETAINED:
+            await dead_letter(producer, dead_letter_topic, parsed.record_of(event), NOT_INPUT, REFUSED)
+    return [e for e in parsed.good if e.type is not EventType.RETAINED]

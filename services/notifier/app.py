@@ -56,8 +56,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
                     await intake.record(conn, part, intake_settings)
                 web_state.wake()  # committed: the worker may send now
 
-            if parsed.good:
-                await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the notifier"))
+            await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the notifier"))
 
         await backoff.guard(step(), "notifier batch")
 

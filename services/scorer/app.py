@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
 from services.scorer.decider import Outcome, process
 from services.scorer.scoring import ScoringRules
-from shared.consuming import Backoff, isolating, parse_batch, rejecter
+from shared.consuming import Backoff, after_commit, isolating, parse_batch, rejecter
 from shared.kafka import create_broker, publish_all
 from shared.metrics import DECISION_LATENCY, DECISIONS
 from shared.relationships import AnnotatedEvent
@@ -27,10 +27,10 @@ def rules_from(settings: Settings) -> ScoringRules:
     )
 
 
-def observe(outcome: Outcome, batch: list[AnnotatedEvent], arrived: list[float]) -> None:
-    """Count the recorded decisions by class, and how long after their event and its arrival."""
+def observe(outcome: Outcome, arrival: Mapping[str, float]) -> None:
+    """Count the recorded decisions by class, and how long after their event and its arrival
+    (``arrival``: event id -> when its record arrived)."""
     now = time.time()
-    arrival = {item.event.event_id: at for item, at in zip(batch, arrived, strict=True)}
     for decision in outcome.recorded:
         DECISIONS.labels(decision.decision_class.value).inc()
         DECISION_LATENCY.labels("event").observe(max(0.0, now - decision.occurred_at.timestamp()))
@@ -51,11 +51,13 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         async def step() -> None:
             dead_letter = settings.topic("dead_letter")
             parsed = await parse_batch(AnnotatedEvent, bodies, message.raw_message, producer, dead_letter)
+            arrival = {item.event.event_id: at for item, at in zip(parsed.good, parsed.arrived, strict=True)}
 
             async def effect(part: Sequence[AnnotatedEvent]) -> None:
-                outcome = await process(pool, part, rules)
-                observe(outcome, parsed.good, parsed.arrived)
-                await publish_all(producer, settings.topic("decisions"), outcome.publish)
+                outcome = await process(pool, part, rules)  # committed
+                with after_commit():
+                    observe(outcome, arrival)
+                    await publish_all(producer, settings.topic("decisions"), outcome.publish)
 
             await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the scorer"))
 

@@ -77,20 +77,24 @@ async def test_a_letter_a_consumer_failed_on_alone_is_held_back_unless_asked_for
     value = json.dumps(event("d7", "follow", "779", timedelta(0))).encode()
     headers = [
         ("error", b"the churn detector failed on it alone: OverflowError: date value out of range"),
+        ("stage", b"effect"),
         ("topic", settings.topic("events").encode()),
         ("partition", b"0"),
         ("offset", b"3"),
     ]
+    notice = json.dumps(event("d8", "retained", "779", timedelta(0))).encode()  # refused: never input
+    refused = [("error", b"type: 'retained' is ..."), ("stage", b"refused"), *headers[2:]]
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await producer.start()
     try:
         for _ in range(2):  # dead-lettered twice (a replay before the fix)
             await producer.send_and_wait(settings.topic("dead_letter"), value, key=b"779", headers=headers)
+        await producer.send_and_wait(settings.topic("dead_letter"), notice, key=b"779", headers=refused)
     finally:
         await producer.stop()
 
-    assert await dlq.replay(settings) == dlq.Replayed(sent=0, left=0, held=2)
+    assert await dlq.replay(settings) == dlq.Replayed(sent=0, left=1, held=2)
     assert await end_offsets(settings, settings.topic("events")) == 0
-    assert await dlq.replay(settings, failed_alone=True) == dlq.Replayed(sent=1, left=0, held=0)
+    assert await dlq.replay(settings, failed_alone=True) == dlq.Replayed(sent=1, left=1, held=0)
     [record] = await read_to_end(settings, settings.topic("events"))  # once, of the two copies
     assert record.value == value

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-from shared.consuming import is_poison, isolating
+from shared.consuming import AfterCommitError, after_commit, is_poison, isolating
 
 
 class Effect:
@@ -60,10 +60,54 @@ def test_only_the_poisoned_records_are_rejected_and_the_rest_committed_in_order(
         assert effect.calls == 1 + 2 * 3
 
 
-def test_every_record_poisoned_rejects_every_record() -> None:
+def test_a_batch_failing_on_every_record_alone_is_the_codes_fault_and_waits_rejecting_none() -> None:
+    """A regression, or a stored row that no longer reads, fails every record: dead-lettering them
+    would empty the stream into the dead-letter topic; the batch waits instead, as for an outage."""
     effect = Effect(set("abc"))
-    assert [item for item, _ in run(list("abc"), effect)] == list("abc")
+    with pytest.raises(OverflowError, match=r"\(a\)"):  # the first record's error
+        run(list("abc"), effect)
     assert effect.committed == []
+
+
+def test_a_batch_of_one_that_fails_is_its_records_fault() -> None:
+    effect = Effect({"a"})
+    assert [item for item, _ in run(["a"], effect)] == ["a"]
+
+
+def test_an_empty_batch_applies_nothing() -> None:
+    effect = Effect(set(), OSError("never called"))
+    assert run([], effect) == []
+    assert effect.calls == 0
+
+
+def test_an_outage_after_a_part_was_committed_propagates_and_the_part_stays() -> None:
+    """Redelivered, the committed part is recognised by its ids; nothing is rejected meanwhile."""
+
+    class Away(Effect):
+        async def __call__(self, part: Sequence[str]) -> None:
+            if list(part) == ["c", "d"]:
+                raise ConnectionRefusedError("the database went away")
+            await super().__call__(part)
+
+    effect = Away({"b"})
+    rejected: list[str] = []
+
+    async def reject(item: str, error: BaseException) -> None:
+        rejected.append(item)
+
+    with pytest.raises(ConnectionRefusedError):
+        asyncio.run(isolating(list("abcd"), effect, reject))
+    assert effect.committed == ["a"]
+    assert rejected == []  # ("b" is rejected on the redelivery that gets through)
+
+
+def test_an_error_after_the_commit_is_not_a_records_fault() -> None:
+    with (
+        pytest.raises(AfterCommitError, match="after the commit: ValueError: boom") as raised,
+        after_commit(),
+    ):
+        raise ValueError("boom")
+    assert not is_poison(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +120,7 @@ def test_every_record_poisoned_rejects_every_record() -> None:
         asyncpg.exceptions.SerializationError("could not serialize access"),
         RuntimeError("the broker is away"),
         asyncpg.ClientConfigurationError("a setting of the client's"),
+        asyncpg.UniqueViolationError("another instance got there first"),  # (the scorer relies on it)
     ],
 )
 def test_an_outage_or_a_conflict_is_the_batchs_to_retry_whole(error: Exception) -> None:
@@ -96,6 +141,7 @@ def test_an_outage_or_a_conflict_is_the_batchs_to_retry_whole(error: Exception) 
         KeyError("missing"),
         TypeError("unsupported operand"),
         ZeroDivisionError(),
+        asyncpg.ProgramLimitExceededError("index row requires 20016 bytes"),
     ],
 )
 def test_what_a_record_brings_about_itself_is_poison(error: Exception) -> None:

@@ -43,7 +43,7 @@ def test_a_csv_row_with_more_fields_than_the_header_is_named(tmp_path: Path) -> 
     assert second.reason == "line 3: 2 more field(s) than the header has columns"
 
 
-def test_a_csv_file_that_is_not_utf8_stops_send_with_a_message_and_sends_nothing(tmp_path: Path) -> None:
+def test_a_csv_file_that_is_not_utf8_stops_send_with_a_message(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_bytes(b"event_id,type\n\xe9v1,follow\n")
     result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9/v1/events"])

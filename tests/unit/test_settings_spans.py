@@ -18,6 +18,7 @@ from shared.settings import LONGEST_S, load_settings
         "FOLLOWBACK_CHURN__GRACE_S",
         "FOLLOWBACK_INGEST__MAX_AHEAD_S",
         "FOLLOWBACK_NOTIFIER__DIGEST_GRACE_S",
+        "FOLLOWBACK_NOTIFIER__BUDGET_CARRY_OVER_DAYS",
     ],
 )
 def test_a_span_in_event_time_longer_than_a_century_is_refused_by_name(
@@ -25,9 +26,10 @@ def test_a_span_in_event_time_longer_than_a_century_is_refused_by_name(
 ) -> None:
     """A grace period of 3,000 years put every event's derived time before the year 1: the detector
     failed on each one (and, now that it isolates such records, would dead-letter them all)."""
-    monkeypatch.setenv(variable, str(LONGEST_S))
+    unit = 86_400 if variable.endswith("_DAYS") else 1
+    monkeypatch.setenv(variable, str(LONGEST_S // unit))
     load_settings()  # a century itself is allowed
-    monkeypatch.setenv(variable, str(3_000 * 366 * 86_400))
+    monkeypatch.setenv(variable, str(3_000 * 366 * 86_400 // unit))
     with pytest.raises(ValidationError) as refused:
         load_settings()
     [error] = refused.value.errors()
