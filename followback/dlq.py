@@ -96,7 +96,7 @@ async def read(settings: Settings) -> list[DeadLetter]:
 @dataclass(frozen=True)
 class Replayed:
     sent: int  # re-published (once for each distinct letter)
-    left: int  # still not parsing, or of no topic a consumer reads
+    left: int  # still not parsing, refused notices, or of no topic a consumer reads
     held: int  # failed on alone by a consumer, not asked for
 
 
@@ -108,25 +108,28 @@ async def replay(settings: Settings, failed_alone: bool = False) -> Replayed:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_idempotence=True)
     await producer.start()
     sent: set[tuple[str, bytes | None, bytes]] = set()
-    repeats = held = 0
+    left = held = 0
     try:
         for letter in letters:
             model = known.get(letter.source_topic)
-            if model is None or letter.stage == REFUSED:
-                continue
-            try:
-                model.model_validate_json(letter.value)
-            except ValidationError:
+            if model is None or letter.stage == REFUSED or not _parses(model, letter.value):
+                left += 1
                 continue
             if letter.stage == EFFECT and not failed_alone:
                 held += 1
                 continue
             copy = (letter.source_topic, letter.key, letter.value)
-            if copy in sent:
-                repeats += 1
-                continue
-            await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
-            sent.add(copy)
+            if copy not in sent:  # (an identical letter was re-published already)
+                await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+                sent.add(copy)
     finally:
         await producer.stop()
-    return Replayed(len(sent), len(letters) - len(sent) - repeats - held, held)
+    return Replayed(len(sent), left, held)
+
+
+def _parses(model: type[BaseModel], value: bytes) -> bool:
+    try:
+        model.model_validate_json(value)
+    except ValidationError:
+        return False
+    return True

@@ -38,13 +38,15 @@ PARSE, REFUSED, EFFECT = "parse", "refused", "effect"
 class Parsed(Generic[M]):
     good: list[M]
     dead: int
-    # Kafka timestamps (seconds) of the good records, in the same order: when each arrived.
-    arrived: list[float]
     # The record each good item was parsed from, by the item's identity (to dead-letter it later).
     records: dict[int, Any]
 
     def record_of(self, item: M) -> Any:
         return self.records[id(item)]
+
+    def arrived(self, item: M) -> float:
+        """When the item's record arrived (its Kafka timestamp, in seconds)."""
+        return float(self.record_of(item).timestamp) / 1000
 
 
 def _reason(error: BaseException) -> str:
@@ -64,7 +66,6 @@ async def parse_batch(
 ) -> Parsed[M]:
     """Validate each body; dead-letter each one that fails (awaiting the broker's ack)."""
     good: list[M] = []
-    arrived: list[float] = []
     sources: dict[int, Any] = {}
     futures = []
     for body, record in zip(bodies, records, strict=True):
@@ -75,11 +76,10 @@ async def parse_batch(
             futures.append(await _send_dead_letter(producer, dead_letter_topic, record, body, reason, PARSE))
             continue
         good.append(item)
-        arrived.append(record.timestamp / 1000)
         sources[id(item)] = record
     for future in futures:
         await future
-    return Parsed(good=good, dead=len(futures), arrived=arrived, records=sources)
+    return Parsed(good=good, dead=len(futures), records=sources)
 
 
 async def _send_dead_letter(

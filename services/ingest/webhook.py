@@ -125,7 +125,7 @@ def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
         out.events.append(_event(event_id, str(kind), account, source, item.get("created_timestamp")))
 
 
-def _tweet_kind(account: str, tweet: dict[str, Any]) -> InteractionKind | None:
+def _tweet_kind(account: str, tweet: dict[str, Any], where: str) -> InteractionKind | None:
     retweeted = tweet.get("retweeted_status")
     if isinstance(retweeted, dict):
         return InteractionKind.REPOST if _uid(retweeted.get("user")) == account else None
@@ -134,9 +134,8 @@ def _tweet_kind(account: str, tweet: dict[str, Any]) -> InteractionKind | None:
         return InteractionKind.QUOTE
     if str(tweet.get("in_reply_to_user_id_str") or tweet.get("in_reply_to_user_id") or "") == account:
         return InteractionKind.REPLY
-    mentions = _objects(
-        _object(tweet.get("entities"), "entities").get("user_mentions"), "entities.user_mentions"
-    )
+    entities = _object(tweet.get("entities"), f"{where}.entities")
+    mentions = _objects(entities.get("user_mentions"), f"{where}.entities.user_mentions")
     if any(str(m.get("id_str") or m.get("id")) == account for m in mentions):
         return InteractionKind.MENTION
     return None
@@ -146,10 +145,7 @@ def _tweets(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
     for n, tweet in enumerate(items):
         where = f"tweet_create_events[{n}]"
         user = _object(tweet.get("user"), f"{where}.user")
-        try:
-            kind = _tweet_kind(account, tweet)
-        except PayloadError as error:
-            raise PayloadError(f"{where}.{error.path}", error.message) from None
+        kind = _tweet_kind(account, tweet, where)
         if _uid(user) == account or kind is None:
             out.skipped.append(f"tweet {tweet.get('id_str')} is not a follower's interaction")
             continue

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         async def step() -> None:
             dead_letter = settings.topic("dead_letter")
             parsed = await parse_batch(AnnotatedEvent, bodies, message.raw_message, producer, dead_letter)
-            arrival = {item.event.event_id: at for item, at in zip(parsed.good, parsed.arrived, strict=True)}
+            arrival = {item.event.event_id: parsed.arrived(item) for item in parsed.good}
 
             async def effect(part: Sequence[AnnotatedEvent]) -> None:
                 outcome = await process(pool, part, rules)  # committed
