@@ -9,6 +9,7 @@ from typing import Annotated
 
 import asyncpg
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -106,7 +107,13 @@ def set_(
             base = found.config.model_dump() if found else {}
             # An empty URL turns that channel off.
             urls = {k: v or None for k, v in changes.items() if k.endswith("_url")}
-            config = AccountConfig.model_validate({**base, **changes, **urls})
+            try:
+                config = AccountConfig.model_validate({**base, **changes, **urls})
+            except ValidationError as error:  # a usage error naming the option, not a traceback
+                problems = "; ".join(
+                    f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in error.errors()
+                )
+                raise typer.BadParameter(problems) from None
             return await accounts.save(conn, account, config, getpass.getuser())
         finally:
             await conn.close()

@@ -51,7 +51,7 @@ SECTIONS: dict[str, str] = {
         FROM decisions WHERE account_id = $1 AND follower_id = $2 ORDER BY version
     """,
     "notifications": """
-        SELECT decision_id::text, version, channel, status, created_at,
+        SELECT decision_id::text, version, channel, status, push, push_day, suppressed_reason, created_at,
                retracted_at AS retraction_event_time  -- event time: the withdrawing decision's event
         FROM notifications WHERE account_id = $1 AND follower_id = $2 ORDER BY created_at, version
     """,

@@ -20,6 +20,7 @@ import asyncpg
 
 from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
+from services.notifier.review_items import REVIEWABLE
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 
@@ -88,6 +89,12 @@ async def perform(
             if item["state"] != "open":
                 by = f" by {item['decided_by']}" if item["decided_by"] else ""
                 return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')}{by}")
+            if action is Action.FOLLOW_BACK and item["class"] not in REVIEWABLE:
+                # The page the person pressed on may be older than the decision: a follower who has
+                # since left, or turned out a churner, spam or harmful, is not followed back (their
+                # push was retracted with "no action needed"); Dismiss and Mark as spam still work.
+                now = item["class"].replace("_", " ")
+                return Outcome(False, f"{handle} was not followed back: their decision is now {now}")
             await _decide(conn, item, DECIDING[action], actor, at)
             if action is Action.FOLLOW_BACK:
                 await outbox.enqueue(
@@ -136,6 +143,13 @@ async def _prefer(
     )  # fmt: skip
     if preference == "never":
         await _stop_pushes(conn, account_id, follower_id, None, at, "never notify about this follower")
+    else:
+        # A push already waiting for room in the budget now goes first, as one queued after would.
+        await conn.execute(
+            "UPDATE notifications SET priority = 1 WHERE account_id = $1 AND follower_id = $2 "
+            "AND status = 'pending' AND push = 'waiting'",
+            account_id, follower_id,
+        )  # fmt: skip
 
 
 async def _stop_pushes(

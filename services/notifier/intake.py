@@ -158,7 +158,7 @@ async def _push_deliveries(
     rows = await conn.fetch(
         """
         SELECT d.decision_id::text, d.account_id, d.follower_id, d.screen_name, d.score::float8 AS score,
-               d.reasons, d.occurred_at, r.profile->>'name' AS name
+               d.reasons, d.occurred_at, d.class, r.profile->>'name' AS name
         FROM decisions d
         LEFT JOIN review_items r ON r.account_id = d.account_id AND r.follower_id = d.follower_id
         WHERE d.decision_id = ANY($1::uuid[])
@@ -196,9 +196,13 @@ async def _push_deliveries(
 
 
 def _push_payload(row: asyncpg.Record, queue_url: str) -> dict[str, Any]:
-    link = f"{queue_url.rstrip('/')}/?" + urlencode({"account": row["account_id"], "q": row["follower_id"]})
+    # Every class and state: the queue's defaults (high value, open) would hide the follower the
+    # push is about once their class is another (an "always notify" one) or a person has acted.
+    query = {"account": row["account_id"], "q": row["follower_id"], "class": "any", "state": "any"}
+    link = f"{queue_url.rstrip('/')}/?" + urlencode(query)
     return {
         "decision_id": row["decision_id"],
+        "class": row["class"],
         "account_id": row["account_id"],
         "follower_id": row["follower_id"],
         "screen_name": row["screen_name"],

@@ -40,10 +40,13 @@ def push_subject(payload: dict[str, Any]) -> str:
 
 def push_text(payload: dict[str, Any]) -> str:
     """One short paragraph: who, the score, the strongest reasons, where to decide."""
-    lines = [
-        f"New high-value follower of {payload.get('account_id', '?')}: {_who(payload)}, "
-        f"score {float(payload.get('score', 0)):.0f}."
-    ]
+    account, who, score = payload.get("account_id", "?"), _who(payload), float(payload.get("score", 0))
+    cls = str(payload.get("class") or "high_value")  # (a payload written before it named the class)
+    if cls == "high_value":
+        lines = [f"New high-value follower of {account}: {who}, score {score:.0f}."]
+    else:  # pushed because a person asked to always hear about this follower
+        lines = [f"Follower of {account} you always want to hear about: {who}, {cls.replace('_', ' ')}, "
+                 f"score {score:.0f}."]  # fmt: skip
     if reasons := _reasons(payload):
         lines.append(f"Why: {reasons}.")
     if payload.get("url"):

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.notifier.channels import Outgoing
+from shared import accounts
 from shared.accounts import AccountConfig
 from shared.settings import NotifierSettings
 
@@ -162,13 +163,41 @@ async def cancel_orphaned_retractions(conn: asyncpg.Connection) -> int:
     return int(done.split()[-1])
 
 
-async def retry_dead(conn: asyncpg.Connection, delivery_id: int) -> bool:
-    """Give a dead delivery a fresh set of attempts (a person fixed the channel)."""
-    done = await conn.execute(
-        """
-        UPDATE deliveries SET status = 'retrying', attempts = 0, next_attempt_at = now()
-        WHERE delivery_id = $1 AND status = 'dead'
-        """,
+def current_target(config: AccountConfig, channel: str) -> str | None:
+    """Where the account's configuration sends ``channel`` now; None: nowhere (or not configurable)."""
+    if channel == "slack":
+        return config.slack_webhook_url or None
+    if channel == "email":
+        return ", ".join(config.email_to) or None
+    if channel == "follow_back_webhook":
+        return config.follow_back_webhook_url or None
+    return None  # the events topic: the settings', unchanged
+
+
+async def retry_dead(conn: asyncpg.Connection, delivery_id: int) -> tuple[str, str] | None:
+    """Give a dead delivery a fresh set of attempts (a person fixed the channel): its account and
+    follower, or None when no such delivery is dead.
+
+    The fix is often a new address (``followback account set ... --slack-webhook-url``): the retry
+    goes to the channel's target in the account's newest configuration, and to the one it had only
+    when the channel is off there now.
+    """
+    row = await conn.fetchrow(
+        "SELECT account_id, follower_id, channel FROM deliveries "
+        "WHERE delivery_id = $1 AND status = 'dead' FOR UPDATE",
         delivery_id,
     )
-    return str(done).endswith(" 1")
+    if row is None:
+        return None
+    config = (await accounts.latest(conn, [row["account_id"]])).get(row["account_id"])
+    target = current_target(config.config, row["channel"]) if config else None
+    await conn.execute(
+        """
+        UPDATE deliveries SET status = 'retrying', attempts = 0, next_attempt_at = now(),
+            target = coalesce($2, target)
+        WHERE delivery_id = $1
+        """,
+        delivery_id,
+        target,
+    )
+    return row["account_id"], row["follower_id"]

@@ -15,14 +15,24 @@ class UnknownUserError(LookupError):
     pass
 
 
+async def password_hash(
+    conn: asyncpg.Connection, configured: Mapping[str, SecretStr], username: str
+) -> str | None:
+    """The user's current password hash (configured first, then recorded); None: no such user now."""
+    stored = configured.get(username)
+    if stored is not None:
+        return stored.get_secret_value()
+    hashed: str | None = await conn.fetchval(
+        "SELECT password_hash FROM review_users WHERE username = $1", username
+    )
+    return hashed
+
+
 async def authenticate(
     conn: asyncpg.Connection, configured: Mapping[str, SecretStr], username: str, password: str
 ) -> bool:
     """True when the name and password match a configured or recorded user (constant work either way)."""
-    stored = configured.get(username)
-    hashed = stored.get_secret_value() if stored else None
-    if hashed is None:
-        hashed = await conn.fetchval("SELECT password_hash FROM review_users WHERE username = $1", username)
+    hashed = await password_hash(conn, configured, username)
     # scrypt takes tens of milliseconds: off the event loop.
     matched = await asyncio.to_thread(verify_password, password, hashed or DECOY)
     return matched and hashed is not None

@@ -66,7 +66,8 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
     off = runner.invoke(accounts_app, ["set", "brand", "--slack-webhook-url", ""])
     assert off.exit_code == 0, off.output
     bad = runner.invoke(accounts_app, ["set", "brand", "--email-to", "not an address"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2, bad.output
+    assert "--email-to: Value error, not an e-mail" in bad.output  # (the box wraps the rest)
 
     async def current() -> accounts.VersionedConfig:
         conn = await asyncpg.connect(dsn)
@@ -84,7 +85,9 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
 def test_digest_mode_is_set_and_a_flush_closes_the_open_period(settings: Settings) -> None:
     dsn = settings.postgres.dsn.get_secret_value()
     runner = CliRunner(env={"FOLLOWBACK_POSTGRES__DSN": dsn})
-    assert runner.invoke(accounts_app, ["set", "brand", "--digest", "weekly"]).exit_code != 0
+    weekly = runner.invoke(accounts_app, ["set", "brand", "--digest", "weekly"])
+    assert weekly.exit_code == 2, weekly.output  # a usage error naming the option, not a traceback
+    assert "--digest: Input should be 'off', 'hourly' or" in weekly.output
     on = runner.invoke(accounts_app, ["set", "brand", "--slack-webhook-url", "https://hooks.example/T1",
                                       "--digest", "hourly"])  # fmt: skip
     assert on.exit_code == 0, on.output

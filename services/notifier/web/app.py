@@ -7,6 +7,7 @@ always shown as text. Responses carry a strict Content-Security-Policy that allo
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 import secrets
@@ -109,6 +110,17 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
     def session_of(request: Request) -> Session | None:
         return signer.load_session(request.cookies.get(COOKIE))
 
+    async def reviewer_of(request: Request, conn: asyncpg.Connection) -> Session | None:
+        """The logged-in session, if its user still exists with the password they logged in with: a
+        user removed, or given a new password, since is logged out (the cookie alone would last)."""
+        session = session_of(request)
+        if session is None or session.user is None:
+            return None
+        hashed = await users.password_hash(conn, settings.notifier.users, str(session.user))
+        if hashed is None or not hmac.compare_digest(session.key, signer.credential_key(hashed)):
+            return None
+        return session
+
     def login_form(request: Request, status: int = 200, error: str = "") -> Response:
         session = session_of(request) or Session.fresh()
         response = render("login.html", status, csrf=session.csrf, error=error,
@@ -137,11 +149,12 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         async with pool().acquire() as conn:
             ok = bool(name) and await users.authenticate(conn, settings.notifier.users, name, password)
             await _audit(conn, name, "login" if ok else "login_failed")
-        if not ok:
+            hashed = await users.password_hash(conn, settings.notifier.users, name) if ok else None
+        if not ok or hashed is None:
             return login_form(request, 401, "Wrong user name or password.")
         throttle.succeeded(name, address, attempt)
         response = RedirectResponse(_safe_back(form.get("back")), status_code=303)
-        signer.store_session(response, Session.fresh(name))
+        signer.store_session(response, Session.fresh(name, signer.credential_key(hashed)))
         return response
 
     async def logout(request: Request) -> Response:
@@ -154,12 +167,12 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         return response
 
     async def queue(request: Request) -> Response:
-        session = session_of(request)
-        if session is None or session.user is None:
-            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse("/login?" + urlencode({"back": back}), status_code=303)
         filters = listing.Filters.parse(request.query_params)
         async with pool().acquire() as conn:
+            session = await reviewer_of(request, conn)
+            if session is None:
+                back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse("/login?" + urlencode({"back": back}), status_code=303)
             page = await listing.queue_page(conn, filters, settings.notifier.page_size)
             accounts = await listing.accounts(conn)
             troubled, problems = await listing.troubled_deliveries(conn)
@@ -176,8 +189,9 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
 
     async def guarded_form(request: Request) -> tuple[Session, dict[str, str]] | Response:
         """The session and form of a POST, or the refusal: no session 401, no or wrong token 403."""
-        session = session_of(request)
-        if session is None or session.user is None:
+        async with pool().acquire() as conn:
+            session = await reviewer_of(request, conn)
+        if session is None:
             return PlainTextResponse("Unauthorized: log in first.", status_code=401)
         form = await _form(request)
         if form is None or not session.csrf_matches(form.get("csrf")):
@@ -220,11 +234,11 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
             return PlainTextResponse("Bad request: delivery_id.", status_code=400)
         async with pool().acquire() as conn, conn.transaction():
             retried = await outbox.retry_dead(conn, delivery_id)
-            if retried:
+            if retried is not None:  # under the delivery's relationship, so explain shows it
                 await conn.execute(
-                    "INSERT INTO review_audit (action_id, actor, action, detail) "
-                    "VALUES ($1, $2, 'retry_delivery', $3)",
-                    str(uuid.uuid4()), session.user, {"delivery_id": delivery_id},
+                    "INSERT INTO review_audit (action_id, actor, action, account_id, follower_id, detail) "
+                    "VALUES ($1, $2, 'retry_delivery', $3, $4, $5)",
+                    str(uuid.uuid4()), session.user, *retried, {"delivery_id": delivery_id},
                 )  # fmt: skip
         state.wake()
         response = RedirectResponse(_safe_back(form.get("back")), status_code=303)

@@ -1,9 +1,12 @@
 """Sessions and CSRF for the review queue: a signed cookie, a token per session, constant-time checks.
 
-The session cookie holds the user (none before login), the session's CSRF token and when it was
-issued, signed with HMAC-SHA256 under the configured secret. It is HttpOnly, SameSite=Lax, and
-Secure in production. Every form carries the session's token; a POST without the matching token
-(a forged form on another site cannot read it) is refused.
+The session cookie holds the user (none before login), the session's CSRF token, when it was
+issued and a key of the user's password hash at login (a MAC of it, see ``Signer.credential_key``),
+signed with HMAC-SHA256 under the configured secret. The review queue checks that key against the
+user's current hash on every request, so removing a user (``followback user remove``) or setting a
+new password ends their sessions at once, rather than when the cookie expires. It is HttpOnly,
+SameSite=Lax, and Secure in production. Every form carries the session's token; a POST without the
+matching token (a forged form on another site cannot read it) is refused.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ class Session:
     user: str | None
     csrf: str
     issued: int
+    key: str = ""  # the user's credential key at login (``Signer.credential_key``); "" before login
 
     @classmethod
-    def fresh(cls, user: str | None = None) -> Session:
+    def fresh(cls, user: str | None = None, key: str = "") -> Session:
         """A new session with a new CSRF token (on login, so a token seen before login is useless)."""
-        return cls(user=user, csrf=secrets.token_urlsafe(32), issued=int(time.time()))
+        return cls(user=user, csrf=secrets.token_urlsafe(32), issued=int(time.time()), key=key)
 
     def csrf_matches(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), str(token).encode())
@@ -58,6 +62,10 @@ class Signer:
         body = _b64(json.dumps(value, separators=(",", ":")).encode())
         return f"{body}.{self._mac(purpose, body)}"
 
+    def credential_key(self, password_hash: str) -> str:
+        """What a session keeps of the user's password hash: a MAC, so the cookie reveals nothing of it."""
+        return self._mac("credential", password_hash)
+
     def unsign(self, purpose: str, token: str | None) -> object | None:
         if not token or token.count(".") != 1:
             return None
@@ -76,7 +84,9 @@ class Signer:
         if not isinstance(value, dict):
             return None
         try:
-            session = Session(user=value["u"], csrf=str(value["c"]), issued=int(value["t"]))
+            session = Session(
+                user=value["u"], csrf=str(value["c"]), issued=int(value["t"]), key=str(value.get("k", ""))
+            )
         except (KeyError, TypeError, ValueError):
             return None
         if time.time() - session.issued > self.max_age_s:
@@ -84,7 +94,9 @@ class Signer:
         return session
 
     def store_session(self, response: Response, session: Session) -> None:
-        value = self.sign("session", {"u": session.user, "c": session.csrf, "t": session.issued})
+        value = self.sign(
+            "session", {"u": session.user, "c": session.csrf, "t": session.issued, "k": session.key}
+        )
         response.set_cookie(
             COOKIE, value, max_age=self.max_age_s, httponly=True, samesite="lax", secure=self.secure, path="/"
         )
