@@ -114,6 +114,12 @@ def set_(
                     f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in error.errors()
                 )
                 raise typer.BadParameter(problems) from None
+            high, worth = config.high_value_threshold, config.worth_following_threshold
+            if high is not None and worth is not None and high < worth:
+                raise typer.BadParameter(
+                    f"--high-value-threshold {high:g} is below --worth-following-threshold {worth:g}: "
+                    "no follower would be worth following without being high value"
+                )
             return await accounts.save(conn, account, config, getpass.getuser())
         finally:
             await conn.close()

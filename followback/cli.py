@@ -204,10 +204,11 @@ def send(
     ] = None,
 ) -> None:
     """Send a file of events through ingest; exits 1 when any event was rejected."""
+    from followback.send import events_url
     from followback.send import send as send_file
 
     settings = load_settings()
-    url = url or f"http://{settings.http.host}:{settings.http.ingest_port}/v1/events"
+    url = events_url(url or f"http://{settings.http.host}:{settings.http.ingest_port}")
     try:
         report = send_file(file, url, batch_size=batch_size, show_progress=sys.stderr.isatty(), token=token)
     except (RuntimeError, OSError) as error:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from rich.markup import escape
@@ -90,6 +91,14 @@ def _csv_items(path: Path) -> Iterator[Any]:
 @dataclass(frozen=True)
 class _Unreadable:
     reason: str
+
+
+def events_url(url: str) -> str:
+    """Ingest's events endpoint: ``url`` itself, or its ``/v1/events`` when ``url`` is the service's
+    address alone (``http://host:8081``)."""
+    if urlsplit(url).path in ("", "/"):
+        return url.rstrip("/") + "/v1/events"
+    return url
 
 
 def send(

@@ -68,6 +68,11 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
     bad = runner.invoke(accounts_app, ["set", "brand", "--email-to", "not an address"])
     assert bad.exit_code == 2, bad.output
     assert "--email-to: Value error, not an e-mail" in bad.output  # (the box wraps the rest)
+    worth = runner.invoke(accounts_app, ["set", "brand", "--worth-following-threshold", "60"])
+    assert worth.exit_code == 0, worth.output
+    inverted = runner.invoke(accounts_app, ["set", "brand", "--high-value-threshold", "40"])
+    assert inverted.exit_code == 2, inverted.output
+    assert "--high-value-threshold 40 is below" in inverted.output  # (the box wraps the rest)
 
     async def current() -> accounts.VersionedConfig:
         conn = await asyncpg.connect(dsn)
@@ -77,7 +82,8 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
             await conn.close()
 
     found = asyncio.run(current())
-    assert found.version == 2
+    assert found.version == 3  # (the refused ones recorded nothing)
+    assert found.config.high_value_threshold is None
     assert found.config.slack_webhook_url is None
     assert found.config.email_to == ["a@b.example", "c@d.example"]
 

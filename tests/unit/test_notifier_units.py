@@ -16,7 +16,7 @@ from services.notifier.delivery import DeliveryWorker, backoff_s
 from services.notifier.passwords import hash_password, is_hash, verify_password
 from services.notifier.web.app import _safe_back
 from services.notifier.web.auth import Session, Signer
-from services.notifier.web.listing import Filters
+from services.notifier.web.listing import Filters, deciding_first
 from shared.settings import NotifierSettings
 
 PAYLOAD = {
@@ -135,3 +135,19 @@ async def test_the_delivery_worker_outlives_an_unexpected_error_of_a_round() -> 
         assert not task.done()
     finally:
         task.cancel()
+
+
+def test_the_reasons_that_decided_a_class_by_rule_lead_its_why() -> None:
+    scored = [
+        {"signal": "engagement", "contribution": 30.0},
+        {"signal": "relevance", "contribution": 12.0},
+        {"signal": "influence", "contribution": 9.0},
+        {"signal": "churn", "contribution": 0},
+    ]
+    assert [r["signal"] for r in deciding_first("churner", scored)] == [
+        "churn", "engagement", "relevance", "influence"
+    ]  # fmt: skip
+    blocked = [*scored[:3], {"signal": "blocked_term", "contribution": 0}]
+    assert deciding_first("harmful", blocked)[0]["signal"] == "blocked_term"
+    # a class decided by points keeps the scorer's order
+    assert deciding_first("high_value", scored) == scored

@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from followback.cli import app
-from followback.send import _Unreadable, read_items
+from followback.send import _Unreadable, events_url, read_items
 from tests.support import T0, event
 
 
@@ -51,3 +51,13 @@ def test_a_csv_file_that_is_not_utf8_stops_send_with_a_message(tmp_path: Path) -
     assert "is not UTF-8 text (byte 15)" in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_ingest_given_by_its_address_alone_is_sent_to_its_events_endpoint() -> None:
+    assert events_url("http://127.0.0.1:8081") == "http://127.0.0.1:8081/v1/events"
+    assert events_url("http://127.0.0.1:8081/") == "http://127.0.0.1:8081/v1/events"
+    assert events_url("https://ingest.example/v1/events") == "https://ingest.example/v1/events"
+    assert (
+        events_url("https://proxy.example/followback/v1/events")
+        == "https://proxy.example/followback/v1/events"
+    )

@@ -20,6 +20,24 @@ SORTS = {
 }
 
 
+# The reasons that decide a class by rule rather than by points (services.scorer.scoring): they take
+# no points, so the scorer lists them after every reason that does.
+DECIDING = {
+    "churner": ("churn",),
+    "harmful": ("blocked_account", "blocked_term"),
+    "spam": ("bot_probability",),
+}
+
+
+def deciding_first(cls: str, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A decision's reasons with the ones that decided its class first, so the page's one-line
+    "Why" names them (a churner's summary would otherwise list only what scored points)."""
+    signals = DECIDING.get(cls, ())
+    return sorted(
+        reasons, key=lambda r: r.get("signal") not in signals
+    )  # (stable: the rest keep their order)
+
+
 @dataclass(frozen=True)
 class Filters:
     cls: str = "high_value"
@@ -110,6 +128,7 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
     seen = await profiles.interactions(conn, [(r["account_id"], r["follower_id"]) for r in found])
     for row in found:
         row["profile"] = row["profile"] or {}
+        row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
 
