@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import pairwise
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -450,23 +449,30 @@ def arrived_out_of_order(
     window: Window,
     kept: Mapping[str, Copy] | None = None,
 ) -> list[Difference]:
-    """The differences, each marked when its follower's events (before the window's end) reached
-    the log in another order than the detector's (event time, type, id). The live scorer decides in
-    arrival order and replay in event time, so such a follower's versions may rest on other events
-    than replay's; a follower whose events arrived in order replays exactly."""
+    """The differences, each marked when one of its follower's events before the window's end
+    reached the log after an event of theirs that comes later in the detector's order (event time,
+    type, id), wherever that one falls: one after the window's end that arrived first changed, live,
+    what the earlier one decided. The live scorer decides in arrival order and replay in event time,
+    so such a follower's versions may rest on other events than replay's; a follower whose events
+    arrived in order replays exactly (events after the window's end arriving out of order among
+    themselves decide nothing in it)."""
     if not differences:
         return differences  # (the common case: nothing to look for in the records)
     wanted = {d.follower_id for d in differences}
-    arrived: dict[str, list[tuple[datetime, int, str]]] = {}  # in log order
+    newest: dict[str, tuple[datetime, int, str]] = {}  # the latest in event time arrived so far
+    shuffled = set()
     in_log = [record for _, record in sorted(zip(positions, records, strict=True), key=lambda p: p[0])]
     for record in first_copies(in_log, kept):  # a repeated id counts where the folded copy is
         event = record.event
-        if event.follower.id in wanted and (window.until is None or event.occurred_at < window.until):
-            arrived.setdefault(event.follower.id, []).append(event_order(event))
-    shuffled = set()
-    for follower, orders in arrived.items():
-        if any(later < earlier for earlier, later in pairwise(orders)):
+        follower = event.follower.id
+        if follower not in wanted:
+            continue
+        order = event_order(event)
+        seen = newest.get(follower)
+        if seen is not None and order < seen and (window.until is None or event.occurred_at < window.until):
             shuffled.add(follower)
+        if seen is None or order > seen:
+            newest[follower] = order
     return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
 
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.churn import store
 from services.churn.timeline import Notice
-from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile, event_order
+from shared.events import DEFAULT_PLATFORM, Event, EventType, Order, Profile, after_all, event_order
 from shared.relationships import AnnotatedEvent, ChurnAlert
 
 _RETAINED_IDS = uuid.UUID("5b0e3a52-7d0c-4a4e-9d3c-2f1e8f6c0b7a")
@@ -35,8 +35,17 @@ class Published:
     matched: list[ChurnAlert] = field(default_factory=list)  # alerts this batch raised (not repeats)
 
     def in_event_time(self) -> list[AnnotatedEvent]:
-        """The annotated events in event-time order (the scorer reads them in the order given)."""
-        return sorted(self.annotated, key=lambda a: event_order(a.event))
+        """The annotated events in event-time order (the scorer reads them in the order given), each
+        at the place its annotation describes the relationship as of: a late event's is the end of
+        its ``as_of`` instant, after the settled events it already counts. (At its own time, it went
+        before a newer settled event of the same batch, which the scorer then decided on top with an
+        annotation that lacks it.)"""
+        return sorted(self.annotated, key=_place)
+
+
+def _place(annotated: AnnotatedEvent) -> tuple[Order, Order]:
+    as_of, own = annotated.relationship.as_of, event_order(annotated.event)
+    return (own if as_of is None else after_all(as_of), own)
 
 
 def retained_event(follower_id: str, notice: Notice) -> AnnotatedEvent:

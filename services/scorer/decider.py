@@ -10,7 +10,7 @@ import asyncpg
 from services.scorer import store
 from services.scorer.scoring import ScoringRules, config_label, next_version
 from shared import accounts
-from shared.decisions import Decision, decision_id_for
+from shared.decisions import Decision, Reason, decision_id_for
 from shared.relationships import AnnotatedEvent
 
 
@@ -56,6 +56,10 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         keys = {(a.event.account_id, a.event.follower.id) for a in batch}
         latest = await store.current(conn, keys)
         brands = await accounts.latest(conn, sorted({account for account, _ in keys}))
+        # Of a follower erased while these were on their way: decided, but recorded without the profile.
+        erased = await store.erased(
+            conn, [(a.event.event_id, a.event.follower.id) for a in batch if a.decides]
+        )
         out: dict[str, Decision] = {}
         new: list[tuple[Decision, int]] = []
         moved: set[store.Key] = set()  # relationships whose latest version now stands for a newer event
@@ -78,6 +82,8 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
                     new_no_op.append((*no_op_key(annotated), *key, label))
                 continue
             assert version is not None
+            if annotated.event.event_id in erased:
+                decision = without_profile(decision)
             latest[key] = version
             new.append((decision, version.version))
             out[decision_id] = decision
@@ -85,3 +91,11 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
         await store.record_unchanged(conn, new_no_op)
         await store.record_positions(conn, {key: latest[key] for key in moved})
     return Outcome(publish=list(out.values()), recorded=[decision for decision, _ in new])
+
+
+def without_profile(decision: Decision) -> Decision:
+    """The decision as ``followback forget`` leaves one: no handle, no reason values (some quote the
+    profile); its class, score, signals and points as they were."""
+    reasons = tuple(Reason(signal=r.signal, value=None, contribution=r.contribution, detail=r.detail)
+                    for r in decision.reasons)  # fmt: skip
+    return decision.model_copy(update={"screen_name": "", "reasons": reasons})

@@ -119,6 +119,28 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
     )  # fmt: skip
 
 
+async def erased(conn: asyncpg.Connection, events: Sequence[tuple[str, str]]) -> set[str]:
+    """Which of these events (id, follower) ``followback forget`` erased after the churn detector
+    processed them: an annotated event still on its way (published before the erasure, scored after
+    it) carries the profile the erasure removed everywhere else. Only followers ever erased (the
+    small ``erasures`` table) have their events looked up."""
+    if not events:
+        return set()
+    forgotten = await conn.fetch(
+        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])",
+        list({follower for _, follower in events}),
+    )
+    if not forgotten:
+        return set()
+    followers = {row["follower_id"] for row in forgotten}
+    rows = await conn.fetch(
+        "SELECT event_id FROM churn_processed"
+        " WHERE event_id = ANY($1::text[]) AND annotated->'erased' = 'true'::jsonb",
+        [event_id for event_id, follower in events if follower in followers],
+    )
+    return {row["event_id"] for row in rows}
+
+
 NoOp = tuple[str, int]  # an event id and the revision of its annotation that decided nothing
 
 

@@ -187,10 +187,15 @@ def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_e
     # A batch that landed twice is not out of order: a repeated id counts where it came first.
     [again] = arrived_out_of_order([difference("f1")], [follow, like, follow, like], [0, 1, 2, 3], Window())
     assert not again.arrived_out_of_order
-    # Events after the window's end do not count.
-    assert not arrived_out_of_order(
-        [difference("f1")], records, [0, 1, 2, 3, 4, 5], Window(until=START + timedelta(minutes=1))
-    )[0].arrived_out_of_order
+    # Events after the window's end out of order among themselves decide nothing in it: they do not count.
+    latest = Record(event("c-like", EventType.INTERACTION, "brand", START + timedelta(minutes=9)), b"")
+    cut = Window(until=START + timedelta(minutes=1))
+    arrivals = [follow, like, latest, later]
+    [after_the_end] = arrived_out_of_order([difference("f1")], arrivals, [0, 1, 2, 3], cut)
+    assert not after_the_end.arrived_out_of_order
+    # One after the window's end that arrived before an event in the window does: live, the event in
+    # the window was decided after it (a range cut off before the later event still says so).
+    assert arrived_out_of_order([difference("f1")], records, [0, 1, 2, 3, 4, 5], cut)[0].arrived_out_of_order
 
 
 def difference(follower: str) -> Difference:
