@@ -76,7 +76,8 @@ SECTIONS: dict[str, str] = {
         SELECT preference, set_by, set_at FROM notify_preferences WHERE account_id = $1 AND follower_id = $2
     """,
     "erasures": """
-        SELECT erased_at, erased_by FROM erasures WHERE follower_id = $2 AND $1::text IS NOT NULL
+        SELECT erased_at, erased_by, rows_changed FROM erasures
+        WHERE follower_id = $2 AND $1::text IS NOT NULL
         ORDER BY erased_at
     """,
 }
@@ -170,7 +171,7 @@ def _decisions_table(rows: list[dict[str, Any]]) -> Table:
         top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
         revised = f" (revision {d['revision']})" if d["revision"] else ""  # a revised annotation's
         kind = f"{d['event_type']} " if d.get("event_type") else ""  # None: recorded before 0013
-        table.add_row(f"v{d['version']}", d["class"], f"{d['score']:.1f}", _cell(d["occurred_at"]),
+        table.add_row(f"v{d['version']}", d["class"], f"{d['score']:.2f}", _cell(d["occurred_at"]),
                       _cell(d["scorer_version"]), _cell(d["config_version"]),
                       _cell(kind + ", ".join(d["event_ids"]) + revised), _cell(top))  # fmt: skip
     return table

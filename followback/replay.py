@@ -549,9 +549,9 @@ def caveats(
         )
     if erased:
         found.append(
-            f"{erased} difference(s) are of followers erased by followback forget: an event of theirs "
-            "revised after the erasure (an earlier one arrived later) decided nothing live, as its "
-            "profile was gone, while replay decides it on the log's original event"
+            f"{erased} difference(s) are of followers erased by followback forget, which may explain "
+            "them: an event of theirs revised after the erasure (an earlier one arrived later) decided "
+            "nothing live, as its profile was gone, while replay decides it on the log's original event"
         )
     now = RulesLabel(rules.config_version, rules.fingerprint, churn_rules)
     for (scorer, label), count in sorted(provenance.items()):

@@ -205,3 +205,26 @@ async def test_the_push_of_an_always_notify_follower_says_what_they_are_and_its_
     assert link, text
     page = await client.get(link.group(1))  # what the person sees when they follow the link
     assert 'data-follower="1"' in page.text
+
+
+async def test_an_erased_follower_is_shown_as_erased_not_as_an_empty_profile(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """helper-44: after forget the row read "0 followers 0 following 0 posts 0 lists" and every
+    reason's value "None", as if the follower had those."""
+    from followback.forget import forget
+
+    await users.add(db, "ana", PASSWORD, "test")
+    kept, gone = decision("1", "high_value", 80), decision("2", "high_value", 81)
+    await record(db, [(kept, 1), (gone, 1)], followers_count=1234)
+    await intake_now(pool, settings, [kept, gone])
+    await log_in(client, "ana", PASSWORD)
+    await forget(db, "2", "test")
+
+    page = (await client.get("/?class=any&state=any")).text
+    items = dict(re.findall(r'data-follower="(\d+)">(.*?)</li>', page, flags=re.S))
+    assert "1,234" in items["1"]
+    assert "profile erased" not in items["1"]
+    assert "profile erased" in items["2"]
+    assert "followers</span>" not in items["2"]
+    assert "<td>None</td>" not in page

@@ -126,9 +126,15 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
     )
     found = [dict(row) for row in rows]
     seen = await profiles.interactions(conn, [(r["account_id"], r["follower_id"]) for r in found])
+    erased = await conn.fetch(
+        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])",
+        [r["follower_id"] for r in found],
+    )
+    forgotten = {row["follower_id"] for row in erased}
     for row in found:
         row["profile"] = row["profile"] or {}
         row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
+        row["erased"] = row["follower_id"] in forgotten
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
 
