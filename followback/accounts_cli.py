@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from followback.reached import load_settings
 from services.notifier import digest as digests
 from services.notifier.app import queue_url
 from shared import accounts
 from shared.accounts import AccountConfig
 from shared.db import create_pool, migrate
-from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Per-brand configuration, versioned in PostgreSQL.")
 console = Console(emoji=False)

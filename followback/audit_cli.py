@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +19,9 @@ from rich.text import Text
 
 from followback import eventlog, replay
 from followback.eventlog import Window
-from followback.reached import database_reached, kafka_reached
+from followback.reached import database_reached, kafka_reached, load_settings
 from shared import gc_tuning
-from shared.settings import load_settings
+from shared.lag import MissingTopicError
 
 TABLE_ROWS = 100  # differences printed as a table; the JSON line lists more
 log_app = typer.Typer(no_args_is_help=True, help="The raw event log (the system of record).")
@@ -65,6 +67,18 @@ def _window(
     return window
 
 
+@contextmanager
+def _topic_exists() -> Iterator[None]:
+    """A topic that does not exist (no service ran with this prefix yet, or a mistyped
+    FOLLOWBACK_KAFKA__TOPIC_PREFIX): said in one line, exit 1 (an export or a replay of it read an
+    empty log and said so, exit 0)."""
+    try:
+        yield
+    except MissingTopicError as missing:
+        err.print(f"error: {missing} (check FOLLOWBACK_KAFKA__TOPIC_PREFIX; the services create it)")
+        raise typer.Exit(1) from None
+
+
 @log_app.command("export")
 def export(
     file: Annotated[Path, typer.Argument(help="Where to write (gzip-compressed NDJSON)")],
@@ -92,7 +106,7 @@ def export(
                 lambda n: progress.advance(task, n),
             )
 
-    with kafka_reached(settings):
+    with kafka_reached(settings), _topic_exists():
         try:
             written, read = asyncio.run(run())
         except OSError as unwritable:  # (the broker's errors are not OSErrors: see kafka_reached)
@@ -183,6 +197,7 @@ def replay_command(
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
         kafka_reached(settings),
+        _topic_exists(),
         replay_workers.pool(count, settings.gc_threshold) as processes,
         Progress(console=err, transient=True) as bar,
     ):
@@ -340,7 +355,9 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")
     """Every dead letter: where it came from, why, and the start of its body."""
     from followback import dlq
 
-    letters = asyncio.run(dlq.read(load_settings()))
+    settings = load_settings()
+    with kafka_reached(settings), _topic_exists():
+        letters = asyncio.run(dlq.read(settings))
     if as_json:
         for letter in letters:
             row = {
@@ -372,7 +389,9 @@ def dlq_replay(
     """Re-publish to their source topic the dead letters that parse now; the rest stay."""
     from followback import dlq
 
-    done = asyncio.run(dlq.replay(load_settings(), failed_alone))
+    settings = load_settings()
+    with kafka_reached(settings), _topic_exists():
+        done = asyncio.run(dlq.replay(settings, failed_alone))
     if done.held:
         err.print(
             f"note: {done.held} letter(s) a consumer failed on alone were held back: "

@@ -15,8 +15,8 @@ from rich.markup import escape
 from followback.accounts_cli import app as accounts_app
 from followback.audit_cli import dlq_app, explain_command, forget_command, log_app, replay_command
 from followback.infra.paths import InfraError
+from followback.reached import load_settings, settings_safe
 from followback.users_cli import app as users_app
-from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 infra_app = typer.Typer(no_args_is_help=True, help="Kafka and PostgreSQL for followback.")
@@ -89,7 +89,8 @@ def run(
         raise typer.Exit(runner.run_all(settings))
     if service not in runner.SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(runner.SERVICES)}, all")
-    runner.run_one(service, settings)
+    with settings_safe():
+        runner.run_one(service, settings)
 
 
 @app.command()
@@ -197,7 +198,10 @@ def status(
 @app.command()
 def send(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV events")],
-    url: Annotated[str | None, typer.Option(help="Ingest URL (default: the local ingest)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Ingest's address, or its full /v1/events URL (default: the local ingest)"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
     token: Annotated[
         str | None, typer.Option(envvar="FOLLOWBACK_TOKEN", help="Bearer token for ingest")

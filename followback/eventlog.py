@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from shared.events import Event
+from shared.lag import MissingTopicError
 from shared.settings import Settings
 
 
@@ -59,6 +60,8 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
         [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()
+    if not described["partitions"]:  # (an empty log is a topic without records, never no topic)
+        raise MissingTopicError(topic)
     return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
 
 

@@ -14,11 +14,34 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import typer
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
-from shared.settings import Settings
+from shared.settings import InsecureConfigurationError, Settings, settings_problem
+from shared.settings import load_settings as settings_from_environment
 
 err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a value they refuse is said in one line naming its
+    variable, and the command exits 2 (instead of a traceback whose last line names a field)."""
+    try:
+        return settings_from_environment()
+    except (ValidationError, SettingsError) as refused:
+        err.print(f"error: the settings: {settings_problem(refused)}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def settings_safe() -> Iterator[None]:
+    """Production settings a service refuses to start with: one line naming each, exit 2."""
+    try:
+        yield
+    except InsecureConfigurationError as unsafe:
+        err.print(f"error: unsafe production settings: {unsafe}")
+        raise typer.Exit(2) from None
 
 
 def where(dsn: str) -> str:

@@ -133,17 +133,37 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# How a service stopped on request ends: uvicorn shuts down and then re-raises the signal it was
+# sent, so the child's return code is minus that signal (the terminal's SIGINT, or our SIGTERM).
+STOPPED = (-signal.SIGTERM, -signal.SIGINT)
+
+
+def exit_code(returncode: int | None, stopped: bool) -> int:
+    """A child's return code as an exit status: 0 for one ``stopped`` on request (by us or by the
+    terminal's Ctrl-C), a death by another signal as the shell says it (128 + the signal)."""
+    if returncode is None or (stopped and returncode in STOPPED):
+        return 0
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def run_all(settings: Settings) -> int:
     """Run the four services as children until one exits or we are interrupted (Ctrl-C, or SIGTERM
-    as a supervisor or ``kill`` sends it): the children are stopped either way, never left running."""
+    as a supervisor or ``kill`` sends it): the children are stopped either way, never left running.
+
+    0 when interrupted and every child stopped as asked; else the status of the child that failed
+    (a child that exited by itself ended the run: its status, 137 for one killed by SIGKILL). The
+    children's own return codes used to be passed on: ``-15`` (uvicorn's re-raised SIGTERM) made
+    every ordinary stop exit 241."""
     processes = spawn(SERVICES)
     before = signal.signal(signal.SIGTERM, _interrupted)
+    interrupted = False
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
         signal.signal(signal.SIGTERM, before)
+        ended = {id(p) for p in processes if p.poll() is not None}  # (by themselves, unless interrupted)
         stop(processes)
-    return max((p.returncode or 0) for p in processes)
+    return max(exit_code(p.returncode, interrupted or id(p) not in ended) for p in processes)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from rich.markup import escape
@@ -61,8 +61,8 @@ def read_items(path: Path) -> Iterator[Any]:
         return
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
+            try:  # (a byte order mark before the first line is skipped, as replay does)
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 yield _Unreadable(f"line {number}: not UTF-8 text (byte {error.start + 1} of the line)")
                 continue
@@ -76,7 +76,7 @@ def read_items(path: Path) -> Iterator[Any]:
 
 def _csv_items(path: Path) -> Iterator[Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (Excel's "CSV UTF-8" starts with a byte order mark)
     except UnicodeDecodeError as error:
         raise UnreadableFileError(f"{path} is not UTF-8 text (byte {error.start + 1})") from None
     rows = csv.DictReader(io.StringIO(text, newline=""))
@@ -88,17 +88,21 @@ def _csv_items(path: Path) -> Iterator[Any]:
             yield _csv_item(row)
 
 
-@dataclass(frozen=True)
-class _Unreadable:
-    reason: str
+EVENTS_PATH = "/v1/events"
 
 
 def events_url(url: str) -> str:
-    """Ingest's events endpoint: ``url`` itself, or its ``/v1/events`` when ``url`` is the service's
-    address alone (``http://host:8081``)."""
-    if urlsplit(url).path in ("", "/"):
-        return url.rstrip("/") + "/v1/events"
+    """The events endpoint of ``url``: ingest's address alone (``http://host:8081``, what ``--url``
+    is most often given) means its ``/v1/events``; a URL with a path is used as it is."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path=EVENTS_PATH))
     return url
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
 
 
 def send(

@@ -11,10 +11,10 @@ import asyncpg
 import typer
 from rich.console import Console
 
+from followback.reached import load_settings
 from services.notifier import users
 from services.notifier.passwords import hash_password
 from shared.db import migrate
-from shared.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Users of the review queue.")
 console = Console(markup=False, emoji=False, highlight=False)  # user names as typed

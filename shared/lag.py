@@ -23,6 +23,14 @@ from shared.metrics import CONSUMER_LAG, CONSUMER_LAG_SECONDS
 log = logging.getLogger(__name__)
 
 
+class MissingTopicError(LookupError):
+    """A topic the broker does not have (no service ran with this prefix yet, or a mistyped
+    ``FOLLOWBACK_KAFKA__TOPIC_PREFIX``)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic} does not exist")
+
+
 @dataclass(frozen=True)
 class PartitionLag:
     partition: int
@@ -38,8 +46,12 @@ class LagProbe:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
 
     async def start(self) -> None:
-        await self.admin.start()
-        await self.consumer.start()
+        try:
+            await self.admin.start()
+            await self.consumer.start()
+        except BaseException:  # (a broker that does not answer: close what was opened, say nothing more)
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -48,7 +60,7 @@ class LagProbe:
     async def partitions(self, topic: str) -> list[TopicPartition]:
         [described] = await self.admin.describe_topics([topic])
         if not described["partitions"]:
-            raise LookupError(f"topic {topic} does not exist")
+            raise MissingTopicError(topic)
         return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
 
     async def messages(self, group: str, topic: str) -> dict[TopicPartition, tuple[int, int]]:

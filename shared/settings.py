@@ -8,10 +8,14 @@ with explicit values in tests).
 
 from __future__ import annotations
 
+import json
+import os
+import typing
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 # The local launcher's ports (see followback.infra): chosen away from the usual 9092/5432 so a
 # system Kafka or PostgreSQL on the same machine never collides with ours.
@@ -57,6 +61,15 @@ class PostgresSettings(BaseModel):
             "(as it does on tables the planner has no statistics for yet)."
         ),
     )
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_url(cls, dsn: SecretStr) -> SecretStr:
+        """A PostgreSQL URL: anything else (``postgresql//...``, a typo) reached the migrations'
+        library, whose error printed the whole DSN, password and all."""
+        if urlsplit(dsn.get_secret_value()).scheme not in ("postgresql", "postgres"):
+            raise ValueError("should be a URL starting postgresql:// (or postgres://)")
+        return dsn
 
 
 class Topics(BaseModel):
@@ -218,6 +231,9 @@ class NotifierSettings(BaseModel):
     )
 
 
+ENVIRONMENTS = ("development", "production")
+
+
 class InsecureConfigurationError(RuntimeError):
     """Production settings that would leave data or an API open."""
 
@@ -225,7 +241,10 @@ class InsecureConfigurationError(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLLOWBACK_", env_nested_delimiter="__", extra="ignore")
 
-    env: str = "development"
+    env: str = Field(
+        default="development",
+        description="development or production (any case): production refuses unsafe settings.",
+    )
     gc_threshold: int = Field(
         default=50_000,
         ge=0,
@@ -242,6 +261,16 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     notifier: NotifierSettings = NotifierSettings()
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        """Only the two environments the code knows: a mistyped ``prod`` or ``Production `` must not
+        run as development (ingest open, a random session secret, cookies without Secure)."""
+        known = value.strip().lower()
+        if known not in ENVIRONMENTS:
+            raise ValueError(f"should be one of {', '.join(ENVIRONMENTS)}, not {value!r}")
+        return known
 
     @property
     def production(self) -> bool:
@@ -282,3 +311,60 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides winning."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+PREFIX = "FOLLOWBACK_"
+
+
+def variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a settings field's location: ``("kafka", "partitions")`` is
+    ``FOLLOWBACK_KAFKA__PARTITIONS``."""
+    return PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _parsed_as_json(path: list[str]) -> bool:
+    """Whether the field at ``path`` (lower-case names) is read from its variable as JSON (a list,
+    a mapping: what pydantic-settings parses before validating)."""
+    model: type[BaseModel] = Settings
+    for n, name in enumerate(path):
+        field = model.model_fields.get(name)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if n == len(path) - 1:
+                return True
+            model = annotation
+            continue
+        origin = typing.get_origin(annotation)
+        return n == len(path) - 1 and isinstance(origin, type) and issubclass(origin, list | dict | Mapping)
+    return False
+
+
+SECRET_PARTS = ("dsn", "password", "secret", "token", "users")
+
+
+def _problem(loc: tuple[int | str, ...], message: str, given: object) -> str:
+    shown = isinstance(given, str) and not any(part in str(p) for p in loc for part in SECRET_PARTS)
+    said = f"{variable(loc)}: {message.removeprefix('Value error, ')}"
+    return said + (f" (got {given!r})" if shown else "")
+
+
+def settings_problem(error: ValidationError | SettingsError, environ: Mapping[str, str] | None = None) -> str:
+    """What is wrong with the settings from the environment, each problem naming its variable
+    (``FOLLOWBACK_KAFKA__PARTITIONS: Input should be a valid integer ... (got 'abc')``)."""
+    if isinstance(error, ValidationError):
+        problems = error.errors()
+        return "; ".join(_problem(p["loc"], p["msg"], p.get("input")) for p in problems)
+    environ = os.environ if environ is None else environ
+    unreadable = []
+    for name, value in sorted(environ.items()):
+        if not name.upper().startswith(PREFIX):
+            continue
+        if _parsed_as_json(name[len(PREFIX) :].lower().split("__")):
+            try:
+                json.loads(value)
+            except ValueError as bad:
+                unreadable.append(f"{name.upper()} is not JSON ({bad}): give a JSON list or object")
+    cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
+    return "; ".join(unreadable) or f"{error}{cause}"

@@ -53,11 +53,28 @@ def test_a_csv_file_that_is_not_utf8_stops_send_with_a_message(tmp_path: Path) -
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_ingest_given_by_its_address_alone_is_sent_to_its_events_endpoint() -> None:
+def test_a_byte_order_mark_before_the_first_line_is_skipped(tmp_path: Path) -> None:
+    """Excel saves "CSV UTF-8" with a byte order mark: it was read as part of the first column's
+    name, so every row lacked that column (``event_id: Field required`` for each of them); an NDJSON
+    file with one had its first line refused as not JSON."""
+    csv_path = tmp_path / "events.csv"
+    csv_path.write_bytes(
+        b"\xef\xbb\xbfevent_id,type,platform,account_id,occurred_at,id\r\n"
+        + f"e1,follow,x,brand,{T0.isoformat()},42\r\n".encode()
+    )
+    [row] = read_items(csv_path)
+    assert row["event_id"] == "e1"
+    assert row["follower"] == {"id": "42"}
+
+    ndjson_path = tmp_path / "events.ndjson"
+    ndjson_path.write_bytes(b"\xef\xbb\xbf" + json.dumps(event("e2", "follow", "43", T0)).encode() + b"\n")
+    [item] = read_items(ndjson_path)
+    assert item["event_id"] == "e2"
+
+
+def test_url_given_as_ingest_address_posts_to_its_events_endpoint() -> None:
+    """`--url http://host:8081` (ingest's address) posted to `/` and stopped on ingest's 404."""
     assert events_url("http://127.0.0.1:8081") == "http://127.0.0.1:8081/v1/events"
     assert events_url("http://127.0.0.1:8081/") == "http://127.0.0.1:8081/v1/events"
     assert events_url("https://ingest.example/v1/events") == "https://ingest.example/v1/events"
-    assert (
-        events_url("https://proxy.example/followback/v1/events")
-        == "https://proxy.example/followback/v1/events"
-    )
+    assert events_url("https://gw.example/followback/v1/events") == "https://gw.example/followback/v1/events"
