@@ -6,7 +6,9 @@ stepped onto (its event-time position); this module only says what the event doe
 - quick unfollow: an unfollow within ``quick_unfollow_window`` of the follow it ends;
 - serial churn: the unfollow that makes ``serial_cycles`` follow/unfollow cycles within ``horizon``;
 - unfollow after follow-back: an unfollow after the brand followed the follower back;
-- a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn.
+- a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn;
+  unless the brand followed the follower back during it (follow, follow-back, unfollow within the
+  hour is the follow-for-follow hustle, not a mis-tap).
 
 Cross-account churn needs the follower's other relationships, so the timeline adds it.
 """
@@ -25,6 +27,12 @@ from shared.settings import ChurnSettings
 
 # Patterns are kept in this canonical order, so the same history always serializes the same way.
 ORDER = tuple(ChurnPattern)
+
+
+# The rules' meaning, in the fingerprint beside their values: raised when the same values decide
+# otherwise, so a decision recorded before names other churn rules than a replay's (2: a follow the
+# brand answered with a follow-back is no glitch, however short).
+MEANING = 2
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,16 @@ class ChurnRules:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A digest of the rules' values: every annotation carries it (``Annotation.churn_rules``),
-        and the scorer records it in a decision's ``config_version``, so a decision names the churn
-        rules it rests on."""
+        """A digest of the rules' values and meaning (``MEANING``): every annotation carries it
+        (``Annotation.churn_rules``), and the scorer records it in a decision's ``config_version``,
+        so a decision names the churn rules it rests on."""
         canonical = tuple(
             (f.name, value // timedelta(microseconds=1) if isinstance(value, timedelta) else value)
             for f in fields(self)
             for value in (getattr(self, f.name),)
         )  # each rule by name, durations in microseconds: the same digest in every process and version
+        if MEANING > 1:  # (the first meaning's digest is the values' alone, as recorded before)
+            canonical = (("meaning", MEANING), *canonical)
         return hashlib.sha256(repr(canonical).encode()).hexdigest()[:8]
 
 
@@ -138,7 +148,9 @@ def _unfollow(tally: Tally, at: datetime, rules: ChurnRules) -> tuple[Tally, Fac
     if tally.last_follow_at is None:  # a state upcast from before follow times were kept
         return ended, NOTHING
     dwell = at - tally.last_follow_at
-    if dwell < rules.min_dwell:
+    # A follow the brand answered with a follow-back is no mis-tap, however short it was.
+    answered = tally.followed_back_at is not None and tally.last_follow_at <= tally.followed_back_at <= at
+    if dwell < rules.min_dwell and not answered:
         return ended, Facts(dwell=dwell)  # a glitch: no cycle, no churn
     cycle_ends = _recent((*tally.cycle_ends, at), at, rules)
     matched = set()

@@ -58,6 +58,41 @@ def test_unfollow_after_follow_back_whenever_it_comes() -> None:
     assert loop.annotations["u"].followed_back_at == T0 + 2 * H
 
 
+def test_an_unfollow_within_the_minimum_dwell_after_the_brand_followed_back_is_churn_not_a_glitch() -> None:
+    loop = run(
+        event("f", "follow", "1", 0 * H),
+        event("fb", "followed_back", "1", 10 * M),  # a person followed back ...
+        event("u", "unfollow", "1", 30 * M),  # ... and the follower left 20 minutes later
+        event("g1", "follow", "2", 0 * H),
+        event("gb", "followed_back", "2", 5 * M),
+        event("g2", "unfollow", "2", 2 * D),
+        event("g3", "follow", "2", 3 * D),  # a follow-back of an earlier follow ...
+        event("g4", "unfollow", "2", 3 * D + 10 * M),  # ... makes no later mis-tap churn
+    )
+    assert ("brand", "1", "unfollow_after_follow_back") in patterns(loop)
+    assert ("brand", "1", "quick_unfollow") in patterns(loop)
+    assert loop.annotations["u"].cycles_in_horizon == 1
+    assert loop.annotations["g4"].new_patterns == ()
+    assert loop.annotations["g4"].cycles_in_horizon == 1  # the first cycle only
+
+
+def test_repeated_follow_for_follow_within_the_hour_is_churn_every_time() -> None:
+    bodies = []
+    for day in range(3):
+        bodies += [
+            event(f"f{day}", "follow", "1", day * D, HUSTLER),
+            event(f"b{day}", "followed_back", "1", day * D + 10 * M, HUSTLER),
+            event(f"u{day}", "unfollow", "1", day * D + 50 * M, HUSTLER),
+        ]
+    loop = run(*bodies)
+    assert {p for _, _, p in patterns(loop)} == {
+        "quick_unfollow",
+        "serial_churn",
+        "unfollow_after_follow_back",
+    }
+    assert loop.annotations["u2"].cycles_in_horizon == 3
+
+
 def test_cross_account_churn_marks_the_follower_on_every_account_within_the_horizon() -> None:
     loop = run(
         event("a1", "follow", "1", 0 * H, HUSTLER, account="one"),
