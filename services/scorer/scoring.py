@@ -34,7 +34,7 @@ from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
 from shared.events import EventType, Order, after_all, event_order, order_of
 from shared.relationships import AnnotatedEvent
 
-SCORER_VERSION = "0.3.0"
+SCORER_VERSION = "0.4.0"  # 0.4.0: follow-back begging is spam by rule
 # The brand's part of a config_version: "1+5d41402a+churn:9f8e7d6c/brand@v3".
 _BRAND_VERSION = re.compile(r"@v(\d+)\Z")
 CHURN_PART = "+churn:"  # before the churn rules' fingerprint in a rules label
@@ -87,6 +87,17 @@ def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
                 )
             )
     return reasons
+
+
+BEGGING_RULE = "begs_for_follow_back"  # the reason of a follower who is spam because they beg
+
+
+def _begging_text(assessment: Assessment) -> str | None:
+    """What the follower wrote to beg for follow-backs (the model's feature), or None."""
+    for c in assessment.contributions:
+        if c.feature == "follow_back_begging":
+            return c.value if isinstance(c.value, str) else None
+    return None
 
 
 def _threshold(assessment: Assessment, rules: ScoringRules) -> float:
@@ -233,6 +244,18 @@ def score(
     elif view.always_worth_a_look:
         cls = DecisionClass.HIGH_VALUE
     elif assessment.probability >= _threshold(assessment, rules):
+        cls = DecisionClass.SPAM
+    elif (begging := _begging_text(assessment)) is not None:
+        # The spec's "never follow back" names follow-back begging outright: a follow-for-follow
+        # account with a real audience has a low bot probability, and was pushed as high value.
+        reasons.append(
+            Reason(
+                signal=BEGGING_RULE,
+                value=begging,
+                contribution=0,
+                detail="asks for follow-backs: spam by rule",
+            )
+        )
         cls = DecisionClass.SPAM
     elif points >= high:
         cls = DecisionClass.HIGH_VALUE

@@ -46,6 +46,30 @@ def test_a_follow_back_begging_fake_account_is_spam_with_its_reasons() -> None:
         assert points[signal] < 0, signal
 
 
+def test_a_follow_for_follow_account_with_a_real_audience_is_spam_by_rule() -> None:
+    """helper-46: 50,000 followers, following as many, listed, a bio begging for follow-backs: the
+    model's bot probability is about 0.005, and the follower was pushed as high value, though the
+    spec says never to follow back follow-back begging."""
+    hustler = {
+        **REAL_PERSON,
+        "description": "F4F | #TeamFollowBack | I follow back everyone",
+        "followers_count": 50_000,
+        "friends_count": 48_000,
+        "listed_count": 40,
+    }
+    steps = [*FOLLOW, ("interaction", timedelta(hours=2))]
+    decision = score(annotated(steps, hustler))
+    assert decision.decision_class is DecisionClass.SPAM
+    rule = {r.signal: r for r in decision.reasons}["begs_for_follow_back"]
+    assert (rule.value, rule.contribution) == ("F4F", 0)
+    assert decision.score >= 70  # (by points it would have been high value)
+    # the same profile without the begging is what its points say
+    assert (
+        score(annotated(steps, {**hustler, "description": "Coffee"})).decision_class
+        is DecisionClass.HIGH_VALUE
+    )
+
+
 def test_a_real_person_who_engages_is_high_value() -> None:
     steps = [*FOLLOW, ("interaction", timedelta(hours=2)), ("interaction", timedelta(days=1))]
     decision = score(annotated(steps, REAL_PERSON))

@@ -25,7 +25,7 @@ SORTS = {
 DECIDING = {
     "churner": ("churn",),
     "harmful": ("blocked_account", "blocked_term"),
-    "spam": ("bot_probability",),
+    "spam": ("begs_for_follow_back", "bot_probability"),
 }
 
 
