@@ -165,27 +165,32 @@ def status(
 
     settings = load_settings()
 
-    def table() -> tuple[Table, dict[str, object]]:
+    def shown(value: float | None, form: str) -> str:
+        return "?" if value is None else format(value, form)  # (unknown: the service does not answer)
+
+    def table() -> tuple[Table, dict[str, object], bool]:
         found = measure(settings)
         view = Table(title="followback status")
         for column in ("stage", "up", "per second", "processed", "lag", "lag (s)", "errors"):
             view.add_column(column, justify="left" if column in {"stage", "up"} else "right")
         for stage in found.stages:
             view.add_row(
-                stage.service, "yes" if stage.up else "[red]no[/red]", f"{stage.per_second:,.1f}",
-                f"{stage.processed:,.0f}", f"{stage.lag:,.0f}", f"{stage.lag_seconds:,.1f}",
-                f"{stage.errors:,.0f}",
+                stage.service, "yes" if stage.up else "[red]no[/red]", shown(stage.per_second, ",.1f"),
+                shown(stage.processed, ",.0f"), shown(stage.lag, ",.0f"), shown(stage.lag_seconds, ",.1f"),
+                shown(stage.errors, ",.0f"),
             )  # fmt: skip
         classes = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(found.decisions.items())) or "none yet"
         view.caption = f"decisions since the scorer started: {classes}"
-        return view, found.as_dict()
+        return view, found.as_dict(), found.all_up
 
     if once or as_json:
-        view, found = table()
+        view, found, all_up = table()
         if as_json:
             typer.echo(json.dumps(found))
         else:
             console.print(view)
+        if not all_up:  # (for a script or a health check: a stage that does not answer)
+            raise typer.Exit(1)
         return
     with Live(table()[0], console=console, refresh_per_second=1) as live:
         try:

@@ -46,19 +46,45 @@ def total(samples: Samples | None, name: str, **match: str) -> float:
 
 @dataclass
 class StageStatus:
+    """One stage's figures; None for each while its service does not answer (unknown, not zero:
+    a stage that is down is exactly when its lag grows)."""
+
     service: str
     up: bool
-    per_second: float = 0.0
-    processed: float = 0.0
-    lag: float = 0.0
-    lag_seconds: float = 0.0
-    errors: float = 0.0
+    per_second: float | None = None
+    processed: float | None = None
+    lag: float | None = None
+    lag_seconds: float | None = None
+    errors: float | None = None
+
+    @classmethod
+    def of(cls, service: str, now: Samples | None, before: Samples | None, interval: float) -> StageStatus:
+        """The stage from two scrapes ``interval`` seconds apart (``now`` None: it did not answer)."""
+        if now is None:
+            return cls(service=service, up=False)
+        name = THROUGHPUT[service] + "_total"
+        processed = total(now, name)
+        lag_seconds = [v for _, v in now.get("followback_consumer_lag_seconds", [])]
+        return cls(
+            service=service,
+            up=True,
+            per_second=round(max(0.0, processed - total(before, name)) / interval, 1),
+            processed=processed,
+            lag=total(now, "followback_consumer_lag"),
+            lag_seconds=max(lag_seconds, default=0.0),
+            errors=total(now, "faststream_received_processed_messages_exceptions_total")
+            + total(now, "followback_ingest_rejected_total"),
+        )
 
 
 @dataclass
 class Status:
     stages: list[StageStatus] = field(default_factory=list)
     decisions: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def all_up(self) -> bool:
+        return all(stage.up for stage in self.stages)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -74,22 +100,7 @@ def measure(settings: Settings, interval: float = 1.0) -> Status:
     second = {s: scrape(settings, s) for s in SERVICES}
     status = Status()
     for service in SERVICES:
-        now, before = second[service], first[service]
-        name = THROUGHPUT[service] + "_total"
-        processed = total(now, name)
-        lag_seconds = [v for _, v in (now or {}).get("followback_consumer_lag_seconds", [])]
-        status.stages.append(
-            StageStatus(
-                service=service,
-                up=now is not None,
-                per_second=round(max(0.0, processed - total(before, name)) / interval, 1),
-                processed=processed,
-                lag=total(now, "followback_consumer_lag"),
-                lag_seconds=max(lag_seconds, default=0.0),
-                errors=total(now, "faststream_received_processed_messages_exceptions_total")
-                + total(now, "followback_ingest_rejected_total"),
-            )
-        )
+        status.stages.append(StageStatus.of(service, second[service], first[service], interval))
     for labels, value in (second["scorer"] or {}).get("followback_decisions_total", []):
         status.decisions[labels["class"]] = value
     return status

@@ -69,6 +69,8 @@ def _time(value: Any) -> str | None:
     left as text, for validation to name as a bad time."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):  # (an int to Python: true was read as 1 ms after 1970)
+        return str(value)
     try:
         if isinstance(value, int | float) or (str(value).isascii() and str(value).isdigit()):
             return datetime.fromtimestamp(int(value) / 1000, tz=UTC).isoformat()

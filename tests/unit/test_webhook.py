@@ -123,7 +123,9 @@ def test_a_part_of_the_payload_that_is_not_xs_shape_is_named_by_its_path(change:
     assert refused.value.path == path
 
 
-@pytest.mark.parametrize("stamp", ["99999999999999999999", float("nan"), float("inf"), "²", 10**30, "soon"])
+@pytest.mark.parametrize(
+    "stamp", ["99999999999999999999", float("nan"), float("inf"), "²", 10**30, "soon", True]
+)
 def test_a_time_out_of_range_or_no_time_is_left_for_validation_to_name(stamp: Any) -> None:
     """A timestamp X could not have sent (out of range, NaN, a digit that is no ASCII digit) answered
     500; now validation names the field."""

@@ -1,0 +1,36 @@
+"""`followback status`: a stage whose service does not answer is unknown, not idle (helper-45: it
+showed lag 0 beside up false, and exited 0)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from followback import status as status_module
+from followback.cli import app
+from followback.status import StageStatus
+
+
+def test_a_stage_that_answers_has_its_figures_and_one_that_does_not_has_none() -> None:
+    before = {"faststream_received_processed_messages_total": [({}, 100.0)]}
+    now = {
+        "faststream_received_processed_messages_total": [({}, 150.0)],
+        "followback_consumer_lag": [({"partition": "0"}, 7.0), ({"partition": "1"}, 5.0)],
+        "followback_consumer_lag_seconds": [({"partition": "0"}, 2.5), ({"partition": "1"}, 4.0)],
+    }
+    up = StageStatus.of("churn", now, before, interval=2.0)
+    assert (up.up, up.per_second, up.processed, up.lag, up.lag_seconds) == (True, 25.0, 150.0, 12.0, 4.0)
+    down = StageStatus.of("churn", None, before, interval=2.0)
+    assert (down.up, down.per_second, down.processed, down.lag, down.lag_seconds, down.errors) == (
+        False, None, None, None, None, None
+    )  # fmt: skip
+
+
+def test_status_once_exits_1_and_says_unknown_when_a_service_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_module, "scrape", lambda settings, service: None)  # nothing answers
+    monkeypatch.setattr(status_module.time, "sleep", lambda seconds: None)
+    result = CliRunner().invoke(app, ["status", "--json"])
+    assert result.exit_code == 1
+    assert '"lag": null' in result.output
