@@ -15,7 +15,7 @@ import httpx
 from rich.markup import escape
 from rich.progress import Progress
 
-from shared.validation import FieldError, validate
+from shared.validation import FieldError, unread_platforms, validate
 
 # CSV columns that belong to the event; every other column is a field of the follower's profile.
 EVENT_COLUMNS = {"schema_version", "event_id", "type", "platform", "account_id", "occurred_at"}
@@ -116,7 +116,8 @@ def send(
         if isinstance(item, _Unreadable):
             report.rejected.append(FieldError(index, "(line)", item.reason))
             continue
-        _, errors = validate([item])
+        events, errors = validate([item])
+        errors = errors or unread_platforms(events)
         if errors:
             report.rejected.extend(FieldError(index, e.field, e.message) for e in errors)
         else:

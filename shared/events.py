@@ -27,6 +27,9 @@ from shared.upcasting import CURRENT, V1_PLATFORM, supported, upcast_event
 SCHEMA_VERSION: Literal[2] = CURRENT
 # The platform version 1 implied when none was given (version 2 requires it).
 DEFAULT_PLATFORM = V1_PLATFORM
+# The networks whose events ingest accepts. Relationships, cross-account churn, the review queue and
+# forget know a follower by id alone, so another network's ids would be taken for x's people.
+READ_PLATFORMS = (DEFAULT_PLATFORM,)
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # What the platforms' 64-bit counters (and PostgreSQL's bigint) hold: a count of 10**400 failed the

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import Event
+from shared.events import READ_PLATFORMS, Event
 
 _EVENTS = TypeAdapter(list[Event])
 
@@ -97,4 +97,15 @@ def ahead_of(events: list[Event], received: datetime, max_ahead: timedelta) -> l
                    f"the request arrived ({received.isoformat(timespec='seconds')})")
         for index, e in enumerate(events)
         if e.occurred_at > limit
+    ]  # fmt: skip
+
+
+def unread_platforms(events: list[Event]) -> list[FieldError]:
+    """Events of a network followback does not read yet (:data:`shared.events.READ_PLATFORMS`): its
+    follower ids would be taken for the same ids on x (one relationship, one churn history)."""
+    return [
+        FieldError(index, "platform", f"{e.platform!r} is not read yet (only {', '.join(READ_PLATFORMS)}): "
+                   "followers are known by id alone, so its ids would be taken for x's")
+        for index, e in enumerate(events)
+        if e.platform not in READ_PLATFORMS
     ]  # fmt: skip

@@ -17,7 +17,7 @@ from services.ingest.webhook import PayloadError, map_payload
 from shared.events import Event
 from shared.metrics import EVENTS_RECEIVED
 from shared.settings import Settings
-from shared.validation import BodyError, FieldError, ahead_of, parse_body, validate
+from shared.validation import BodyError, FieldError, ahead_of, parse_body, unread_platforms, validate
 
 NDJSON = "application/x-ndjson"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
@@ -85,7 +85,7 @@ async def post_events(
         events, errors = parse_body(body, ndjson)
     except BodyError as error:
         return _not_json(error)
-    errors = errors or _ahead(events, settings)
+    errors = errors or _ahead(events, settings) or unread_platforms(events)
     if errors:
         return _rejected(errors)
     if len(events) > settings.ingest.max_events:

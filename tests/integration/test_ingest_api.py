@@ -86,6 +86,8 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
         ("unknown event type", {"json": unknown}, 422, "type"),
         ("timestamp not RFC 3339", {"json": not_rfc3339}, 422, "occurred_at"),
         ("dated two days after it arrived", {"json": [good, two_days_ahead]}, 422, "occurred_at"),
+        # (helper-46: its follower 123 was taken for x's follower 123: one relationship, one churn)
+        ("a network not read yet", {"json": [good, {**good, "platform": "instagram"}]}, 422, "platform"),
         ("oversize body", {"content": b"[" + b" " * 70_000 + b"]"}, 413, ""),
         ("too many events", {"json": [good] * 51}, 413, ""),
     ]

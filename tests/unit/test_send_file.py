@@ -78,3 +78,11 @@ def test_url_given_as_ingest_address_posts_to_its_events_endpoint() -> None:
     assert events_url("http://127.0.0.1:8081/") == "http://127.0.0.1:8081/v1/events"
     assert events_url("https://ingest.example/v1/events") == "https://ingest.example/v1/events"
     assert events_url("https://gw.example/followback/v1/events") == "https://gw.example/followback/v1/events"
+
+
+def test_an_event_of_a_network_not_read_yet_is_rejected_before_sending(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps({**event("e1", "follow", "42", T0), "platform": "instagram"}) + "\n")
+    result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output
+    assert "rejected event 0: platform: 'instagram' is not read yet" in result.output
