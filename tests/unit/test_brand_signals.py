@@ -53,6 +53,17 @@ def test_a_blocked_term_matches_whole_words_only() -> None:
     assert decide(person, AccountConfig(blocked_terms=["cunt"])).decision_class is not DecisionClass.HARMFUL
 
 
+def test_an_underscore_separates_words_as_in_handles() -> None:
+    """helper-46: a blocked "crypto" missed @crypto_king, and the topic "coffee" @coffee_lover."""
+    king = {**REAL_PERSON, "screen_name": "crypto_king", "description": "", "name": "K"}
+    assert decide(king, AccountConfig(blocked_terms=["crypto"])).decision_class is DecisionClass.HARMFUL
+    lover = {**REAL_PERSON, "screen_name": "coffee_lover", "description": "", "name": "L"}
+    assert signals(decide(lover, AccountConfig(topics=["coffee"])))["relevance"] > 0
+    assert "relevance" not in signals(
+        decide({**lover, "screen_name": "coffeelover"}, AccountConfig(topics=["coffee"]))
+    )
+
+
 def test_a_blocked_account_is_harmful_even_when_it_would_be_high_value() -> None:
     config = AccountConfig(blocked_accounts=["@ANA_ROASTS"], vips=["ana_roasts"])
     assert decide(REAL_PERSON, config).decision_class is DecisionClass.HARMFUL
@@ -114,7 +125,7 @@ WORDS = st.text(
 @given(term=WORDS.filter(bool), text=WORDS)
 def test_a_term_matches_as_the_whole_word_pattern_does(term: str, text: str) -> None:
     """Terms are found without a pattern per term (a brand's 50,000 topics took 4 s an event), with
-    the same meaning: no word character just before or after, as ``(?<!\\w)term(?!\\w)``."""
-    pattern = re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text) is not None
+    the same meaning: no letter or digit just before or after, as ``(?<![^\\W_])term(?![^\\W_])``."""
+    pattern = re.search(rf"(?<![^\W_]){re.escape(term)}(?![^\W_])", text) is not None
     assert brand._occurs(term, text) is pattern
     assert brand._occurs(term, f"{text} {term}")  # (after a space, at the end: always whole)
