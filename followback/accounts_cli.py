@@ -114,10 +114,18 @@ def set_(
                     f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in error.errors()
                 )
                 raise typer.BadParameter(problems) from None
-            high, worth = config.high_value_threshold, config.worth_following_threshold
-            if high is not None and worth is not None and high < worth:
+            # Where the account sets one threshold only, the scorer uses the other's default
+            # (FOLLOWBACK_SCORING__...): compared with it too.
+            scoring = load_settings().scoring
+            high = config.high_value_threshold
+            worth = config.worth_following_threshold
+            high_said = "--high-value-threshold" if high is not None else "the default high-value threshold"
+            worth_said = "--worth-following-threshold" if worth is not None else "the default one"
+            high = scoring.high_value_threshold if high is None else high
+            worth = scoring.worth_following_threshold if worth is None else worth
+            if high < worth:
                 raise typer.BadParameter(
-                    f"--high-value-threshold {high:g} is below --worth-following-threshold {worth:g}: "
+                    f"{high_said} {high:g} is below {worth_said} {worth:g}: "
                     "no follower would be worth following without being high value"
                 )
             return await accounts.save(conn, account, config, getpass.getuser())

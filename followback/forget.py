@@ -116,6 +116,10 @@ async def forget(conn: asyncpg.Connection, follower: str, by: str) -> dict[str, 
         # The churn detector's lock on the follower: a revision it read before the erasure cannot
         # be written back over it afterwards.
         await lock_followers(conn, [follower])
+        # The scorer's batches hold ROW EXCLUSIVE on decisions from before they read the erasures:
+        # this waits for those in flight to commit, so a decision one recorded is erased below, and
+        # holds back those that start until the erasure is committed for them to read.
+        await conn.execute("LOCK TABLE decisions IN SHARE MODE")
         if not await conn.fetchval(HELD, follower):
             raise UnknownFollowerError(
                 f"nothing of follower {follower!r} is held: check the id (the platform's user id, "

@@ -20,7 +20,7 @@ import asyncpg
 
 from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
-from services.notifier.review_items import REVIEWABLE
+from services.notifier.retraction import RETRACTING
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 
@@ -89,10 +89,12 @@ async def perform(
             if item["state"] != "open":
                 by = f" by {item['decided_by']}" if item["decided_by"] else ""
                 return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')}{by}")
-            if action is Action.FOLLOW_BACK and item["class"] not in REVIEWABLE:
+            if action is Action.FOLLOW_BACK and item["class"] in RETRACTING:
                 # The page the person pressed on may be older than the decision: a follower who has
                 # since left, or turned out a churner, spam or harmful, is not followed back (their
                 # push was retracted with "no action needed"); Dismiss and Mark as spam still work.
+                # One whose score merely fell below the thresholds (ignore) keeps their push, and a
+                # person may still follow them back.
                 now = item["class"].replace("_", " ")
                 return Outcome(False, f"{handle} was not followed back: their decision is now {now}")
             await _decide(conn, item, DECIDING[action], actor, at)

@@ -46,6 +46,10 @@ async def process(pool: asyncpg.Pool, batch: Sequence[AnnotatedEvent], rules: Sc
     if not batch:
         return Outcome([], [])
     async with pool.acquire() as conn, conn.transaction():
+        # Before the erasures are read: ``followback forget`` takes a SHARE lock on decisions, so it
+        # waits for this batch to commit (and then erases what it recorded), and a batch that starts
+        # during an erasure reads it once committed. (Scorers do not block each other.)
+        await conn.execute("LOCK TABLE decisions IN ROW EXCLUSIVE MODE")
         # A revised annotation is a new question, with an id of its own; redelivered, an old one.
         ids = [decision_id_for(a.event.event_id, a.relationship.revision) for a in batch]
         already = await store.recorded(conn, ids)

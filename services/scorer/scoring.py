@@ -31,7 +31,7 @@ from services.scorer.authenticity import BEGGING, Assessment, assess
 from services.scorer.brand import assess_brand
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
-from shared.events import EventType, Order, after_all, event_order, order_of
+from shared.events import EventType, Order, Profile, after_all, event_order, order_of
 from shared.relationships import AnnotatedEvent
 
 SCORER_VERSION = "0.4.0"  # 0.4.0: follow-back begging is spam by rule
@@ -92,11 +92,25 @@ def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
 BEGGING_RULE = "begs_for_follow_back"  # the reason of a follower who is spam because they beg
 
 
-def _begging_text(assessment: Assessment) -> str | None:
-    """What the follower wrote to beg for follow-backs (the model's feature), or None."""
-    for c in assessment.contributions:
-        if c.feature == "follow_back_begging":
-            return c.value if isinstance(c.value, str) else None
+# A begging phrase the profile refuses ("I don't follow back", "never ask me to follow back",
+# "no F4F") is no begging: the words before it name a refusal, with at most three words between.
+_REFUSAL = re.compile(
+    r"(?<![a-z0-9])(?:no|not|never|cannot|dont|doesnt|wont|cant|stop|without|\w+n['\u2019]t)"
+    r"(?:[ \t]+[\w'\u2019]+){0,3}[ \t]*\Z",
+    re.IGNORECASE,
+)
+
+
+def _begging_text(assessment: Assessment, profile: Profile) -> str | None:
+    """What the follower wrote to beg for follow-backs (the model's feature's text), or None; a
+    phrase the profile refuses does not count (a "follow back" after "I don't" is no begging)."""
+    shown = (c.value for c in assessment.contributions if c.feature == "follow_back_begging")
+    if not isinstance(next(shown, None), str):
+        return None
+    text = f"{profile.screen_name} {profile.name} {profile.description}"
+    for match in BEGGING.finditer(text):
+        if not _REFUSAL.search(text[max(0, match.start() - 60) : match.start()]):
+            return match.group(0)
     return None
 
 
@@ -245,7 +259,7 @@ def score(
         cls = DecisionClass.HIGH_VALUE
     elif assessment.probability >= _threshold(assessment, rules):
         cls = DecisionClass.SPAM
-    elif (begging := _begging_text(assessment)) is not None:
+    elif (begging := _begging_text(assessment, annotated.event.follower)) is not None:
         # The spec's "never follow back" names follow-back begging outright: a follow-for-follow
         # account with a real audience has a low bot probability, and was pushed as high value.
         reasons.append(

@@ -68,6 +68,10 @@ def test_account_channels_are_set_and_turned_off(settings: Settings) -> None:
     bad = runner.invoke(accounts_app, ["set", "brand", "--email-to", "not an address"])
     assert bad.exit_code == 2, bad.output
     assert "--email-to: Value error, not an e-mail" in bad.output  # (the box wraps the rest)
+    # (helper-47) one threshold alone is compared with the other's default (70 high, 50 worth)
+    above_default = runner.invoke(accounts_app, ["set", "brand", "--worth-following-threshold", "80"])
+    assert above_default.exit_code == 2, above_default.output
+    assert "the default high-value threshold 70 is below" in above_default.output.replace("\n", " ")
     worth = runner.invoke(accounts_app, ["set", "brand", "--worth-following-threshold", "60"])
     assert worth.exit_code == 0, worth.output
     inverted = runner.invoke(accounts_app, ["set", "brand", "--high-value-threshold", "40"])

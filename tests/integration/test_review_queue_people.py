@@ -125,6 +125,26 @@ async def test_follow_back_from_a_page_older_than_the_follower_leaving_is_refuse
     assert await db.fetchval("SELECT state FROM review_items WHERE follower_id = '1'") == "dismissed"
 
 
+async def test_a_pushed_follower_whose_score_fell_below_the_thresholds_can_still_be_followed_back(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """helper-47: a decision of class ignore retracts no push (the person was asked to decide and
+    still is), yet Follow back was refused for every class but high value and worth following."""
+    await users.add(db, "ana", PASSWORD, "test")
+    pushed = decision("1", "high_value", 80)
+    lower = decision("1", "ignore", 40, version=2, at=T0 + timedelta(hours=1))
+    await record(db, [(pushed, 1)])
+    await intake_now(pool, settings, [pushed])
+    token = await log_in(client, "ana", PASSWORD)
+    await record(db, [(lower, 2)])
+    await intake_now(pool, settings, [lower])
+    page = await client.get("/", params={"class": "any"})
+    assert 'value="follow_back"' in page.text
+    done = await press(client, token, "follow_back", "1")
+    assert done.status_code == 303
+    assert await db.fetchval("SELECT state FROM review_items WHERE follower_id = '1'") == "followed_back"
+
+
 async def test_always_notify_puts_a_follower_waiting_for_the_budget_first_and_explain_says_why(
     client: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, db: asyncpg.Connection
 ) -> None:

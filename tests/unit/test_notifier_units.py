@@ -149,5 +149,14 @@ def test_the_reasons_that_decided_a_class_by_rule_lead_its_why() -> None:
     ]  # fmt: skip
     blocked = [*scored[:3], {"signal": "blocked_term", "contribution": 0}]
     assert deciding_first("harmful", blocked)[0]["signal"] == "blocked_term"
+    begging = [
+        *scored[:3],
+        {"signal": "bot_probability", "contribution": 0},
+        {"signal": "begs_for_follow_back"},
+    ]
+    assert [r["signal"] for r in deciding_first("spam", begging)][:2] == [
+        "bot_probability",
+        "begs_for_follow_back",
+    ]
     # a class decided by points keeps the scorer's order
     assert deciding_first("high_value", scored) == scored

@@ -70,6 +70,25 @@ def test_a_follow_for_follow_account_with_a_real_audience_is_spam_by_rule() -> N
     )
 
 
+def test_a_bio_that_refuses_follow_backs_is_not_begging() -> None:
+    """helper-47: "I don't follow back" matched the begging pattern, and an engaged customer with
+    it in their bio was spam by rule (pushes retracted, Follow back refused)."""
+    steps = [*FOLLOW, ("interaction", timedelta(hours=2)), ("interaction", timedelta(days=1))]
+    for bio in (
+        "Coffee roaster in Porto. I don't follow back, sorry",
+        "Please don\u2019t ask me to follow back",
+        "Never ask me to follow back",
+        "No F4F here",
+    ):
+        decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
+        assert decision.decision_class is DecisionClass.HIGH_VALUE, bio
+        assert "begs_for_follow_back" not in {r.signal for r in decision.reasons}, bio
+    # a refusal elsewhere in the bio does not excuse begging
+    for bio in ("No DMs. Follow back guaranteed", "Not a bot! F4F", "If you follow me, I follow back"):
+        decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
+        assert decision.decision_class is DecisionClass.SPAM, bio
+
+
 def test_a_real_person_who_engages_is_high_value() -> None:
     steps = [*FOLLOW, ("interaction", timedelta(hours=2)), ("interaction", timedelta(days=1))]
     decision = score(annotated(steps, REAL_PERSON))
