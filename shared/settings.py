@@ -267,9 +267,9 @@ class Settings(BaseSettings):
     def _known_env(cls, value: str) -> str:
         """Only the two environments the code knows: a mistyped ``prod`` or ``Production `` must not
         run as development (ingest open, a random session secret, cookies without Secure)."""
-        known = value.strip().lower()
+        known = value.strip().lower() or "development"  # (set but empty, as Compose passes an unset one)
         if known not in ENVIRONMENTS:
-            raise ValueError(f"should be one of {', '.join(ENVIRONMENTS)}, not {value!r}")
+            raise ValueError(f"should be one of {', '.join(ENVIRONMENTS)}")
         return known
 
     @property
@@ -318,8 +318,21 @@ PREFIX = "FOLLOWBACK_"
 
 def variable(loc: tuple[int | str, ...]) -> str:
     """The environment variable of a settings field's location: ``("kafka", "partitions")`` is
-    ``FOLLOWBACK_KAFKA__PARTITIONS``."""
-    return PREFIX + "__".join(str(part) for part in loc).upper()
+    ``FOLLOWBACK_KAFKA__PARTITIONS``; a place inside a list's or a mapping's value (``("ingest",
+    "tokens", 0)``, ``("notifier", "users", "bob")``) is the variable that holds it, which is read
+    as JSON (and a key of it may be a user's name)."""
+    model: type[BaseModel] | None = Settings
+    names = []
+    for part in loc:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
+            break
+        names.append(str(part))
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if not names and loc:  # (not a field of ours: said as given)
+        names = [str(loc[0])]
+    return PREFIX + "__".join(names).upper()
 
 
 def _parsed_as_json(path: list[str]) -> bool:

@@ -30,7 +30,7 @@ def _run(args: list[str], env: dict[str, str]) -> Any:
         ("FOLLOWBACK_HTTP__INGEST_PORT", "80a", "FOLLOWBACK_HTTP__INGEST_PORT: Input should be a valid"),
         ("FOLLOWBACK_INGEST__TOKENS", "abc", "FOLLOWBACK_INGEST__TOKENS is not JSON"),
         ("FOLLOWBACK_NOTIFIER__USERS", "ana:hash", "FOLLOWBACK_NOTIFIER__USERS is not JSON"),
-        ("FOLLOWBACK_ENV", "prod", "FOLLOWBACK_ENV: should be one of development, production, not 'prod'"),
+        ("FOLLOWBACK_ENV", "prod", "FOLLOWBACK_ENV: should be one of development, production (got 'prod')"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line_and_exits_2(variable: str, value: str, said: str) -> None:
@@ -50,6 +50,8 @@ def test_a_secret_setting_is_never_echoed() -> None:
 def test_the_environment_is_one_the_code_knows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWBACK_ENV", " Production ")
     assert load_settings().production
+    monkeypatch.setenv("FOLLOWBACK_ENV", "")  # (what Compose passes for an unset ${FOLLOWBACK_ENV})
+    assert not load_settings().production
     monkeypatch.setenv("FOLLOWBACK_ENV", "staging")
     with pytest.raises(ValidationError, match="should be one of development, production"):
         load_settings()
@@ -128,3 +130,12 @@ def test_a_log_read_from_a_topic_that_does_not_exist_is_an_error(
     assert result.exit_code == 1
     assert "topic typo.events does not exist" in " ".join(result.output.split())
     assert not (tmp_path / "events.ndjson.gz").exists()
+
+
+def test_a_bad_value_inside_a_json_setting_names_the_variable_not_a_key_of_it() -> None:
+    """helper-47: a users map's bad hash was named FOLLOWBACK_NOTIFIER__USERS__BOB (no such
+    variable, and a user's name in the message)."""
+    result = _run(["status", "--once"], {"FOLLOWBACK_NOTIFIER__USERS": '{"bob": 5}'})
+    assert result.exit_code == 2
+    assert "FOLLOWBACK_NOTIFIER__USERS:" in result.output
+    assert "BOB" not in result.output.upper()
