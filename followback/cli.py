@@ -223,7 +223,10 @@ def send(
     except (RuntimeError, OSError) as error:
         raise _fail(str(error)) from error
     for rejected in report.rejected[:50]:
-        err.print(f"rejected event {rejected.index}: {rejected.field}: {rejected.message}", markup=False)
+        said = rejected.message if rejected.field == "(line)" else f"{rejected.field}: {rejected.message}"
+        err.print(
+            f"rejected line {rejected.index}: {said.removeprefix(f'line {rejected.index}: ')}", markup=False
+        )
     typer.echo(json.dumps({"accepted": report.accepted, "rejected": len(report.rejected)}))
     if not report.ok:
         raise typer.Exit(1)

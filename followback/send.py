@@ -56,6 +56,12 @@ class UnreadableFileError(RuntimeError):
 def read_items(path: Path) -> Iterator[Any]:
     """JSON values from an NDJSON file (one per line) or dicts from a CSV file with a header. A line
     or row no event can come from is an :class:`_Unreadable` with the reason, in its place."""
+    return (item for _, item in read_lines(path))
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """:func:`read_items`, each with the number of its line in the file (for a CSV row, the line it
+    ends on: the header is line 1), for rejections a person can find."""
     if path.suffix.lower() == ".csv":
         yield from _csv_items(path)
         return
@@ -64,17 +70,20 @@ def read_items(path: Path) -> Iterator[Any]:
             try:  # (a byte order mark before the first line is skipped, as replay does)
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
-                yield _Unreadable(f"line {number}: not UTF-8 text (byte {error.start + 1} of the line)")
+                yield (
+                    number,
+                    _Unreadable(f"line {number}: not UTF-8 text (byte {error.start + 1} of the line)"),
+                )
                 continue
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    yield number, json.loads(line)
                 except ValueError as error:  # not JSON, or a number of more digits than Python reads
                     reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-                    yield _Unreadable(f"line {number}: not JSON ({reason})")
+                    yield number, _Unreadable(f"line {number}: not JSON ({reason})")
 
 
-def _csv_items(path: Path) -> Iterator[Any]:
+def _csv_items(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # (Excel's "CSV UTF-8" starts with a byte order mark)
     except UnicodeDecodeError as error:
@@ -83,9 +92,12 @@ def _csv_items(path: Path) -> Iterator[Any]:
     for row in rows:
         extra = row.pop(None, None)  # (DictReader keeps the fields beyond the header under None)
         if extra is not None:
-            yield _Unreadable(f"line {rows.line_num}: {len(extra)} more field(s) than the header has columns")
+            yield (
+                rows.line_num,
+                _Unreadable(f"line {rows.line_num}: {len(extra)} more field(s) than the header has columns"),
+            )
         else:
-            yield _csv_item(row)
+            yield rows.line_num, _csv_item(row)
 
 
 EVENTS_PATH = "/v1/events"
@@ -109,17 +121,17 @@ def send(
     path: Path, url: str, batch_size: int = 500, show_progress: bool = True, token: str | None = None
 ) -> SendReport:
     """Validate every event locally, post the valid ones in batches, report what was refused."""
-    items = list(read_items(path))
+    items = list(read_lines(path))
     report = SendReport()
     valid: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
+    for line, item in items:  # (a rejection's index is its line in the file)
         if isinstance(item, _Unreadable):
-            report.rejected.append(FieldError(index, "(line)", item.reason))
+            report.rejected.append(FieldError(line, "(line)", item.reason))
             continue
         events, errors = validate([item])
         errors = errors or unread_platforms(events)
         if errors:
-            report.rejected.extend(FieldError(index, e.field, e.message) for e in errors)
+            report.rejected.extend(FieldError(line, e.field, e.message) for e in errors)
         else:
             valid.append(item)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -131,8 +143,12 @@ def send(
         for start in range(0, len(valid), batch_size):
             batch = valid[start : start + batch_size]
             response = client.post(url, json=batch)
-            if response.status_code != 202:
-                raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:500]}")
+            if response.status_code != 202:  # (what went before is in the log: say how far it got)
+                raise RuntimeError(
+                    f"ingest answered {response.status_code}: {response.text[:500]} "
+                    f"({report.accepted} event(s) of the file were accepted before this batch; sending "
+                    "the file again is harmless: event ids are idempotent)"
+                )
             report.accepted += int(response.json()["accepted"])
             progress.advance(task, len(batch))
     return report

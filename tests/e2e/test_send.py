@@ -86,7 +86,7 @@ async def test_a_csv_file_with_a_bad_row_reports_it_and_exits_non_zero(
 
     assert done.returncode == 1
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"accepted": 3, "rejected": 1}
-    assert "rejected event 2: occurred_at" in done.stderr
+    assert "rejected line 4: occurred_at" in done.stderr  # (the header is line 1)
     records = await read_topic(settings, settings.topic("events"), 3)
     landed = {
         Event.model_validate_json(r.value).event_id: Event.model_validate_json(r.value) for r in records

@@ -85,4 +85,15 @@ def test_an_event_of_a_network_not_read_yet_is_rejected_before_sending(tmp_path:
     path.write_text(json.dumps({**event("e1", "follow", "42", T0), "platform": "instagram"}) + "\n")
     result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1, result.output
-    assert "rejected event 0: platform: 'instagram' is not read yet" in result.output
+    assert "rejected line 1: platform: 'instagram' is not read yet" in result.output
+
+
+def test_a_rejection_names_the_line_of_the_file(tmp_path: Path) -> None:
+    """helper-45: rejections were numbered by event (from 0), unreadable lines by line (from 1),
+    and a CSV's event 0 was its line 2."""
+    path = tmp_path / "events.ndjson"
+    bad = {**event("e1", "follow", "42", T0), "occurred_at": "not a time"}
+    path.write_text("\n\n" + json.dumps(bad) + "\n")
+    result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output
+    assert "rejected line 3: occurred_at" in result.output
