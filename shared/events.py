@@ -113,8 +113,10 @@ class Profile(BaseModel):
     followers_count: Count = 0
     friends_count: Count = 0
     statuses_count: Count = 0
-    favourites_count: Count = 0
-    listed_count: Count = 0
+    # None: unknown, never 0. X's direct-message user objects carry neither; read as 0, a DM (the
+    # strongest engagement) made its sender "never liked a post", a strong sign of a bot.
+    favourites_count: Count | None = None
+    listed_count: Count | None = None
     verified: bool = False
     protected: bool = False
     default_profile: bool = False

@@ -103,7 +103,7 @@ def observe(profile: Profile, observed_at: datetime) -> dict[str, tuple[float, S
     for it (a count, a ratio, yes/no, the begging text), computed in one pass (a hot path: once per
     scored event)."""
     ratio = _ratio(profile)
-    no_list = profile.listed_count == 0
+    no_list = profile.listed_count == 0  # (an unknown count, None, is neither: the reference's input)
     never_liked = profile.favourites_count == 0
     no_bio = not profile.description.strip()
     no_url = not (profile.url or "").strip()

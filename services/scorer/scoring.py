@@ -142,7 +142,7 @@ def _value(annotated: AnnotatedEvent) -> list[Reason]:
                 detail="followers on a log scale",
             )
         )
-    if profile.listed_count >= 5:
+    if profile.listed_count is not None and profile.listed_count >= 5:
         reasons.append(
             Reason(
                 signal="listed",

@@ -241,3 +241,23 @@ def test_within_one_second_the_detectors_order_tells_an_older_annotation() -> No
     assert Current.after(None, score(follow)) == Current(
         score(follow).decision_class, score(follow).score, 1, at, EventType.FOLLOW, event_id
     )
+
+
+def test_a_direct_message_whose_user_object_lacks_likes_and_lists_does_not_lower_the_follower() -> None:
+    """helper-46: X's direct-message user objects carry no favourites or listed count; read as 0, the
+    DM (the strongest engagement) made its sender "never liked a post" and dropped them from
+    worth_following 53.71 to ignore 44.5. Unknown is now None, neither 0 nor a sign of a bot."""
+    full = {**REAL_PERSON, "followers_count": 300, "friends_count": 4000}
+    thin = {k: v for k, v in full.items() if k not in ("favourites_count", "listed_count", "created_at")}
+    state = RelationshipState()
+    follow = Event.model_validate(event("e0", "follow", "9", timedelta(0), full))
+    state, note = apply(state, follow)
+    on_follow = score(AnnotatedEvent(event=follow, relationship=note))
+    dm = Event.model_validate(
+        event("e1", "interaction", "9", timedelta(days=1), thin, interaction="direct_message")
+    )
+    assert dm.follower.favourites_count is None
+    state, note = apply(state, dm)
+    on_dm = score(AnnotatedEvent(event=dm, relationship=note))
+    assert "never_liked" not in {r.signal for r in on_dm.reasons}
+    assert on_dm.score > on_follow.score  # the engagement counts; the unknown counts take nothing
