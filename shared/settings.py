@@ -276,8 +276,9 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
-    def production_problems(self) -> list[str]:
-        """What would make this configuration unsafe in production (nothing outside production).
+    def production_problems(self, service: str | None = None) -> list[str]:
+        """What would make this configuration unsafe in production (nothing outside production),
+        for ``service`` too when given (ingest needs its tokens, the notifier its session secret).
 
         Defaults are for a developer's machine: a password-less local database, short secrets.
         Production must bring its own, from the environment.
@@ -285,6 +286,10 @@ class Settings(BaseSettings):
         if not self.production:
             return []
         problems = []
+        if service == "ingest" and not self.ingest.tokens:
+            problems.append("FOLLOWBACK_INGEST__TOKENS must be set in production")
+        if service == "notifier" and self.notifier.session_secret is None:
+            problems.append("FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set in production")
         if not urlsplit(self.postgres.dsn.get_secret_value()).password:
             problems.append("FOLLOWBACK_POSTGRES__DSN has no password")
         short = [t for t in self.ingest.tokens if len(t.get_secret_value()) < 16]
@@ -295,9 +300,10 @@ class Settings(BaseSettings):
             problems.append("FOLLOWBACK_INGEST__X_CONSUMER_SECRET is shorter than 16 characters")
         return problems
 
-    def require_safe(self) -> None:
-        """Refuse to start with an unsafe production configuration, naming every problem."""
-        if problems := self.production_problems():
+    def require_safe(self, service: str | None = None) -> None:
+        """Refuse to start with an unsafe production configuration, naming every problem (of
+        ``service`` too) at once."""
+        if problems := self.production_problems(service):
             raise InsecureConfigurationError("; ".join(problems))
 
     def topic(self, name: str) -> str:

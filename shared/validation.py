@@ -43,8 +43,11 @@ def _is_json_error(error: ValidationError) -> bool:
 def parse_body(body: bytes, ndjson: bool) -> tuple[list[Event], list[FieldError]]:
     """Events from one JSON object, a JSON array, or NDJSON, parsed straight from the bytes.
 
-    Raises :class:`BodyError` when the body is not JSON at all (or not an object or array).
+    Raises :class:`BodyError` when the body is not JSON at all (or not an object or array). A byte
+    order mark before it is skipped (what some Windows tools write first; it read as "not a JSON
+    object").
     """
+    body = body.removeprefix(b"\xef\xbb\xbf")
     if ndjson:
         events: list[Event] = []
         errors: list[FieldError] = []

@@ -25,7 +25,7 @@ Next = Callable[[Request], Awaitable[Response]]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    settings.require_safe()
+    settings.require_safe("ingest")
     if not settings.ingest.tokens:
         if settings.production:
             raise InsecureConfigurationError("FOLLOWBACK_INGEST__TOKENS must be set in production")

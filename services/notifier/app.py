@@ -37,6 +37,7 @@ def queue_url(settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:
     settings = settings or load_settings()
+    settings.require_safe("notifier")  # (every problem at once: the review queue's secret too)
     broker = create_broker(settings)
     backoff = Backoff()
     web_state = WebState()

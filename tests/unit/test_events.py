@@ -163,3 +163,12 @@ def test_events_dated_beyond_the_allowed_skew_are_named_by_index() -> None:
     [error] = ahead_of(events, received, day)
     assert (error.index, error.field) == (2, "occurred_at")
     assert "more than 1 day, 0:00:00 after the request arrived" in error.message
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_a_body_after_a_byte_order_mark_is_read(ndjson: bool) -> None:
+    """helper-45: it got the 400 "the body must be a JSON object ...", which it was."""
+    body = b"\xef\xbb\xbf" + json.dumps(event("e1", "follow", "1", T0)).encode()
+    events, errors = parse_body(body, ndjson=ndjson)
+    assert errors == []
+    assert [e.event_id for e in events] == ["e1"]

@@ -6,6 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.ingest.app import create_app as ingest_app
+from services.notifier.app import create_app as notifier_app
 from services.scorer.app import create_app as scorer_app
 from shared.settings import (
     IngestSettings,
@@ -43,3 +44,16 @@ def test_safe_production_settings_pass() -> None:
     safe = Settings(env="production", postgres=SAFE_DSN, ingest=IngestSettings(tokens=[SecretStr("t" * 32)]))
     assert safe.production_problems() == []
     ingest_app(safe)  # builds without connecting to anything
+
+
+def test_a_service_names_its_own_missing_secrets_with_the_rest_at_once() -> None:
+    """helper-45: a missing ingest token or session secret was reported only once the other
+    problems were fixed (a second round of restarts)."""
+    with pytest.raises(InsecureConfigurationError) as ingest:
+        ingest_app(Settings(env="production"))
+    assert "no password" in str(ingest.value)
+    assert "FOLLOWBACK_INGEST__TOKENS must be set" in str(ingest.value)
+    with pytest.raises(InsecureConfigurationError) as notifier:
+        notifier_app(Settings(env="production"))
+    assert "no password" in str(notifier.value)
+    assert "FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set" in str(notifier.value)
