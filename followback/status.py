@@ -68,7 +68,11 @@ class StageStatus:
         return cls(
             service=service,
             up=True,
-            per_second=round(max(0.0, processed - total(before, name)) / interval, 1),
+            # (no first scrape, as for a service that came up in between: its rate is unknown, not
+            # its whole count per interval)
+            per_second=None
+            if before is None
+            else round(max(0.0, processed - total(before, name)) / interval, 1),
             processed=processed,
             lag=total(now, "followback_consumer_lag"),
             lag_seconds=max(lag_seconds, default=0.0),

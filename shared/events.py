@@ -114,9 +114,10 @@ class Profile(BaseModel):
     friends_count: Count = 0
     statuses_count: Count = 0
     # None: unknown, never 0. X's direct-message user objects carry neither; read as 0, a DM (the
-    # strongest engagement) made its sender "never liked a post", a strong sign of a bot.
-    favourites_count: Count | None = None
-    listed_count: Count | None = None
+    # strongest engagement) made its sender "never liked a post", a strong sign of a bot. Unknown
+    # is left out when written (no null on the wire: a reader of before reads its default).
+    favourites_count: Count | None = Field(default=None, exclude_if=lambda v: v is None)
+    listed_count: Count | None = Field(default=None, exclude_if=lambda v: v is None)
     verified: bool = False
     protected: bool = False
     default_profile: bool = False

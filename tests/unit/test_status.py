@@ -34,3 +34,12 @@ def test_status_once_exits_1_and_says_unknown_when_a_service_does_not_answer(
     result = CliRunner().invoke(app, ["status", "--json"])
     assert result.exit_code == 1
     assert '"lag": null' in result.output
+
+
+def test_a_stage_that_answered_only_the_second_scrape_has_no_rate() -> None:
+    """A service that came up between the two scrapes: its whole count was taken for one second's."""
+    now = {"faststream_received_processed_messages_total": [({}, 50_000.0)]}
+    stage = StageStatus.of("churn", now, None, interval=1.0)
+    assert stage.up
+    assert stage.processed == 50_000.0
+    assert stage.per_second is None
