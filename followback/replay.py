@@ -665,14 +665,6 @@ async def history_cut(
     return {(row["account_id"], row["follower_id"]) for row in rows}
 
 
-async def erased_followers(conn: asyncpg.Connection, followers: Iterable[str]) -> set[str]:
-    """Which of these followers ``followback forget`` erased."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])", list(followers)
-    )
-    return {row["follower_id"] for row in rows}
-
-
 async def brand_configs(
     conn: asyncpg.Connection, account: str | None = None, choice: int | str = AS_RECORDED
 ) -> Configs:

@@ -59,7 +59,6 @@ from followback.replay import (
     arrived_out_of_order,
     caveats,
     compare,
-    erased_followers,
     first_events,
     history_cut,
     kept_copies,
@@ -72,6 +71,7 @@ from services.scorer.app import rules_from
 from services.scorer.scoring import ScoringRules, split_label
 from shared import gc_tuning
 from shared.decisions import Decision
+from shared.erasures import erased_followers
 from shared.events import EARLIEST, LATEST, Event, EventType, event_order
 from shared.settings import Settings
 

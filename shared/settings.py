@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -327,37 +328,40 @@ def variable(loc: tuple[int | str, ...]) -> str:
     ``FOLLOWBACK_KAFKA__PARTITIONS``; a place inside a list's or a mapping's value (``("ingest",
     "tokens", 0)``, ``("notifier", "users", "bob")``) is the variable that holds it, which is read
     as JSON (and a key of it may be a user's name)."""
-    model: type[BaseModel] | None = Settings
-    names = []
-    for part in loc:
-        field = model.model_fields.get(str(part)) if model is not None else None
-        if field is None:
-            break
-        names.append(str(part))
-        annotation = field.annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    names, _ = _fields_along(loc)
     if not names and loc:  # (not a field of ours: said as given)
         names = [str(loc[0])]
     return PREFIX + "__".join(names).upper()
 
 
-def _parsed_as_json(path: list[str]) -> bool:
-    """Whether the field at ``path`` (lower-case names) is read from its variable as JSON (a list,
-    a mapping: what pydantic-settings parses before validating)."""
-    model: type[BaseModel] = Settings
-    for n, name in enumerate(path):
-        field = model.model_fields.get(name)
+def _fields_along(path: Sequence[int | str]) -> tuple[list[str], Any]:
+    """The leading parts of ``path`` that name fields of :class:`Settings` and its nested models,
+    and the annotation of the last of them (None: not even the first)."""
+    model: type[BaseModel] | None = Settings
+    names: list[str] = []
+    annotation: Any = None
+    for part in path:
+        field = model.model_fields.get(str(part)) if model is not None else None
         if field is None:
-            return False
+            break
+        names.append(str(part))
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if n == len(path) - 1:
-                return True
-            model = annotation
-            continue
-        origin = typing.get_origin(annotation)
-        return n == len(path) - 1 and isinstance(origin, type) and issubclass(origin, list | dict | Mapping)
-    return False
+        model = annotation if _is_model(annotation) else None
+    return names, annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _parsed_as_json(path: list[str]) -> bool:
+    """Whether the field at ``path`` (lower-case names) is read from its variable as JSON (a model,
+    a list, a mapping: what pydantic-settings parses before validating)."""
+    names, annotation = _fields_along(path)
+    if len(names) != len(path):
+        return False
+    origin = typing.get_origin(annotation)
+    return _is_model(annotation) or (isinstance(origin, type) and issubclass(origin, list | dict | Mapping))
 
 
 SECRET_PARTS = ("dsn", "password", "secret", "token", "users")

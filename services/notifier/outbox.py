@@ -32,14 +32,24 @@ class NewDelivery:
     decision_id: str | None = None
 
 
+def channel_targets(config: AccountConfig) -> dict[str, str]:
+    """Where the account's configuration sends each channel it has on (the ``events`` topic is the
+    settings', not the account's)."""
+    found = {}
+    if config.slack_webhook_url:
+        found["slack"] = config.slack_webhook_url
+    if config.email_to:
+        found["email"] = ", ".join(config.email_to)
+    if config.follow_back_webhook_url:
+        found["follow_back_webhook"] = config.follow_back_webhook_url
+    return found
+
+
 def push_channels(config: AccountConfig, settings: NotifierSettings) -> list[tuple[str, str]]:
     """(channel, target) for each push channel the account has on, besides the review queue."""
-    found = []
-    if config.slack_webhook_url:
-        found.append(("slack", config.slack_webhook_url))
-    if config.email_to and settings.smtp_host:
-        found.append(("email", ", ".join(config.email_to)))
-    return found
+    targets = channel_targets(config)
+    pushing = ("slack", "email") if settings.smtp_host else ("slack",)
+    return [(channel, targets[channel]) for channel in pushing if channel in targets]
 
 
 async def enqueue(conn: asyncpg.Connection, rows: Iterable[NewDelivery]) -> None:
@@ -163,17 +173,6 @@ async def cancel_orphaned_retractions(conn: asyncpg.Connection) -> int:
     return int(done.split()[-1])
 
 
-def current_target(config: AccountConfig, channel: str) -> str | None:
-    """Where the account's configuration sends ``channel`` now; None: nowhere (or not configurable)."""
-    if channel == "slack":
-        return config.slack_webhook_url or None
-    if channel == "email":
-        return ", ".join(config.email_to) or None
-    if channel == "follow_back_webhook":
-        return config.follow_back_webhook_url or None
-    return None  # the events topic: the settings', unchanged
-
-
 async def retry_dead(conn: asyncpg.Connection, delivery_id: int) -> tuple[str, str] | None:
     """Give a dead delivery a fresh set of attempts (a person fixed the channel): its account and
     follower, or None when no such delivery is dead.
@@ -190,7 +189,7 @@ async def retry_dead(conn: asyncpg.Connection, delivery_id: int) -> tuple[str, s
     if row is None:
         return None
     config = (await accounts.latest(conn, [row["account_id"]])).get(row["account_id"])
-    target = current_target(config.config, row["channel"]) if config else None
+    target = channel_targets(config.config).get(row["channel"]) if config else None
     await conn.execute(
         """
         UPDATE deliveries SET status = 'retrying', attempts = 0, next_attempt_at = now(),

@@ -28,14 +28,22 @@ async def password_hash(
     return hashed
 
 
+async def verified_hash(
+    conn: asyncpg.Connection, configured: Mapping[str, SecretStr], username: str, password: str
+) -> str | None:
+    """The user's password hash when the name and password match a configured or recorded user,
+    else None (constant work either way)."""
+    hashed = await password_hash(conn, configured, username)
+    # scrypt takes tens of milliseconds: off the event loop.
+    matched = await asyncio.to_thread(verify_password, password, hashed or DECOY)
+    return hashed if matched else None
+
+
 async def authenticate(
     conn: asyncpg.Connection, configured: Mapping[str, SecretStr], username: str, password: str
 ) -> bool:
     """True when the name and password match a configured or recorded user (constant work either way)."""
-    hashed = await password_hash(conn, configured, username)
-    # scrypt takes tens of milliseconds: off the event loop.
-    matched = await asyncio.to_thread(verify_password, password, hashed or DECOY)
-    return matched and hashed is not None
+    return await verified_hash(conn, configured, username, password) is not None
 
 
 async def add(conn: asyncpg.Connection, username: str, password: str, created_by: str) -> bool:

@@ -64,8 +64,13 @@ def _age_days(profile: Profile, observed_at: datetime) -> float | None:
     return (observed_at - profile.created_at).total_seconds() / 86400
 
 
+def profile_text(profile: Profile) -> str:
+    """What the text signals read of a profile: the handle, the name and the bio."""
+    return f"{profile.screen_name} {profile.name} {profile.description}"
+
+
 def _begging(profile: Profile) -> str | None:
-    match = BEGGING.search(f"{profile.screen_name} {profile.name} {profile.description}")
+    match = BEGGING.search(profile_text(profile))
     return match.group(0) if match else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.scorer.authenticity import profile_text
 from shared.accounts import AccountConfig
 from shared.decisions import Reason
 from shared.events import Profile
@@ -56,7 +57,7 @@ def assess_brand(profile: Profile, config: AccountConfig | None) -> BrandView:
     if config is None:
         return BrandView()
     who = _who(profile)
-    text = f"{profile.screen_name} {profile.name} {profile.description}".lower()
+    text = profile_text(profile).lower()
     reasons: list[Reason] = []
 
     blocked = sorted(who & set(config.blocked_accounts))

@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import NamedTuple
 
-from services.scorer.authenticity import BEGGING, Assessment, assess
+from services.scorer.authenticity import BEGGING, Assessment, assess, profile_text
 from services.scorer.brand import assess_brand
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
@@ -104,10 +104,9 @@ _REFUSAL = re.compile(
 def _begging_text(assessment: Assessment, profile: Profile) -> str | None:
     """What the follower wrote to beg for follow-backs (the model's feature's text), or None; a
     phrase the profile refuses does not count (a "follow back" after "I don't" is no begging)."""
-    shown = (c.value for c in assessment.contributions if c.feature == "follow_back_begging")
-    if not isinstance(next(shown, None), str):
-        return None
-    text = f"{profile.screen_name} {profile.name} {profile.description}"
+    if not any(c.feature == "follow_back_begging" and c.input for c in assessment.contributions):
+        return None  # (the model's feature: the pattern matched nowhere)
+    text = profile_text(profile)
     for match in BEGGING.finditer(text):
         if not _REFUSAL.search(text[max(0, match.start() - 60) : match.start()]):
             return match.group(0)

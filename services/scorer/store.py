@@ -9,6 +9,7 @@ import asyncpg
 
 from services.scorer.scoring import Current
 from shared.decisions import Decision, DecisionClass, reasons_json
+from shared.erasures import erased_followers
 from shared.events import EVENT_TIME_RANK, EventType
 
 Key = tuple[str, str]
@@ -126,13 +127,9 @@ async def erased(conn: asyncpg.Connection, events: Sequence[tuple[str, str]]) ->
     small ``erasures`` table) have their events looked up."""
     if not events:
         return set()
-    forgotten = await conn.fetch(
-        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])",
-        list({follower for _, follower in events}),
-    )
-    if not forgotten:
+    followers = await erased_followers(conn, {follower for _, follower in events})
+    if not followers:
         return set()
-    followers = {row["follower_id"] for row in forgotten}
     rows = await conn.fetch(
         "SELECT event_id FROM churn_processed"
         " WHERE event_id = ANY($1::text[]) AND annotated->'erased' = 'true'::jsonb",

@@ -147,10 +147,11 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         # Counted before the first await, so parallel attempts cannot all pass the check above.
         attempt = throttle.failed(name, address)
         async with pool().acquire() as conn:
-            ok = bool(name) and await users.authenticate(conn, settings.notifier.users, name, password)
-            await _audit(conn, name, "login" if ok else "login_failed")
-            hashed = await users.password_hash(conn, settings.notifier.users, name) if ok else None
-        if not ok or hashed is None:
+            hashed = (
+                await users.verified_hash(conn, settings.notifier.users, name, password) if name else None
+            )
+            await _audit(conn, name, "login" if hashed else "login_failed")
+        if hashed is None:
             return login_form(request, 401, "Wrong user name or password.")
         throttle.succeeded(name, address, attempt)
         response = RedirectResponse(_safe_back(form.get("back")), status_code=303)

@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 from services.notifier import profiles
+from services.notifier.retraction import RETRACTING
+from shared.erasures import erased_followers
 
 CLASSES = ("high_value", "worth_following", "any")
 STATES = ("open", "followed_back", "dismissed", "marked_spam", "any")
@@ -126,15 +128,12 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
     )
     found = [dict(row) for row in rows]
     seen = await profiles.interactions(conn, [(r["account_id"], r["follower_id"]) for r in found])
-    erased = await conn.fetch(
-        "SELECT DISTINCT follower_id FROM erasures WHERE follower_id = ANY($1::text[])",
-        [r["follower_id"] for r in found],
-    )
-    forgotten = {row["follower_id"] for row in erased}
+    forgotten = await erased_followers(conn, {r["follower_id"] for r in found})
     for row in found:
         row["profile"] = row["profile"] or {}
         row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
         row["erased"] = row["follower_id"] in forgotten
+        row["can_follow_back"] = row["class"] not in RETRACTING  # (as actions.perform refuses it)
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
 
