@@ -34,13 +34,28 @@ from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
 from shared.events import EventType, Order, Profile, after_all, event_order, order_of
 from shared.relationships import AnnotatedEvent
 
-SCORER_VERSION = "0.4.0"  # 0.4.0: follow-back begging is spam by rule
+SCORER_VERSION = (
+    "0.5.0"  # 0.4.0: follow-back begging is spam by rule; 0.5.0: its own pattern (ASKS_FOR_FOLLOW_BACK)
+)
 # The brand's part of a config_version: "1+5d41402a+churn:9f8e7d6c/brand@v3".
 _BRAND_VERSION = re.compile(r"@v(\d+)\Z")
 CHURN_PART = "+churn:"  # before the churn rules' fingerprint in a rules label
 _RULES_LABEL = re.compile(rf"\+([0-9a-f]{{8}})(?:{re.escape(CHURN_PART)}([0-9a-f]{{8}}))?\Z")
 
 _BEGGING = BEGGING  # kept importable here: the begging pattern now lives with the model's features
+
+# The begging rule's own pattern: an ask for follow-backs, in so many words. The model's feature
+# (``BEGGING``) is fitted on its own pattern, which also reads "gain followers" (a bot's tell, but
+# also a social-media coach's bio: "I help cafes gain followers"); the rule, which overrides every
+# point, takes explicit asks only, and also the variants the feature's pattern misses ("follow me
+# back", "follow for follow", "#ifollowback"). Whole words, as in the feature: "_" and "-" separate.
+_WORD_START, _WORD_END = r"(?<![a-z0-9])", r"(?![a-z0-9])"
+ASKS_FOR_FOLLOW_BACK = re.compile(
+    rf"{_WORD_START}(?:i[\s_-]*)?follow(?:[\s_-]*me)?[\s_-]*back{_WORD_END}"
+    rf"|{_WORD_START}(?:f4f|follow[\s_-]*(?:4|for)[\s_-]*follow){_WORD_END}"
+    rf"|teamfollowback|#tfb{_WORD_END}",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -101,13 +116,11 @@ _REFUSAL = re.compile(
 )
 
 
-def _begging_text(assessment: Assessment, profile: Profile) -> str | None:
-    """What the follower wrote to beg for follow-backs (the model's feature's text), or None; a
+def _begging_text(profile: Profile) -> str | None:
+    """What the follower wrote to ask for follow-backs (:data:`ASKS_FOR_FOLLOW_BACK`), or None; a
     phrase the profile refuses does not count (a "follow back" after "I don't" is no begging)."""
-    if not any(c.feature == "follow_back_begging" and c.input for c in assessment.contributions):
-        return None  # (the model's feature: the pattern matched nowhere)
     text = profile_text(profile)
-    for match in BEGGING.finditer(text):
+    for match in ASKS_FOR_FOLLOW_BACK.finditer(text):
         if not _REFUSAL.search(text[max(0, match.start() - 60) : match.start()]):
             return match.group(0)
     return None
@@ -258,7 +271,7 @@ def score(
         cls = DecisionClass.HIGH_VALUE
     elif assessment.probability >= _threshold(assessment, rules):
         cls = DecisionClass.SPAM
-    elif (begging := _begging_text(assessment, annotated.event.follower)) is not None:
+    elif (begging := _begging_text(annotated.event.follower)) is not None:
         # The spec's "never follow back" names follow-back begging outright: a follow-for-follow
         # account with a real audience has a low bot probability, and was pushed as high value.
         reasons.append(

@@ -261,3 +261,27 @@ def test_a_direct_message_whose_user_object_lacks_likes_and_lists_does_not_lower
     on_dm = score(AnnotatedEvent(event=dm, relationship=note))
     assert "never_liked" not in {r.signal for r in on_dm.reasons}
     assert on_dm.score > on_follow.score  # the engagement counts; the unknown counts take nothing
+
+
+def test_the_begging_rule_takes_asks_for_follow_backs_not_growth_talk() -> None:
+    """The rule overrides every point, so it takes explicit asks only, and those the model's feature
+    pattern misses: a social-media coach "helping cafes gain followers" was spam by rule (helper-47),
+    while "follow me back" and "#ifollowback" were not begging."""
+    steps = [*FOLLOW, ("interaction", timedelta(hours=2)), ("interaction", timedelta(days=1))]
+    for bio in ("Social media coach: I help cafes gain followers", "Gain followers with better photos"):
+        decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
+        assert decision.decision_class is DecisionClass.HIGH_VALUE, bio
+        assert "begs_for_follow_back" not in {r.signal for r in decision.reasons}, bio
+    for bio, asked in (
+        ("Please follow me back!", "follow me back"),
+        ("#ifollowback #coffee", "ifollowback"),
+        ("follow for follow", "follow for follow"),
+        ("Follow-4-follow always", "Follow-4-follow"),
+        ("I follow back, promise", "I follow back"),
+    ):
+        decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
+        assert decision.decision_class is DecisionClass.SPAM, bio
+        assert {r.signal: r.value for r in decision.reasons}["begs_for_follow_back"] == asked, bio
+    for bio in ("Unfollow backlog cleared", "I follow backend news", "I don't follow for follow"):
+        decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
+        assert decision.decision_class is DecisionClass.HIGH_VALUE, bio
