@@ -60,6 +60,9 @@ class Settled(Totals):
     # The newest follow or unfollow among them, whether or not it changed the tally (a follow while
     # following does not): a late follow or unfollow older than it changes nothing.
     last_move_at: AwareDatetime | None = None
+    # Event times of the unfollows that ended follows shorter than the minimum dwell (the newest
+    # ``serial_glitches`` within the horizon): a mis-tap repeated that often is no glitch.
+    glitch_ends: tuple[AwareDatetime, ...] = ()
 
 
 # An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).

@@ -116,6 +116,12 @@ class ChurnSettings(BaseModel):
         description="Follows shorter than this are glitches (mis-taps), never churn.",
     )
     serial_cycles: int = Field(default=2, ge=1, description="Follow/unfollow cycles that make serial churn.")
+    serial_glitches: int = Field(
+        default=3,
+        ge=1,
+        description="The follow shorter than the minimum dwell that is this many within the horizon "
+        "is no glitch but a cycle (a mis-tap is not repeated).",
+    )
     horizon_s: float = Field(
         default=90 * 86400,
         le=LONGEST_S,

@@ -21,7 +21,7 @@ from shared.relationships import ChurnPattern, RelationshipState, Settled, Total
 _TOTALS = tuple(Totals.model_fields)
 assert Tally._fields[: len(_TOTALS)] == _TOTALS  # the totals lead, in the same order
 _TIMES = frozenset({"last_follow_at", "last_unfollow_at", "last_interaction_at", "followed_back_at"})
-_SETTLED_ONLY = ("cycle_ends", "churn_ends", "retained_follow_at", "last_move_at")
+_SETTLED_ONLY = ("cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends")
 assert Tally._fields == (*_TOTALS, *_SETTLED_ONLY)
 
 
@@ -81,7 +81,7 @@ def to_json(rel: Rel, now: Tally) -> dict[str, Any]:
 def _parse(name: str, value: Any) -> Any:
     if name in _TIMES or name in ("retained_follow_at", "last_move_at", "through"):
         return None if value is None else datetime.fromisoformat(value)
-    if name in ("cycle_ends", "churn_ends"):
+    if name in ("cycle_ends", "churn_ends", "glitch_ends"):
         return tuple(datetime.fromisoformat(v) for v in value)
     if name == "patterns":
         return tuple(ChurnPattern(v) for v in value)
@@ -117,6 +117,7 @@ def to_rel(state: RelationshipState) -> Rel:
             churn_ends=s.churn_ends,
             retained_follow_at=s.retained_follow_at,
             last_move_at=s.last_move_at,
+            glitch_ends=s.glitch_ends,
         ),
         through=s.through,
         pending=tuple(Item(at, kind, event_id, revision) for at, kind, event_id, revision in state.pending),
@@ -134,6 +135,7 @@ def to_state(rel: Rel, now: Tally) -> RelationshipState:
         churn_ends=rel.settled.churn_ends,
         retained_follow_at=rel.settled.retained_follow_at,
         last_move_at=rel.settled.last_move_at,
+        glitch_ends=rel.settled.glitch_ends,
     )
     return RelationshipState.model_construct(
         **{name: getattr(now, name) for name in _TOTALS},

@@ -8,7 +8,9 @@ stepped onto (its event-time position); this module only says what the event doe
 - unfollow after follow-back: an unfollow after the brand followed the follower back;
 - a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn;
   unless the brand followed the follower back during it (follow, follow-back, unfollow within the
-  hour is the follow-for-follow hustle, not a mis-tap).
+  hour is the follow-for-follow hustle, not a mis-tap), or it is the ``serial_glitches``-th within
+  ``horizon`` (a mis-tap is not repeated: following and unfollowing again and again within minutes
+  is a pattern, and from then on each short follow is a cycle, like any other).
 
 Cross-account churn needs the follower's other relationships, so the timeline adds it.
 """
@@ -31,8 +33,9 @@ ORDER = tuple(ChurnPattern)
 
 # The rules' meaning, in the fingerprint beside their values: raised when the same values decide
 # otherwise, so a decision recorded before names other churn rules than a replay's (2: a follow the
-# brand answered with a follow-back is no glitch, however short).
-MEANING = 2
+# brand answered with a follow-back is no glitch, however short; 3: nor is the ``serial_glitches``-th
+# short follow within the horizon).
+MEANING = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class ChurnRules:
     # Follows shorter than this are glitches (double taps, platform retries), not churn.
     min_dwell: timedelta = timedelta(hours=1)
     serial_cycles: int = 2
+    # The short follow (under min_dwell) that is the this-many-th within the horizon is no glitch.
+    serial_glitches: int = 3
     horizon: timedelta = timedelta(days=90)
     cross_accounts: int = 2
     # How late an event may arrive and still be folded at its event-time position.
@@ -52,6 +57,7 @@ class ChurnRules:
             quick_unfollow_window=timedelta(seconds=settings.quick_unfollow_window_s),
             min_dwell=timedelta(seconds=settings.min_dwell_s),
             serial_cycles=settings.serial_cycles,
+            serial_glitches=settings.serial_glitches,
             horizon=timedelta(seconds=settings.horizon_s),
             cross_accounts=settings.cross_accounts,
             grace=timedelta(seconds=settings.grace_s),
@@ -90,6 +96,9 @@ class Tally(NamedTuple):
     # The newest follow or unfollow settled, whether or not it changed anything (a repeated follow
     # does not move last_follow_at): a late move older than it changes nothing.
     last_move_at: datetime | None = None
+    # Event times of the unfollows that ended short follows (glitches, and those too many to be):
+    # the newest ``serial_glitches`` within the horizon, all that the rule reads.
+    glitch_ends: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +160,11 @@ def _unfollow(tally: Tally, at: datetime, rules: ChurnRules) -> tuple[Tally, Fac
     # A follow the brand answered with a follow-back is no mis-tap, however short it was.
     answered = tally.followed_back_at is not None and tally.last_follow_at <= tally.followed_back_at <= at
     if dwell < rules.min_dwell and not answered:
-        return ended, Facts(dwell=dwell)  # a glitch: no cycle, no churn
+        glitch_ends = _recent((*tally.glitch_ends, at), at, rules)[-rules.serial_glitches :]
+        ended = ended._replace(glitch_ends=glitch_ends)
+        if len(glitch_ends) < rules.serial_glitches:
+            return ended, Facts(dwell=dwell)  # a glitch: no cycle, no churn
+        # (else a mis-tap repeated too often to be one: a cycle, as a longer follow's)
     cycle_ends = _recent((*tally.cycle_ends, at), at, rules)
     matched = set()
     if dwell <= rules.quick_unfollow_window:

@@ -111,3 +111,35 @@ def test_counts_stay_consistent_for_any_history(history: list[tuple[str, timedel
 @given(steps)
 def test_the_same_history_gives_the_same_annotations(history: list[tuple[str, timedelta]]) -> None:
     assert fold(history) == fold(history)
+
+
+def test_a_mis_tap_repeated_again_and_again_is_no_glitch() -> None:
+    """A follow shorter than the minimum dwell is a mis-tap, forgiven; following and unfollowing
+    within minutes again and again (notification spam, a follow-for-follow script) was never churn
+    however often. The third short follow within the horizon is a cycle, and so is every later one."""
+    steps = []
+    for n in range(5):
+        steps += [("follow", n * D), ("unfollow", n * D + timedelta(minutes=10))]
+    _, notes = fold(steps)
+    unfollows = notes[1::2]
+    assert [u.patterns for u in unfollows[:2]] == [(), ()]  # two mis-taps are forgiven
+    assert unfollows[2].new_patterns == (ChurnPattern.QUICK_UNFOLLOW,)
+    assert unfollows[2].cycles_in_horizon == 1
+    assert ChurnPattern.SERIAL_CHURN in unfollows[3].new_patterns  # a second cycle
+    assert unfollows[4].cycles_in_horizon == 3
+
+
+def test_short_follows_far_apart_stay_glitches() -> None:
+    """Only the short follows within the horizon count: one a quarter is a mis-tap each time."""
+    steps = []
+    for n in range(4):
+        steps += [("follow", n * 100 * D), ("unfollow", n * 100 * D + timedelta(minutes=10))]
+    state, notes = fold(steps)
+    assert all(note.patterns == () and note.cycles_in_horizon == 0 for note in notes)
+    assert len(state.settled.glitch_ends) <= 1  # (older ones are dropped: the state stays small)
+
+
+def test_the_glitch_allowance_is_a_setting() -> None:
+    steps = [("follow", 0 * D), ("unfollow", timedelta(minutes=10))]
+    _, notes = fold(steps, ChurnRules(serial_glitches=1))
+    assert notes[-1].new_patterns == (ChurnPattern.QUICK_UNFOLLOW,)
