@@ -125,11 +125,15 @@ class Profile(BaseModel):
     last_status_at: Instant | None = None
 
 
+# The longest interaction text an event holds (the webhook cuts a longer one).
+TEXT_LIMIT = 10_000
+
+
 class Interaction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: InteractionKind
-    text: Text = Field(default="", max_length=10_000)
+    text: Text = Field(default="", max_length=TEXT_LIMIT)
 
 
 class Event(BaseModel):

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from services.ingest.deps import BodyDep, ProducerDep, SettingsDep, require_token
 from services.ingest.publishing import publish_or_503
 from services.ingest.signatures import crc_response, verify
-from services.ingest.webhook import PayloadError, map_payload
+from services.ingest.webhook import FOLLOWER_ACTIVITY, PayloadError, map_payload
 from shared.events import Event
 from shared.metrics import EVENTS_RECEIVED
 from shared.settings import Settings
@@ -112,6 +112,13 @@ async def x_crc(settings: SettingsDep, crc_token: str = Query(min_length=1)) -> 
     return crc_response(_secret(settings), crc_token)
 
 
+def _about_no_brand(payload: Any) -> bool:
+    """A payload that names no brand and carries no follower's activity (X's subscription revoke)."""
+    if not isinstance(payload, dict) or payload.get("for_user_id"):
+        return False
+    return not any(payload.get(part) for part in FOLLOWER_ACTIVITY)
+
+
 @router.post("/v1/webhooks/x", status_code=200)
 async def x_activity(
     request: Request, body: BodyDep, settings: SettingsDep, producer: ProducerDep
@@ -123,6 +130,9 @@ async def x_activity(
         payload: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         return _not_json(error)
+    if _about_no_brand(payload):  # (a 4xx is a failed delivery to X, retried)
+        skipped = [f"{part} (about no brand account)" for part in payload]
+        return JSONResponse({"accepted": 0, "skipped": skipped}, status_code=200)
     if not isinstance(payload, dict) or not payload.get("for_user_id"):
         return _rejected([FieldError(None, "for_user_id", "the payload names no brand account")])
     try:

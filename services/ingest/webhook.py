@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events import SCHEMA_VERSION, InteractionKind
+from shared.events import SCHEMA_VERSION, TEXT_LIMIT, InteractionKind
 
 TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
 
@@ -79,14 +79,26 @@ def _time(value: Any) -> str | None:
         return str(value)
 
 
+# What X's user objects without ``default_profile_image`` (a direct message's ``users``) tell of it:
+# the default image's address.
+DEFAULT_IMAGE = "/default_profile_images/"
+
+
 def profile(user: dict[str, Any]) -> dict[str, Any]:
-    """A platform user object as our profile snapshot (the string id wins over the number)."""
+    """A platform user object as our profile snapshot (the string id wins over the number). A direct
+    message's user objects give the account's creation as ``created_timestamp`` (epoch ms) and the
+    default image only by its address."""
     snapshot: dict[str, Any] = {"id": user.get("id_str") or user.get("id")}
     for name in PROFILE_FIELDS:
         if user.get(name) is not None:
             snapshot[name] = user[name]
-    if user.get("created_at"):
-        snapshot["created_at"] = _time(user["created_at"])
+    created = user.get("created_at") or user.get("created_timestamp")
+    if created:
+        snapshot["created_at"] = _time(created)
+    if user.get("default_profile_image") is None:
+        image = user.get("profile_image_url_https") or user.get("profile_image_url")
+        if isinstance(image, str) and DEFAULT_IMAGE in image:
+            snapshot["default_profile_image"] = True
     status = user.get("status")
     if isinstance(status, dict) and status.get("created_at"):
         snapshot["last_status_at"] = _time(status["created_at"])
@@ -101,6 +113,12 @@ def _uid(user: Any) -> str:
     if not isinstance(user, dict):
         return ""
     return str(user.get("id_str") or user.get("id") or "")
+
+
+def _text(value: Any) -> Any:
+    """A text cut to what an event holds, not refused: X counts a text's length its own way, and a
+    422 makes X retry and then drop every event of the payload."""
+    return value[:TEXT_LIMIT] if isinstance(value, str) else value
 
 
 def _event(event_id: str, kind: str, account: str, user: dict[str, Any], at: Any) -> dict[str, Any]:
@@ -156,9 +174,12 @@ def _tweets(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
             or tweet.get("text")
             or ""
         )
-        event = _event(f"x:tweet:{tweet.get('id_str') or tweet.get('id')}", "interaction", account,
-                       user, tweet.get("timestamp_ms") or tweet.get("created_at"))  # fmt: skip
-        event["interaction"] = {"kind": kind.value, "text": text}
+        # X sends a post that involves several subscribed brands (mentions two) once per brand, with
+        # the same post id: the brand is part of the id, or the second brand's would be taken
+        # downstream for a re-delivery of the first's and dropped.
+        event = _event(f"x:tweet:{account}:{tweet.get('id_str') or tweet.get('id')}", "interaction",
+                       account, user, tweet.get("timestamp_ms") or tweet.get("created_at"))  # fmt: skip
+        event["interaction"] = {"kind": kind.value, "text": _text(text)}
         out.events.append(event)
 
 
@@ -187,8 +208,13 @@ def _messages(account: str, payload: dict[str, Any], out: Mapped) -> None:
                        message.get("created_timestamp"))  # fmt: skip
         data = _object(create.get("message_data"), f"direct_message_events[{n}].message_create.message_data")
         text = data.get("text") or ""
-        event["interaction"] = {"kind": InteractionKind.DIRECT_MESSAGE.value, "text": text}
+        event["interaction"] = {"kind": InteractionKind.DIRECT_MESSAGE.value, "text": _text(text)}
         out.events.append(event)
+
+
+# The parts of a payload that map to a follower's events: a payload with none of them (a subscription
+# revoke's ``user_event``, which names no ``for_user_id``) needs no brand account.
+FOLLOWER_ACTIVITY = ("follow_events", "tweet_create_events", "favorite_events", "direct_message_events")
 
 
 def map_payload(payload: dict[str, Any]) -> Mapped:

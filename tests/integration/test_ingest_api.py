@@ -170,6 +170,32 @@ async def test_a_signed_payload_not_in_xs_shape_gets_a_422_naming_the_part_and_p
     assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
 
 
+async def test_a_payload_about_no_brand_account_and_no_follower_is_answered_200(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    """X's subscription revoke (``user_event``) names no ``for_user_id``: it got a 422, which X
+    retries as a failed delivery; activity that needs the brand and names none is still refused."""
+    revoke = {
+        "user_event": {
+            "revoke": {
+                "date_time": "2018-05-24T09:48:12+00:00",
+                "target": {"app_id": "13090192"},
+                "source": {"user_id": "63046977"},
+            }
+        }
+    }
+    answers = []
+    for payload in (revoke, {"follow_events": [{"type": "follow"}]}):
+        body = json.dumps(payload).encode()
+        signed = {"x-twitter-webhooks-signature": sign(SECRET, body)}
+        answers.append(await client.post("/v1/webhooks/x", content=body, headers=signed))
+    assert answers[0].status_code == 200
+    assert answers[0].json() == {"accepted": 0, "skipped": ["user_event (about no brand account)"]}
+    assert answers[1].status_code == 422
+    assert answers[1].json()["errors"][0]["field"] == "for_user_id"
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
+
+
 async def test_metrics_count_accepted_events_by_type_and_rejections_by_status(
     client: httpx.AsyncClient,
 ) -> None:

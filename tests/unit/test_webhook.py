@@ -75,7 +75,8 @@ def test_a_redelivered_webhook_maps_to_the_same_event_ids() -> None:
     again = [e.event_id for e in mapped_events("follow_events.json")]
     assert first == again
     assert len(set(first)) == 2
-    assert next(e.event_id for e in mapped_events("activity_events.json")) == "x:tweet:959470000000000001"
+    mention = next(e.event_id for e in mapped_events("activity_events.json"))
+    assert mention == "x:tweet:3001969357:959470000000000001"
 
 
 def test_signatures_are_base64_hmac_sha256_under_the_consumer_secret() -> None:
@@ -135,3 +136,60 @@ def test_a_time_out_of_range_or_no_time_is_left_for_validation_to_name(stamp: An
     source = {**load("follow_events.json")["follow_events"][0]["source"], "created_at": 10**30}
     _, errors = validate(map_payload(_follow_payload(source=source)).events)
     assert {e.field for e in errors} == {"follower.created_at"}
+
+
+def _mention(brand: str, *mentioned: str) -> dict[str, Any]:
+    tweet = {
+        "id": 1959470000000000001, "id_str": "1959470000000000001", "text": "@a @b both great",
+        "timestamp_ms": "1517588749178", "in_reply_to_user_id_str": None, "is_quote_status": False,
+        "entities": {"user_mentions": [{"id": int(m), "id_str": m} for m in mentioned]},
+        "user": {"id": 1462352436237893632, "id_str": "1462352436237893632", "screen_name": "ana"},
+    }  # fmt: skip
+    return {"for_user_id": brand, "tweet_create_events": [tweet]}
+
+
+def test_a_post_mentioning_two_brands_is_an_event_of_each_brand() -> None:
+    """X sends a post that mentions two subscribed brands once per brand, with the same post id: both
+    mapped to x:tweet:<id>, the churn detector took the second brand's for a re-delivery of the first's
+    and dropped it (its follower never got the mention's points)."""
+    first, second = (mapped_events_of(_mention(b, "111", "222")) for b in ("111", "222"))
+    assert first[0].account_id == "111"
+    assert second[0].account_id == "222"
+    assert first[0].event_id != second[0].event_id
+    assert first == mapped_events_of(_mention("111", "111", "222"))  # a re-delivery: the same ids
+
+
+def mapped_events_of(payload: dict[str, Any]) -> list[Event]:
+    events, errors = validate(map_payload(payload).events)
+    assert errors == []
+    return events
+
+
+def test_a_direct_message_senders_age_and_default_image_are_read_from_xs_user_object() -> None:
+    """X's ``users`` map of a direct message gives the account's creation as ``created_timestamp``
+    (epoch ms; no ``created_at``) and the default image only by its URL (no ``default_profile_image``):
+    a sender created yesterday was not seen as a new account, nor its default image."""
+    payload = load("activity_events.json")
+    payload["users"]["4006"]["profile_image_url_https"] = (
+        "https://abs.twimg.com/sticky/default_profile_images/default_profile_normal.png"
+    )
+    carla = next(e for e in mapped_events_of(payload) if e.follower.id == "4006")
+    assert carla.follower.created_at is not None
+    assert carla.follower.created_at.isoformat() == "2015-01-29T18:27:49.340000+00:00"
+    assert carla.follower.default_profile_image is True
+    # What a user object says itself wins over what its image's address suggests.
+    payload["users"]["4006"]["default_profile_image"] = False
+    carla = next(e for e in mapped_events_of(payload) if e.follower.id == "4006")
+    assert carla.follower.default_profile_image is False
+
+
+def test_a_text_longer_than_the_contract_holds_is_cut_rather_than_refusing_the_payload() -> None:
+    """X lets a direct message hold 10,000 characters and a long post more, counted its own way (an
+    emoji of five code points is not five there): a longer text refused the whole payload with a 422,
+    which X retries and then drops, with every other event in it."""
+    payload = load("activity_events.json")
+    payload["direct_message_events"][0]["message_create"]["message_data"]["text"] = "👨‍👩‍👧" * 3000
+    events = mapped_events_of(payload)
+    assert len(events) == 6
+    text = next(e.interaction.text for e in events if e.interaction and e.follower.id == "4006")
+    assert len(text) == 10_000
