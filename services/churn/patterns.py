@@ -34,7 +34,7 @@ ORDER = tuple(ChurnPattern)
 # The rules' meaning, in the fingerprint beside their values: raised when the same values decide
 # otherwise, so a decision recorded before names other churn rules than a replay's (2: a follow the
 # brand answered with a follow-back is no glitch, however short; 3: nor is the ``serial_glitches``-th
-# short follow within the horizon).
+# short follow within the horizon, and the brand's follow of someone not following it is no follow-back).
 MEANING = 3
 
 
@@ -145,6 +145,8 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
             last_interaction_at=at if last is None or at > last else last,
         ), NOTHING
     if kind is EventType.FOLLOWED_BACK:
+        if not tally.following:  # the brand followed someone who does not follow it: no follow-back
+            return tally, NOTHING
         last = tally.followed_back_at
         return tally._replace(followed_back_at=at if last is None or at > last else last), NOTHING
     return tally, NOTHING  # a "retained" notice is the detector's own output, never an input

@@ -138,6 +138,13 @@ def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
         source = _object(item.get("source"), f"follow_events[{n}].source")
         target = _object(item.get("target"), f"follow_events[{n}].target")
         kind = item.get("type")
+        at = item.get("created_timestamp")
+        if _uid(target) != account and _uid(source) == account and kind == "follow":
+            # The brand followed someone on X itself (or its tooling did, after the review queue's
+            # Follow back): a follow-back of a follower (of anyone else, the churn rules ignore it).
+            event_id = _digest_id("followed_back", account, _uid(target), kind, at)
+            out.events.append(_event(event_id, "followed_back", account, target, at))
+            continue
         if _uid(target) != account:
             out.skipped.append(f"{kind} by the brand itself (source {_uid(source)})")
             continue

@@ -143,3 +143,13 @@ def test_the_glitch_allowance_is_a_setting() -> None:
     steps = [("follow", 0 * D), ("unfollow", timedelta(minutes=10))]
     _, notes = fold(steps, ChurnRules(serial_glitches=1))
     assert notes[-1].new_patterns == (ChurnPattern.QUICK_UNFOLLOW,)
+
+
+def test_the_brands_follow_of_someone_not_following_is_no_follow_back() -> None:
+    """X reports the brand's own follows as follow-backs: a brand that followed someone first, who
+    then followed and later left, was not followed back, and no ``unfollow_after_follow_back``."""
+    _, notes = fold([("followed_back", 0 * H), ("follow", 2 * H), ("unfollow", 30 * D)])
+    assert notes[-1].followed_back_at is None
+    assert notes[-1].patterns == ()
+    _, notes = fold([("follow", 0 * H), ("followed_back", 2 * H), ("unfollow", 30 * D)])
+    assert notes[-1].patterns == (ChurnPattern.UNFOLLOW_AFTER_FOLLOW_BACK,)

@@ -44,7 +44,25 @@ def test_follow_events_become_follows_and_unfollows_of_the_brand() -> None:
 def test_the_brands_own_follow_is_skipped_with_a_reason() -> None:
     mapped = map_payload(load("follow_events.json"))
     assert len(mapped.events) == 2
-    assert mapped.skipped == ["follow by the brand itself (source 3001969357)"]
+    assert mapped.skipped == ["unfollow by the brand itself (source 3001969357)"]
+
+
+def test_the_brands_own_follow_of_someone_is_a_follow_back() -> None:
+    """A brand that follows a follower back on X itself (or whose tooling does, after the review
+    queue's Follow back) was skipped: "unfollow after follow-back" fired only for clicks in the queue.
+    X's follow event with the brand as source is a ``followed_back`` of its target."""
+    brand = {"id": "3001969357", "screen_name": "brand"}
+    person = {"id": "4242", "id_str": "4242", "screen_name": "ana", "followers_count": 10}
+    [event] = mapped_events_of(_follow_payload(source=brand, target=person))
+    assert (event.type, event.account_id, event.follower.id) == (
+        EventType.FOLLOWED_BACK,
+        "3001969357",
+        "4242",
+    )
+    assert event.follower.screen_name == "ana"
+    assert event.occurred_at.isoformat() == "2018-02-02T16:25:49.178000+00:00"
+    # the same follow delivered again is the same event
+    assert mapped_events_of(_follow_payload(source=brand, target=person))[0].event_id == event.event_id
 
 
 def test_tweets_likes_and_messages_become_interactions_of_the_right_kind() -> None:
