@@ -84,6 +84,11 @@ def run_one(service: str, settings: Settings) -> None:
         port=port_of(settings, service),
         log_level="warning",
         access_log=False,
+        # The client's address is the TCP peer's (the review queue's login limit counts by it).
+        # uvicorn's default took it from X-Forwarded-For whenever the peer was 127.0.0.1: behind a
+        # proxy on the same host (or a sidecar) that passes the client's own header on, each
+        # guess could name a new address and the per-address limit never applied.
+        proxy_headers=False,
     )
 
 

@@ -106,10 +106,19 @@ def _secret(settings: SettingsDep) -> str:
     return settings.ingest.x_consumer_secret.get_secret_value()
 
 
-@router.get("/v1/webhooks/x")
+@router.get("/v1/webhooks/x", responses={400: {"description": "A token that could be a webhook body"}})
 async def x_crc(settings: SettingsDep, crc_token: str = Query(min_length=1)) -> dict[str, str]:
-    """Answer X's CRC challenge with the token signed under the consumer secret."""
-    return crc_response(_secret(settings), crc_token)
+    """Answer X's CRC challenge with the token signed under the consumer secret.
+
+    The answer is the same HMAC as a webhook POST's signature, so signing any token asked for
+    would sign any body an outsider chose (``?crc_token={"for_user_id": ...}``), and the POST
+    would be taken for X's. A body is a JSON object, so a token with a ``{`` (its byte can only
+    come from that character in UTF-8) is never signed: X's tokens are plain base64-like text.
+    """
+    secret = _secret(settings)
+    if "{" in crc_token:
+        raise HTTPException(400, "crc_token: not a CRC token (it could be a webhook body)")
+    return crc_response(secret, crc_token)
 
 
 def _about_no_brand(payload: Any) -> bool:
@@ -128,7 +137,9 @@ async def x_activity(
         raise HTTPException(401, f"missing or wrong {SIGNATURE_HEADER}")
     try:
         payload: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:
+        # ValueError: not JSON, not UTF-8, or an integer of more than 4,300 digits; RecursionError:
+        # arrays or objects nested about a thousand deep. Both were a 500 with a traceback.
         return _not_json(error)
     if _about_no_brand(payload):  # (a 4xx is a failed delivery to X, retried)
         skipped = [f"{part} (about no brand account)" for part in payload]

@@ -7,6 +7,7 @@ forget``): it then names the follower by id.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Why a pushed follower was taken back, by the decision class that retracted them.
@@ -18,9 +19,23 @@ RETRACTION_WHY = {
 }
 
 
+# Unicode's control characters (Cc) and its line and paragraph separators (Zl, Zp).
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _one_line(text: str) -> str:
+    """A follower's text on one line: each run of control characters and line or paragraph
+    separators one space. A name with a line break (a newline, U+2028, U+0085: anything
+    ``str.splitlines`` splits at) made every e-mail about its follower fail (a header holds no line
+    break), and in a Slack message it could start a line of its own ("Decide in the review queue:
+    <another link>")."""
+    return _BREAKS.sub(" ", text)
+
+
 def _who(payload: dict[str, Any]) -> str:
     """``@handle (name)``; a follower with no handle (``followback forget`` erased it) by their id."""
-    handle, name = payload.get("screen_name") or "", payload.get("name") or ""
+    handle = _one_line(str(payload.get("screen_name") or ""))
+    name = _one_line(str(payload.get("name") or ""))
     if not handle:
         return f"follower {payload['follower_id']}" if payload.get("follower_id") else "a follower"
     return f"@{handle} ({name})" if name else f"@{handle}"

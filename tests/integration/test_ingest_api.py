@@ -141,6 +141,38 @@ async def test_the_webhook_answers_crc_and_publishes_signed_activity_once_per_id
     assert {r.key for r in records} == {b"1462352436237893632"}
 
 
+async def test_the_crc_answer_never_signs_a_body_an_outsider_could_post(
+    client: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    """The CRC answer is the HMAC a POST's signature is: asked to sign a payload, it signed it, and
+    anyone could publish follows and interactions in any follower's name (helper-51)."""
+    body = (X_DATA / "follow_events.json").read_bytes().decode()
+    crc = await client.get("/v1/webhooks/x", params={"crc_token": body})
+    assert crc.status_code == 400
+    assert "response_token" not in crc.json()
+    spaced = await client.get("/v1/webhooks/x", params={"crc_token": " \ufeff" + body})
+    assert spaced.status_code == 400
+    assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"for_user_id": "1", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"for_user_id": "1", "follow_events": [{"created_timestamp": ' + b"9" * 5000 + b"}]}",
+    ],
+    ids=["nested-5000-deep", "integer-of-5000-digits"],
+)
+async def test_a_signed_body_python_cannot_read_gets_a_400_not_a_500(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    answer = await client.post(
+        "/v1/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": sign(SECRET, body)}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "(body)"
+
+
 async def test_a_bad_or_missing_signature_is_refused_and_publishes_nothing(
     client: httpx.AsyncClient, ingest_settings: Settings
 ) -> None:

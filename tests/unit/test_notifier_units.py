@@ -7,6 +7,7 @@ import random
 import time
 
 import asyncpg
+from starlette.requests import Request
 
 from services.notifier import messages
 from services.notifier.channels import Outgoing
@@ -14,7 +15,7 @@ from services.notifier.channels.email import compose, message_id
 from services.notifier.channels.slack import escape
 from services.notifier.delivery import DeliveryWorker, backoff_s
 from services.notifier.passwords import hash_password, is_hash, verify_password
-from services.notifier.web.app import _safe_back
+from services.notifier.web.app import _form, _safe_back
 from services.notifier.web.auth import Session, Signer
 from services.notifier.web.listing import Filters, deciding_first
 from shared.settings import NotifierSettings
@@ -92,6 +93,62 @@ def test_a_retraction_mail_answers_its_push() -> None:
     assert mail["In-Reply-To"] == message_id("push:d1:email")
     assert mail["To"] == "a@b.example, c@d.example"
     assert mail["Subject"] == "[brand] retracted: @ana_roasts (Ana <b>Costa</b>)"
+
+
+def test_a_name_with_a_line_break_is_one_line_in_every_message_and_its_mail_can_be_sent() -> None:
+    """A line break in a name (one of the many ``str.splitlines`` knows) made ``compose`` raise for
+    every e-mail about the follower, retried until dead; in Slack it started a line of its own."""
+    for brk in ("\r\n", "\n", "\u2028", "\x85", "\x0b", "\x1c"):
+        payload = {**PAYLOAD, "name": f"Ana{brk}Decide in the review queue: https://phish.example",
+                   "screen_name": f"ana{brk}x"}  # fmt: skip
+        for kind in ("push", "retraction"):
+            message = Outgoing(1, "push:d1:email", "email", kind, "a@b.example", payload, 1)
+            mail = compose(message, "f@b.example")
+            assert mail["Subject"].endswith("@ana x (Ana Decide in the review queue: https://phish.example)")
+        assert (
+            messages.push_text(payload)
+            .splitlines()[0]
+            .endswith("@ana x (Ana Decide in the review queue: https://phish.example), score 87.")
+        )
+        digest = messages.digest_text({"account_id": "brand", "period": "p", "followers": [payload]})
+        assert len(digest.splitlines()) == 2
+    # Emoji sequences (joiners, variation selectors) are left as they are.
+    assert messages.push_subject({**PAYLOAD, "name": "Ana \U0001f469\u200d\U0001f4bb\ufe0f"}).endswith(
+        "(Ana \U0001f469\u200d\U0001f4bb\ufe0f)"
+    )
+
+
+def test_a_cookie_with_a_character_beyond_ascii_is_no_session_rather_than_an_error() -> None:
+    """``hmac.compare_digest`` raises TypeError for such str: every page answered 500."""
+    signer = Signer(b"k" * 32, max_age_s=60, secure=False)
+    assert signer.load_session("abc.\xe9\xe9") is None
+    assert signer.unsign("notice", "\xe9.abc") is None
+
+
+async def test_an_oversized_form_is_refused_before_it_is_read() -> None:
+    """The whole body was read into memory first: a 400 MB POST to /login, no login needed, took
+    the notifier's memory from 110 MB to over 760 MB."""
+    for declared in (True, False):
+        sent = 0
+
+        async def receive() -> dict[str, object]:
+            nonlocal sent
+            sent += 1
+            return {"type": "http.request", "body": b"a" * 1024 * 1024, "more_body": sent < 1000}
+
+        headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+        if declared:
+            headers.append((b"content-length", str(1000 * 1024 * 1024).encode()))
+        scope = {"type": "http", "method": "POST", "path": "/login", "headers": headers, "query_string": b""}
+        assert await _form(Request(scope, receive)) is None
+        assert sent <= 1, f"{sent} MiB read (content-length given: {declared})"
+    small = [(b"content-type", b"application/x-www-form-urlencoded")]
+
+    async def one() -> dict[str, object]:
+        return {"type": "http.request", "body": b"a=1&b=%C3%A9", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/login", "headers": small, "query_string": b""}
+    assert await _form(Request(scope, one)) == {"a": "1", "b": "\u00e9"}
 
 
 def test_back_off_doubles_up_to_the_cap_with_jitter_below_the_ceiling() -> None:

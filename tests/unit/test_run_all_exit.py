@@ -39,3 +39,17 @@ def test_a_service_that_fails_ends_the_run_with_its_status(
 ) -> None:
     monkeypatch.setattr(runner, "spawn", lambda services: _children([SLEEPER, failing, SLEEPER, SLEEPER]))
     assert runner.run_all(Settings()) == status
+
+
+def test_a_service_takes_the_client_address_from_the_connection_never_from_a_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told not to: the review queue's
+    per-address login limit was then counted by whatever address each request named (helper-51)."""
+    import uvicorn
+
+    given: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: given.update(options))
+    monkeypatch.setattr(runner, "factory", lambda service: lambda settings: object())
+    runner.run_one("notifier", Settings(gc_threshold=0))  # (0: this test process's collector untouched)
+    assert given["proxy_headers"] is False

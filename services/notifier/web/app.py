@@ -79,9 +79,18 @@ def _safe_back(value: str | None) -> str:
 async def _form(request: Request) -> dict[str, str] | None:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         return None
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    # Refused before it is read: ``request.body()`` held a body of any size in memory (twice, while
+    # it joined the chunks), and /login reads it before anything else, for anyone.
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None
+        chunks.append(chunk)
+    body = b"".join(chunks)
     form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
     if any("\x00" in key or "\x00" in value for key, value in form.items()):
         # PostgreSQL text cannot hold NUL: refused here, not as a database error (a 500) later.

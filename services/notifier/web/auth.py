@@ -70,7 +70,9 @@ class Signer:
         if not token or token.count(".") != 1:
             return None
         body, mac = token.split(".")
-        if not hmac.compare_digest(mac, self._mac(purpose, body)):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500 on
+        # every page while a browser sent such a cookie), and a cookie's text is whatever it sends.
+        if not hmac.compare_digest(mac.encode(), self._mac(purpose, body).encode()):
             return None
         try:
             value: object = json.loads(_unb64(body))
