@@ -487,6 +487,7 @@ def caveats(
     not_in_log: int = 0,
     *,
     churn_rules: str,
+    earlier_churn_rules: Collection[str] = (),
     records_of: str = "the log read",
     one_account: str | None = None,
     guessed: int = 0,
@@ -496,12 +497,13 @@ def caveats(
     before the range (its relationships start the range as new), and recorded decisions made by
     another scorer version or under other rules (``provenance``: their count by (scorer version,
     rules label); replay runs this scorer under the settings' scoring rules and the churn rules
-    whose fingerprint is ``churn_rules``). ``records_of``: what ``not_events`` were counted in (one
-    follower's replay parses its shard of the log alone). ``one_account``: the account every
-    event of an exported file is of, given when a difference changed a churn reason. ``guessed``:
-    the event ids under several followers whose kept copy the record does not say
-    (:func:`first_copies`). ``cut``: the differences of relationships whose history before the log
-    read the detector processed (:func:`history_cut`)."""
+    whose fingerprint is ``churn_rules``; ``earlier_churn_rules``: the fingerprints of the same
+    values under the detector's earlier meanings, an earlier release's). ``records_of``: what
+    ``not_events`` were counted in (one follower's replay parses its shard of the log alone).
+    ``one_account``: the account every event of an exported file is of, given when a difference
+    changed a churn reason. ``guessed``: the event ids under several followers whose kept copy the
+    record does not say (:func:`first_copies`). ``cut``: the differences of relationships whose
+    history before the log read the detector processed (:func:`history_cut`)."""
     found = []
     if window.since is not None and (earliest is None or earliest >= window.since):
         found.append(
@@ -557,7 +559,7 @@ def caveats(
     for (scorer, label), count in sorted(provenance.items()):
         # A label from before rules carried their fingerprint ("1") can only be compared by name.
         was = RulesLabel(label, None, None) if label == rules.config_version else RulesLabel.parse(label)
-        other = _other_rules(scorer, was, now)
+        other = _other_rules(scorer, was, now, earlier_churn_rules)
         if other:
             found.append(
                 f"{count} recorded decision(s) were made by scorer {scorer} under rules {label}; this "
@@ -567,16 +569,26 @@ def caveats(
     return found
 
 
-def _other_rules(scorer: str, was: RulesLabel, now: RulesLabel) -> list[str]:
+def _other_rules(
+    scorer: str, was: RulesLabel, now: RulesLabel, earlier_churn: Collection[str] = ()
+) -> list[str]:
     """What differs between the rules a decision was recorded under and replay's, as far as the
-    recorded label tells (a part it lacks, recorded before that part was, is not compared)."""
+    recorded label tells (a part it lacks, recorded before that part was, is not compared). Churn
+    rules of the same values under an earlier meaning (``earlier_churn``) are an earlier release's
+    detector, not other settings: saying FOLLOWBACK_CHURN__* would send the reader to look for a
+    setting nobody changed."""
     other = []
     if scorer != SCORER_VERSION:
         other.append("another scorer version")
     if was.name != now.name or (was.scoring is not None and was.scoring != now.scoring):
         other.append("other scoring rules: FOLLOWBACK_SCORING__*")
     if was.churn is not None and was.churn != now.churn:
-        other.append("other churn rules: FOLLOWBACK_CHURN__*")
+        other.append(
+            "the churn detector of an earlier release: the same FOLLOWBACK_CHURN__* values, "
+            "annotated under its rules (see Upgrading in the README)"
+            if was.churn in earlier_churn
+            else "other churn rules: FOLLOWBACK_CHURN__*"
+        )
     return other
 
 

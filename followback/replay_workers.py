@@ -624,6 +624,7 @@ def replay(
         sum(d.erased for d in report.differences),
         sum(d.not_in_log for d in report.differences),
         churn_rules=job.churn_rules.fingerprint,
+        earlier_churn_rules=job.churn_rules.earlier_fingerprints,
         # An export's (the topic holds every account's); one follower's replay parses its shard alone.
         one_account=_one_account(results, report.differences) if from_file and one is None else None,
         records_of="the log read" if one is None else "the follower's shard of the log",

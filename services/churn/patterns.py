@@ -36,6 +36,8 @@ ORDER = tuple(ChurnPattern)
 # brand answered with a follow-back is no glitch, however short; 3: nor is the ``serial_glitches``-th
 # short follow within the horizon, and the brand's follow of someone not following it is no follow-back).
 MEANING = 3
+# The rules added with a meaning: an earlier meaning's digest was of the rules it had.
+_ADDED_IN = {"serial_glitches": 3}
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,24 @@ class ChurnRules:
         """A digest of the rules' values and meaning (``MEANING``): every annotation carries it
         (``Annotation.churn_rules``), and the scorer records it in a decision's ``config_version``,
         so a decision names the churn rules it rests on."""
+        return self._digest(MEANING)
+
+    @cached_property
+    def earlier_fingerprints(self) -> frozenset[str]:
+        """The digests these same values had under each earlier meaning: what the churn detector of
+        an earlier release stamped on its annotations (a replay's warning tells that apart from
+        other ``FOLLOWBACK_CHURN__*`` values)."""
+        return frozenset(self._digest(meaning) for meaning in range(1, MEANING))
+
+    def _digest(self, meaning: int) -> str:
         canonical = tuple(
             (f.name, value // timedelta(microseconds=1) if isinstance(value, timedelta) else value)
             for f in fields(self)
+            if _ADDED_IN.get(f.name, 1) <= meaning
             for value in (getattr(self, f.name),)
         )  # each rule by name, durations in microseconds: the same digest in every process and version
-        if MEANING > 1:  # (the first meaning's digest is the values' alone, as recorded before)
-            canonical = (("meaning", MEANING), *canonical)
+        if meaning > 1:  # (the first meaning's digest is the values' alone, as recorded before)
+            canonical = (("meaning", meaning), *canonical)
         return hashlib.sha256(repr(canonical).encode()).hexdigest()[:8]
 
 

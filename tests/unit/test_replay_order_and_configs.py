@@ -168,6 +168,31 @@ def test_a_replay_warns_of_decisions_made_under_other_churn_rules_and_says_which
     )
 
 
+def test_a_replay_after_an_upgrade_names_the_earlier_release_s_detector_not_other_settings() -> None:
+    """The release before the glitch rule's change (5968516) stamped churn:dc2a9d8e on decisions
+    under the default FOLLOWBACK_CHURN__* values: an upgraded replay used to call that 'other churn
+    rules: FOLLOWBACK_CHURN__*', sending the reader to look for a setting nobody had changed."""
+    rules, churn = ScoringRules(), ChurnRules()
+    assert {"dc2a9d8e", "2679d5ca"} <= churn.earlier_fingerprints  # as recorded by the releases before
+    assert churn.fingerprint not in churn.earlier_fingerprints
+    then = rules_label(rules, "dc2a9d8e")
+    [upgraded] = caveats(
+        Window(), rules, START, {(SCORER_VERSION, then): 119},
+        churn_rules=churn.fingerprint, earlier_churn_rules=churn.earlier_fingerprints,
+    )  # fmt: skip
+    assert upgraded.endswith(
+        "(the churn detector of an earlier release: the same FOLLOWBACK_CHURN__* values, "
+        "annotated under its rules (see Upgrading in the README))"
+    )
+    # Other values under the earlier meaning are still other settings.
+    longer = ChurnRules(quick_unfollow_window=timedelta(days=8)).earlier_fingerprints
+    [moved] = caveats(
+        Window(), rules, START, {(SCORER_VERSION, rules_label(rules, next(iter(longer)))): 2},
+        churn_rules=churn.fingerprint, earlier_churn_rules=churn.earlier_fingerprints,
+    )  # fmt: skip
+    assert moved.endswith("(other churn rules: FOLLOWBACK_CHURN__*)")
+
+
 def test_a_difference_says_whether_its_followers_events_reached_the_log_out_of_event_time_order() -> None:
     follow = Record(event("z-follow", EventType.FOLLOW, "brand", START), b"")
     like = Record(
