@@ -35,13 +35,18 @@ async def ensure_topics(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        retention = {"retention.ms": str(settings.kafka.events_retention_ms)}
+        retention = {
+            # The system of record, and the letters waiting for a fix (the broker's default, 7 days,
+            # deleted them before anyone ran `dlq replay`); the other topics keep the broker's.
+            "events": {"retention.ms": str(settings.kafka.events_retention_ms)},
+            "dead_letter": {"retention.ms": str(settings.kafka.dead_letter_retention_ms)},
+        }
         wanted = [
             NewTopic(
                 settings.topic(name),
                 settings.kafka.partitions,
                 1,
-                topic_configs=retention if name == "events" else None,
+                topic_configs=retention.get(name),
             )
             for name in TOPIC_NAMES
             if settings.topic(name) not in existing

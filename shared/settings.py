@@ -40,6 +40,11 @@ class KafkaSettings(BaseModel):
     events_retention_ms: int = Field(
         default=-1, description="Retention of the raw events topic, the system of record (-1: forever)."
     )
+    dead_letter_retention_ms: int = Field(
+        default=-1,
+        description="Retention of the dead-letter topic (-1: forever): a letter waits there for a fix "
+        "and `followback dlq replay`, however long that takes.",
+    )
 
 
 class PostgresSettings(BaseModel):

@@ -63,3 +63,26 @@ async def test_batches_land_where_single_sends_do_in_order(settings: Settings) -
 
     assert by_partition(batched) == by_partition(single)
     assert len(by_partition(batched)) > 1
+
+
+async def test_dead_letters_are_kept_until_replayed_not_for_seven_days(settings: Settings) -> None:
+    """A letter waits in the dead-letter topic for a fix and `followback dlq replay`: with the
+    broker's default retention (7 days) a letter older than a week was gone before anyone replayed it."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    await ensure_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        names = [settings.topic("dead_letter"), settings.topic("events"), settings.topic("decisions")]
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    finally:
+        await admin.close()
+    retention = {
+        resource[3]: dict((entry[0], entry[1]) for entry in resource[4])["retention.ms"]
+        for answer in answers
+        for resource in answer.resources
+    }
+    assert retention[settings.topic("dead_letter")] == str(settings.kafka.dead_letter_retention_ms) == "-1"
+    assert retention[settings.topic("events")] == "-1"

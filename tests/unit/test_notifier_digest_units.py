@@ -143,6 +143,30 @@ def test_one_address_guessing_many_names_is_refused_too() -> None:
     )  # fmt: skip
 
 
+def test_a_refused_login_is_recorded_once_per_blocked_name_or_address_a_window() -> None:
+    """Refused attempts cost no password check, so a client can send them as fast as the notifier
+    answers: recording each one in the append-only audit grew it without bound."""
+    clock = Clock()
+    throttle = LoginThrottle(max_per_name=3, max_per_address=5, window_s=60, clock=clock)
+    assert not throttle.refusal_to_record("ana", "10.0.0.1")  # nothing blocked: not a refusal
+    for _ in range(3):
+        throttle.failed("ana", "10.0.0.1")
+    recorded = [throttle.refusal_to_record("ana", "10.0.0.1") for _ in range(10_000)]
+    assert recorded == [True] + [False] * 9_999
+    assert not throttle.refusal_to_record("ANA", "10.0.0.9")  # the same blocked name, in this window
+    for name in ("b", "c"):
+        throttle.failed(name, "10.0.0.1")
+    assert throttle.refusal_to_record("zed", "10.0.0.1")  # the address is blocked now: its first
+    assert not throttle.refusal_to_record("yves", "10.0.0.1")
+    clock.now += 30
+    assert not throttle.refusal_to_record("ana", "10.0.0.1")
+    clock.now += 31  # a window after the name's first recorded refusal (and its failures gone)
+    assert not throttle.refusal_to_record("ana", "10.0.0.1")  # not blocked any more
+    for _ in range(3):
+        throttle.failed("ana", "10.0.0.2")
+    assert throttle.refusal_to_record("ana", "10.0.0.2")  # blocked again, in a new window
+
+
 def test_an_hourly_and_a_daily_period_starting_together_are_two_digests() -> None:
     midnight = datetime(2026, 3, 1, tzinfo=UTC)
     hourly = periods.key("brand", "slack", midnight, midnight + timedelta(hours=1))

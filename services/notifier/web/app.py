@@ -148,8 +148,9 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         address = request.client.host if request.client else ""
         if (wait := throttle.retry_after(name, address)) > 0:
             # The password is not even checked: a guesser learns nothing until the window has passed.
-            async with pool().acquire() as conn:
-                await _audit(conn, name, "login_throttled")
+            if throttle.refusal_to_record(name, address):  # once per blocked name or address a window
+                async with pool().acquire() as conn:
+                    await _audit(conn, name, "login_throttled")
             response = login_form(request, 429, f"Too many failed logins. Try again in {wait_text(wait)}.")
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response

@@ -8,6 +8,11 @@ login clears its name's count (not its address's, so one valid account cannot re
 An attempt counts as a failure from the moment it is let through until its password proves right,
 so a burst of parallel attempts cannot all pass the check while the first ones are still hashing.
 
+A refused attempt is recorded in the audit (``login_throttled``) once per blocked name and once per
+blocked address per window (:meth:`LoginThrottle.refusal_to_record`), not once per request: refused
+attempts cost no password check, so a client can send them as fast as the notifier answers, and the
+audit is append-only (one row each grew it without bound, about 280 bytes a request).
+
 The counts live in this process's memory: each notifier instance counts on its own and a restart
 forgets them. The address is the TCP peer's; behind a reverse proxy every client shares the proxy's.
 """
@@ -34,6 +39,7 @@ class LoginThrottle:
         self.max_per_name, self.max_per_address, self.window_s = max_per_name, max_per_address, window_s
         self.clock = clock
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._refused: dict[tuple[str, str], float] = {}  # blocked key -> when a refusal was last recorded
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
         found = self._failures.get(key, deque())
@@ -57,6 +63,28 @@ class LoginThrottle:
             self._wait(("name", name.casefold()), self.max_per_name, now),
             self._wait(("address", address), self.max_per_address, now),
         )
+
+    def refusal_to_record(self, name: str, address: str) -> bool:
+        """Whether to record this refused attempt: the first refusal of a blocked name or address in
+        the window is recorded, later ones in the same window are not (the first already names them)."""
+        now = self.clock()
+        blocked = [
+            key
+            for key, limit in (
+                (("name", name.casefold()), self.max_per_name),
+                (("address", address), self.max_per_address),
+            )
+            if self._wait(key, limit, now) > 0
+        ]
+        fresh = False
+        for key in blocked:
+            last = self._refused.pop(key, None)
+            if last is None or last <= now - self.window_s:
+                fresh, last = True, now
+            self._refused[key] = last  # most recently refused last
+        while len(self._refused) > MAX_KEYS:
+            del self._refused[next(iter(self._refused))]
+        return fresh
 
     def failed(self, name: str, address: str) -> float:
         """Count a failure (or an attempt not yet known to succeed); returns its time, for
