@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.churn import codec
+from services.churn.history import View
 from services.churn.patterns import ChurnRules
 from services.churn.rules import fold_event, moves_clock
 from services.churn.timeline import Rel, advance
@@ -32,6 +33,10 @@ class Loop:
     alerts: dict[str, ChurnAlert] = field(default_factory=dict)
     retained: dict[tuple[str, str, datetime], Annotation] = field(default_factory=dict)
     late: set[str] = field(default_factory=set)
+    # Each follower's views as its last fold left them, handed to the next fold as the detector does
+    # (keep_views=False: every fold steps every pending event again, the reference).
+    keep_views: bool = True
+    views: dict[str, dict[str, View]] = field(default_factory=dict)
 
     def watermark(self) -> datetime | None:
         return None if self.clock is None else self.clock - self.rules.grace
@@ -44,7 +49,8 @@ class Loop:
             if moves_clock(item):
                 self.clock = item.occurred_at if self.clock is None else max(self.clock, item.occurred_at)
             follower = item.follower.id
-            out = fold_event(self.rels.get(follower, {}), item, self.watermark(), self.rules)
+            views = self.views.get(follower) if self.keep_views else None
+            out = fold_event(self.rels.get(follower, {}), item, self.watermark(), self.rules, views=views)
             assert out.annotation is not None
             self.first[item.event_id] = self.annotations[item.event_id] = out.annotation
             if out.late:
@@ -62,6 +68,7 @@ class Loop:
 
     def _take(self, follower: str, out: Any) -> None:
         self.rels[follower] = out.follower
+        self.views[follower] = out.views
         for account, current in out.views.items():
             self.now[(account, follower)] = current.now
         for event_id, note in out.revised:

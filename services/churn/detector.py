@@ -52,7 +52,9 @@ class _Batch:
     def fold(self, event: Event, partition: int, rules: ChurnRules) -> None:
         follower = event.follower.id
         watermark = self.watermark(event, partition, rules)
-        outcome = fold_event(self.rels.get(follower, {}), event, watermark, rules)
+        previous = self.outcomes.get(follower)  # (its views are of the relationships it left)
+        views = previous.views if previous is not None else None
+        outcome = fold_event(self.rels.get(follower, {}), event, watermark, rules, views=views)
         self.rels[follower], self.outcomes[follower] = outcome.follower, outcome
         self.partition_of[follower] = partition
         assert outcome.annotation is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import takewhile
 
 from services.churn.history import (
     Follower,
@@ -53,7 +54,7 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
     if watermark is None:
         return
     # A notice reads the churn times as they were before anything settled here (not the trims).
-    before, views = dict(outcome.follower), outcome.views
+    before, views = dict(outcome.follower), dict(outcome.views)
     found: dict[str, tuple[Order, ...]] = {}
 
     def ends() -> dict[str, tuple[Order, ...]]:
@@ -62,8 +63,8 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
         return found
 
     for account, rel in list(outcome.follower.items()):
-        points = outcome.views[account].points
-        settling = [p for p in points if p.item.at < watermark]
+        points = views[account].points
+        settling = list(takewhile(lambda p: p.item.at < watermark, points))  # (in event-time order)
         current = rel.settled
         when = due(current, rules)
         if not settling and (when is None or when >= watermark):
@@ -90,6 +91,9 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
         outcome.follower[account] = rel._replace(
             settled=settled, through=through, pending=rel.pending[len(settling) :]
         )
+        # The view without what settled (a next fold may step onto it: timeline._fold_last).
+        remaining = points[len(settling) :]
+        outcome.views[account] = View(remaining, remaining[-1].tally if remaining else settled)
 
 
 def _trimmed(tally: Tally, through: datetime, rules: ChurnRules) -> Tally:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services.churn import codec
+from services.churn.history import View
 from services.churn.patterns import ChurnRules
 from services.churn.timeline import Item, Outcome, Rel, fold
 from shared.events import Event, EventType
@@ -40,12 +41,16 @@ def fold_event(
     rules: ChurnRules,
     *,
     alerts_too: bool = True,
+    views: Mapping[str, View] | None = None,
 ) -> Outcome:
     """Fold ``event`` into its follower's relationships (account id -> state, absent: new);
-    ``alerts_too=False``: without the churn alerts (see :func:`services.churn.timeline.fold`)."""
+    ``alerts_too=False``: without the churn alerts; ``views``: the views the previous fold of these
+    relationships left (``Outcome.views``), when kept (see :func:`services.churn.timeline.fold`)."""
     rels = {k: v if isinstance(v, Rel) else codec.to_rel(v) for k, v in follower.items()}
     item = Item(event.occurred_at, event.type, event.event_id)
-    return fold(event.follower.id, rels, event.account_id, item, watermark, rules, alerts_too=alerts_too)
+    return fold(
+        event.follower.id, rels, event.account_id, item, watermark, rules, alerts_too=alerts_too, views=views
+    )
 
 
 DEFAULT_RULES = ChurnRules()
@@ -84,6 +89,7 @@ class InMemory:
         self.rules = rules
         self.alerts_too = alerts_too
         self.followers: dict[str, dict[str, Rel]] = {}
+        self.views: dict[str, dict[str, View]] = {}  # each follower's, as its last fold left them
         self.clock: datetime | None = None
 
     def fold(self, event: Event) -> Annotation:
@@ -99,6 +105,8 @@ class InMemory:
             self.clock = event.occurred_at if self.clock is None else max(self.clock, event.occurred_at)
         watermark = None if self.clock is None else self.clock - self.rules.grace
         follower = self.followers.get(event.follower.id, {})
-        outcome = fold_event(follower, event, watermark, self.rules, alerts_too=self.alerts_too)
+        views = self.views.get(event.follower.id)
+        outcome = fold_event(follower, event, watermark, self.rules, alerts_too=self.alerts_too, views=views)
         self.followers[event.follower.id] = outcome.follower
+        self.views[event.follower.id] = outcome.views
         return outcome
