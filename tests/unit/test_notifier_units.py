@@ -217,3 +217,12 @@ def test_the_reasons_that_decided_a_class_by_rule_lead_its_why() -> None:
     ]
     # a class decided by points keeps the scorer's order
     assert deciding_first("high_value", scored) == scored
+
+
+def test_the_queue_shows_a_score_to_the_tenth_never_rounded_up_to_a_threshold() -> None:
+    """69.96 under a high-value threshold of 70 showed as "70 · worth following" (helper-52)."""
+    from services.notifier.web.app import score_text
+
+    assert [score_text(s) for s in (69.96, 70.0, 87.25, 0.0, 100.0, 50.1)] == [
+        "69.9", "70.0", "87.2", "0.0", "100.0", "50.1",
+    ]  # fmt: skip

@@ -69,6 +69,12 @@ def signer_for(settings: Settings) -> Signer:
     return Signer(key, settings.notifier.session_max_age_s, secure=settings.production)
 
 
+def score_text(score: float) -> str:
+    """A score as the queue shows it: to the tenth, cut rather than rounded, so it never reads as a
+    threshold it is below (69.96 under a high-value threshold of 70 read "70 · worth following")."""
+    return f"{math.floor(round(score * 10, 6)) / 10:.1f}"
+
+
 def _safe_back(value: str | None) -> str:
     """A same-site path to return to; anything else (another host, a scheme) goes home."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
@@ -107,6 +113,7 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
     )
     templates.filters["urlencode_query"] = lambda params: urlencode(params)
+    templates.filters["score"] = score_text
 
     def pool() -> asyncpg.Pool:
         if state.pool is None:
