@@ -58,21 +58,27 @@ async def interactions(
     pairs = list(keys)
     if not pairs:
         return {}
+    # Per relationship, through its index (churn_processed_relationship): the newest few read
+    # backwards and stopped at the limit, and a count, instead of every event's stored JSON sorted.
     rows = await conn.fetch(
         """
-        SELECT account_id, follower_id, occurred_at, kind, text, total FROM (
-            SELECT p.account_id, p.follower_id, p.occurred_at,
+        SELECT k.account_id, k.follower_id, i.occurred_at, i.kind, i.text, c.total
+        FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(account_id, follower_id)
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS total FROM churn_processed p
+            WHERE p.account_id = k.account_id AND p.follower_id = k.follower_id
+              AND p.annotated->'event'->>'type' = 'interaction'
+        ) c
+        CROSS JOIN LATERAL (
+            SELECT p.occurred_at,
                    p.annotated->'event'->'interaction'->>'kind' AS kind,
-                   coalesce(p.annotated->'event'->'interaction'->>'text', '') AS text,
-                   row_number() OVER w AS n,
-                   count(*) OVER (PARTITION BY p.account_id, p.follower_id) AS total
+                   coalesce(p.annotated->'event'->'interaction'->>'text', '') AS text
             FROM churn_processed p
-            JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
-              ON p.account_id = k.account_id AND p.follower_id = k.follower_id
-            WHERE p.annotated->'event'->>'type' = 'interaction'
-            WINDOW w AS (PARTITION BY p.account_id, p.follower_id ORDER BY p.occurred_at DESC)
-        ) x WHERE n <= $3
-        ORDER BY account_id, follower_id, occurred_at DESC
+            WHERE p.account_id = k.account_id AND p.follower_id = k.follower_id
+              AND p.annotated->'event'->>'type' = 'interaction'
+            ORDER BY p.occurred_at DESC LIMIT $3
+        ) i
+        ORDER BY k.account_id, k.follower_id, i.occurred_at DESC
         """,
         [p[0] for p in pairs],
         [p[1] for p in pairs],

@@ -22,6 +22,7 @@ def _render(profile: dict[str, Any]) -> str:
         loader=FileSystemLoader(app.HERE / "templates"), autoescape=select_autoescape(default=True)
     )
     templates.filters["urlencode_query"] = lambda params: ""
+    templates.filters["score"] = app.score_text
     return templates.get_template("queue.html").render(
         user="ana", csrf="t", page=Page(rows=[row], total=1, pages=1), filters=Filters(), accounts=[],
         classes=CLASSES, states=STATES, sorts=list(SORTS), troubled=0, problems=[], notice="", here="/",
