@@ -68,6 +68,19 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     )
     if moves and before_it:
         after, facts = tally, Facts()
+    elif item.kind is EventType.FOLLOWED_BACK and last_move is not None and item.at < last_move:
+        # Older than a settled follow or unfollow: a follow-back if the follower followed then (in
+        # the follow that settled last), not now; one from before it tells nothing (a brand that
+        # followed first, before the follower did, was no follow-back in event time either).
+        start, end = tally.last_follow_at, tally.last_unfollow_at
+        then = (
+            start is not None
+            and start <= item.at
+            and (tally.following or (end is not None and start <= end and item.at <= end))
+        )
+        last = tally.followed_back_at
+        newer = then and (last is None or item.at > last)
+        after, facts = (tally._replace(followed_back_at=item.at) if newer else tally), Facts()
     else:
         after, facts = step(tally, item.kind, item.at, rules)
         if moves:

@@ -50,8 +50,10 @@ _BEGGING = BEGGING  # kept importable here: the begging pattern now lives with t
 # point, takes explicit asks only, and also the variants the feature's pattern misses ("follow me
 # back", "follow for follow", "#ifollowback"). Whole words, as in the feature: "_" and "-" separate.
 _WORD_START, _WORD_END = r"(?<![a-z0-9])", r"(?![a-z0-9])"
+# ... but a "back" that a hyphen joins to the next word is another word: "I follow back-end news".
+_BACK_END = r"(?![a-z0-9]|-[a-z0-9])"
 ASKS_FOR_FOLLOW_BACK = re.compile(
-    rf"{_WORD_START}(?:i[\s_-]*)?follow(?:[\s_-]*me)?[\s_-]*back{_WORD_END}"
+    rf"{_WORD_START}(?:i[\s_-]*)?follow(?:[\s_-]*me)?[\s_-]*back{_BACK_END}"
     rf"|{_WORD_START}(?:f4f|follow[\s_-]*(?:4|for)[\s_-]*follow){_WORD_END}"
     rf"|teamfollowback|#tfb{_WORD_END}",
     re.IGNORECASE,

@@ -265,6 +265,34 @@ def test_a_late_follow_older_than_a_settled_unfollow_changes_nothing(settled_fir
 
 
 @pytest.mark.parametrize("settled_first", [False, True])
+def test_a_late_follow_back_is_one_if_the_follower_followed_at_its_time(settled_first: bool) -> None:
+    """The brand's own follow is a follow-back only of a follower (X reports the brand's follows as
+    ``followed_back``). One from before the follower's follow (the brand followed first) arriving
+    late, after the follow settled, was counted as one, so the follower's unfollow weeks later was
+    ``unfollow_after_follow_back``; and one made while the follower followed, arriving after the
+    unfollow settled, was dropped. A late follow-back is one as of its own time."""
+    brand_first, follow, unfollow, other = make(
+        [("shop", "followed_back", 0), ("shop", "follow", 5), ("shop", "unfollow", 30 * 24 * 60),
+         ("brand", "interaction", 400)]
+    )  # fmt: skip
+    outcome = _late_after(settled_first, [follow], brand_first, other)
+    assert outcome.late
+    assert outcome.views["shop"].now.followed_back_at is None
+    later = fold("7", outcome.follower, "shop", Item(unfollow.occurred_at, unfollow.type, unfollow.event_id),
+                 unfollow.occurred_at - RULES.grace, RULES)  # fmt: skip
+    assert later.annotation is not None
+    assert later.annotation.patterns == ()
+
+    follow, answered, unfollow, other = make(
+        [("shop", "follow", 0), ("shop", "followed_back", 30), ("shop", "unfollow", 90),
+         ("brand", "interaction", 400)]
+    )  # fmt: skip
+    outcome = _late_after(settled_first, [follow, unfollow], answered, other)
+    assert outcome.late
+    assert outcome.views["shop"].now.followed_back_at == answered.occurred_at
+
+
+@pytest.mark.parametrize("settled_first", [False, True])
 def test_a_late_unfollow_older_than_a_repeated_follow_changes_nothing(settled_first: bool) -> None:
     """Follow, then a second follow (changes nothing: already following); an unfollow between the
     two arrives late: the follower still follows."""

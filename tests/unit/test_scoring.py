@@ -283,6 +283,12 @@ def test_the_begging_rule_takes_asks_for_follow_backs_not_growth_talk() -> None:
         decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
         assert decision.decision_class is DecisionClass.SPAM, bio
         assert {r.signal: r.value for r in decision.reasons}["begs_for_follow_back"] == asked, bio
-    for bio in ("Unfollow backlog cleared", "I follow backend news", "I don't follow for follow"):
+    for bio in (
+        "Unfollow backlog cleared",
+        "I follow backend news",
+        "I don't follow for follow",
+        "Staff engineer. I follow back-end and infra news",  # (was spam by rule: "follow back")
+        "Runner: I follow back-to-back marathons",
+    ):
         decision = score(annotated(steps, {**REAL_PERSON, "description": bio}))
         assert decision.decision_class is DecisionClass.HIGH_VALUE, bio
