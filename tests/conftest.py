@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
-from shared.db import migrate_sync
+from shared.db import create_pool, migrate_sync
 from shared.kafka import TOPIC_NAMES, ensure_topics
 from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings, Settings
 
@@ -138,6 +138,15 @@ async def settings(infra: Infra) -> AsyncIterator[Settings]:
     """Settings for one test: its own topics, consumer groups and database."""
     async with isolated_settings(infra) as config:
         yield config
+
+
+@pytest.fixture
+async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection from the services' own pool (its jsonb codecs) on the test's database."""
+    pool = await create_pool(settings.postgres)
+    async with pool.acquire() as connection:
+        yield connection
+    await pool.close()
 
 
 @pytest.fixture

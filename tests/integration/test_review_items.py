@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.notifier import review_items
-from shared.db import create_pool
 from shared.decisions import Decision, DecisionClass, Reason, decision_id_for
-from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +30,6 @@ def decision(follower: str, version: int, cls: DecisionClass, score: float) -> D
         event_ids=(f"{follower}-{version}",),
         occurred_at=T0 + timedelta(minutes=version),
     )
-
-
-@pytest.fixture
-async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    pool = await create_pool(settings.postgres)
-    async with pool.acquire() as connection:
-        yield connection
-    await pool.close()
 
 
 async def item(conn: asyncpg.Connection, follower: str) -> tuple[int, str, float, str, list[object]] | None:

@@ -4,7 +4,6 @@ pages, and each follower's interactions, as the page shows them."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -12,20 +11,10 @@ import pytest
 
 from services.notifier import profiles
 from services.notifier.web import listing
-from shared.db import create_pool
-from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    pool = await create_pool(settings.postgres)
-    async with pool.acquire() as connection:
-        yield connection
-    await pool.close()
 
 
 async def add_item(
