@@ -73,8 +73,15 @@ class PostgresSettings(BaseModel):
     def _postgres_url(cls, dsn: SecretStr) -> SecretStr:
         """A PostgreSQL URL: anything else (``postgresql//...``, a typo) reached the migrations'
         library, whose error printed the whole DSN, password and all."""
-        if urlsplit(dsn.get_secret_value()).scheme not in ("postgresql", "postgres"):
+        url = urlsplit(dsn.get_secret_value())
+        if url.scheme not in ("postgresql", "postgres"):
             raise ValueError("should be a URL starting postgresql:// (or postgres://)")
+        # A port that is no number (``:5432x``) was a traceback from deep in the migrations' library.
+        # Each host of a multi-host DSN (``h1:5432,h2:5433``, which asyncpg takes) is checked alone.
+        for host in url.netloc.rpartition("@")[2].split(","):
+            port = host.rpartition("]")[2].partition(":")[2]  # after an IPv6 address's brackets
+            if port and not (port.isdigit() and 0 < int(port) <= 65535):
+                raise ValueError("has a port that is not a number from 1 to 65535")
         return dsn
 
 

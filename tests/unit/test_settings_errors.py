@@ -139,3 +139,29 @@ def test_a_bad_value_inside_a_json_setting_names_the_variable_not_a_key_of_it() 
     assert result.exit_code == 2
     assert "FOLLOWBACK_NOTIFIER__USERS:" in result.output
     assert "BOB" not in result.output.upper()
+
+
+@pytest.mark.parametrize("port", ["5432x", "99999", "0"])
+def test_a_dsn_whose_port_is_no_port_is_refused_in_one_line(port: str) -> None:
+    """A port that is no number was a traceback from the migrations' library (no secret shown)."""
+    dsn = f"postgresql://fb:hunter2@db:{port}/followback"
+    result = _run(["migrate"], {"FOLLOWBACK_POSTGRES__DSN": dsn})
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "FOLLOWBACK_POSTGRES__DSN: has a port that is not a number from 1 to 65535" in said
+    assert "hunter2" not in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://fb@h1:5432,h2:5433/followback",
+        "postgresql://fb:pw@[::1]:5432/followback",
+        "postgresql:///followback?host=/var/run/postgresql",
+        "postgresql://fb@db/followback",
+    ],
+)
+def test_a_dsn_with_good_ports_or_none_is_taken(dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWBACK_POSTGRES__DSN", dsn)
+    assert load_settings().postgres.dsn.get_secret_value() == dsn
