@@ -72,7 +72,7 @@ def infra_status() -> None:
     mark = {True: "[green]up[/green]", False: "[red]down[/red]"}
     console.print(f"mode:       {status.mode}")
     console.print(f"kafka:      {status.kafka_address}  {mark[status.kafka_ready]}")
-    console.print(f"postgresql: {status.postgres_dsn}  {mark[status.postgres_ready]}")
+    console.print(f"postgresql: {manager.shown(status.postgres_dsn)}  {mark[status.postgres_ready]}")
     if not (status.kafka_ready and status.postgres_ready):
         raise typer.Exit(1)
 

@@ -116,12 +116,22 @@ async def demo_reviewer(settings: Settings) -> str:
     return password
 
 
+def on_started_infra(settings: Settings, mode: str) -> Settings:
+    """The settings with the DSN of the PostgreSQL ``infra up`` started (in ``mode``), unless
+    FOLLOWBACK_POSTGRES__DSN names one: the Compose server asks for a password, which the
+    default DSN (the local server's, trusting loopback) has not."""
+    if "dsn" in settings.postgres.model_fields_set:
+        return settings
+    postgres = settings.postgres.model_copy(update={"dsn": SecretStr(manager.postgres_dsn(chosen=mode))})
+    return settings.model_copy(update={"postgres": postgres})
+
+
 def run(settings: Settings, *, once: bool, followers: int) -> int:
     console.print("[bold]Starting Kafka and PostgreSQL[/bold]")
     already = manager.status()
     started = manager.up()
     console.print(f"  infra ({started.mode}) ready: Kafka {started.kafka_seconds:.1f}s")
-    settings = asyncio.run(sandbox(settings))
+    settings = asyncio.run(sandbox(on_started_infra(settings, started.mode)))
     # The demo's ingest takes a bearer token made for this run (or the first one configured).
     tokens = settings.ingest.tokens
     token = tokens[0].get_secret_value() if tokens else secrets.token_urlsafe(24)

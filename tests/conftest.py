@@ -47,7 +47,8 @@ def _start_infra() -> tuple[str, str, object]:
         from testcontainers.community.kafka import KafkaContainer
         from testcontainers.community.postgres import PostgresContainer
 
-        kafka = KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft().start()
+        # (the class's default wait, 30 s, is short for a JVM and a KRaft format on two slow cores)
+        kafka = KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft().start(timeout=120)
         pg = PostgresContainer("postgres:15", driver=None).start()
         return kafka.get_bootstrap_server(), pg.get_connection_url(), (kafka, pg)
     from followback.infra import kafka as local_kafka

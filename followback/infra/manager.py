@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from followback.infra import compose, kafka, postgres
 
@@ -72,11 +73,29 @@ async def _postgres_ready(dsn: str) -> bool:
     return True
 
 
+def postgres_dsn(database: str = postgres.DATABASE, chosen: str | None = None) -> str:
+    """The DSN of the PostgreSQL that ``up`` starts: the local server's trusts loopback, the
+    Compose one's needs its password."""
+    if (chosen or mode()) == "compose":
+        return compose.dsn(database)
+    return postgres.dsn(database)
+
+
+def shown(dsn: str) -> str:
+    """A DSN to print: its password (the Compose server's) as ``***``."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def status() -> Status:
+    chosen = mode()
     address = kafka.bootstrap()
-    dsn = postgres.dsn()
+    dsn = postgres_dsn(chosen=chosen)
     return Status(
-        mode=mode(),
+        mode=chosen,
         kafka_address=address,
         kafka_ready=asyncio.run(kafka.ready(address)),
         postgres_dsn=dsn,

@@ -30,9 +30,19 @@ from shared.kafka import create_broker
 from shared.service import BackgroundTasks, Pool, Producer, batch_subscriber_options, create_service_app
 from shared.settings import Settings, load_settings
 
+# A listen address on every interface is no address to link to (a browser given http://0.0.0.0 reaches
+# nothing, or is refused): the links in pushes name the same machine's loopback instead.
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # noqa: S104 - not bound here
+
 
 def queue_url(settings: Settings) -> str:
-    return settings.notifier.public_url or f"http://{settings.http.host}:{settings.http.notifier_port}"
+    """The review queue's address for links: FOLLOWBACK_NOTIFIER__PUBLIC_URL, else the notifier's
+    host and port (the image and docker-compose.yml listen on 0.0.0.0: linked as 127.0.0.1)."""
+    if settings.notifier.public_url:
+        return settings.notifier.public_url
+    host = settings.http.host.strip()
+    host = WILDCARD_HOSTS.get(host, f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    return f"http://{host}:{settings.http.notifier_port}"
 
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:

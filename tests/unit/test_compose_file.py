@@ -275,9 +275,12 @@ def test_the_schema_check_catches_a_broken_file(
     assert any(where in error for error in errors), errors
 
 
-def test_infra_up_through_compose_needs_no_grafana_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_infra_up_through_compose_needs_no_grafana_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from followback.infra import compose as infra_compose
 
+    monkeypatch.setenv("FOLLOWBACK_INFRA_DIR", str(tmp_path))  # (where a PostgreSQL password is made)
     assert "grafana" not in infra_compose.SERVICES
     monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD", raising=False)
     assert infra_compose.compose_env()["GRAFANA_ADMIN_PASSWORD"]
