@@ -65,7 +65,9 @@ SECTIONS: dict[str, str] = {
         WHERE e.account_id = $1 AND e.follower_id = $2 ORDER BY e.period_start, e.channel
     """,
     "review": """
-        SELECT state, class, score::float8 AS score, version, decided_by, decided_at, updated_at
+        SELECT state, class, score::float8 AS score, version, decided_by,
+               decided_via,  -- the platform (x) for a follow-back made there, not in the queue
+               decided_at, updated_at
         FROM review_items WHERE account_id = $1 AND follower_id = $2
     """,
     "actions": """

@@ -20,6 +20,10 @@ THROUGHPUT = {
     "notifier": "faststream_received_processed_messages",
 }
 
+# Where a service reads more than one topic, the one whose messages are its stage's work: the
+# notifier also reads the events topic, for follow-backs made on X (services/notifier/follow_backs.py).
+WORK_TOPIC = {"notifier": "decisions"}
+
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
@@ -58,12 +62,21 @@ class StageStatus:
     errors: float | None = None
 
     @classmethod
-    def of(cls, service: str, now: Samples | None, before: Samples | None, interval: float) -> StageStatus:
-        """The stage from two scrapes ``interval`` seconds apart (``now`` None: it did not answer)."""
+    def of(
+        cls,
+        service: str,
+        now: Samples | None,
+        before: Samples | None,
+        interval: float,
+        topic: str | None = None,
+    ) -> StageStatus:
+        """The stage from two scrapes ``interval`` seconds apart (``now`` None: it did not answer);
+        ``topic``: count only the messages of that topic (see :data:`WORK_TOPIC`)."""
         if now is None:
             return cls(service=service, up=False)
         name = THROUGHPUT[service] + "_total"
-        processed = total(now, name)
+        only = {"handler": topic} if topic else {}
+        processed = total(now, name, **only)
         lag_seconds = [v for _, v in now.get("followback_consumer_lag_seconds", [])]
         return cls(
             service=service,
@@ -72,7 +85,7 @@ class StageStatus:
             # its whole count per interval)
             per_second=None
             if before is None
-            else round(max(0.0, processed - total(before, name)) / interval, 1),
+            else round(max(0.0, processed - total(before, name, **only)) / interval, 1),
             processed=processed,
             lag=total(now, "followback_consumer_lag"),
             lag_seconds=max(lag_seconds, default=0.0),
@@ -104,7 +117,8 @@ def measure(settings: Settings, interval: float = 1.0) -> Status:
     second = {s: scrape(settings, s) for s in SERVICES}
     status = Status()
     for service in SERVICES:
-        status.stages.append(StageStatus.of(service, second[service], first[service], interval))
+        topic = settings.topic(WORK_TOPIC[service]) if service in WORK_TOPIC else None
+        status.stages.append(StageStatus.of(service, second[service], first[service], interval, topic))
     for labels, value in (second["scorer"] or {}).get("followback_decisions_total", []):
         status.decisions[labels["class"]] = value
     return status

@@ -21,6 +21,7 @@ import asyncpg
 from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
 from services.notifier.retraction import RETRACTING
+from services.notifier.review_items import decided_how
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
 
@@ -87,8 +88,8 @@ async def perform(
         action_id, at = str(uuid.uuid4()), datetime.now(UTC)
         if action in DECIDING:
             if item["state"] != "open":
-                by = f" by {item['decided_by']}" if item["decided_by"] else ""
-                return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')}{by}")
+                by = decided_how(item["decided_by"], item["decided_via"])  # "by ana", "on X"
+                return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')} {by}".rstrip())
             if action is Action.FOLLOW_BACK and item["class"] in RETRACTING:
                 # The page the person pressed on may be older than the decision: a follower who has
                 # since left, or turned out a churner, spam or harmful, is not followed back (their

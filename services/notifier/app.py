@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
-from services.notifier import intake
+from services.notifier import follow_backs, intake
 from services.notifier.channels import Channel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.events import EventsChannel
@@ -24,8 +24,9 @@ from services.notifier.channels.slack import SlackChannel
 from services.notifier.channels.webhook import FollowBackWebhook
 from services.notifier.delivery import DeliveryWorker
 from services.notifier.web.app import WebState, create_web_app
-from shared.consuming import Backoff, isolating, parse_batch, rejecter
+from shared.consuming import Backoff, Parsed, isolating, parse_batch, rejecter
 from shared.decisions import Decision
+from shared.events import Event
 from shared.kafka import create_broker
 from shared.service import BackgroundTasks, Pool, Producer, batch_subscriber_options, create_service_app
 from shared.settings import Settings, load_settings
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     settings = settings or load_settings()
     settings.require_safe("notifier")  # (every problem at once: the review queue's secret too)
     broker = create_broker(settings)
-    backoff = Backoff()
+    backoff, events_backoff = Backoff(), Backoff()
     web_state = WebState()
     web = create_web_app(settings, web_state)  # refuses insecure production settings before start
     intake_settings = intake.IntakeSettings(notifier=settings.notifier, queue_url=queue_url(settings))
@@ -70,6 +71,24 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
             await isolating(parsed.good, effect, rejecter(parsed, producer, dead_letter, "the notifier"))
 
         await backoff.guard(step(), "notifier batch")
+
+    # Follow-backs made on X itself (the scorer decides nothing on them): the queue's own are left out.
+    @broker.subscriber(
+        settings.topic("events"), **batch_subscriber_options(settings, "notifier-follow-backs")
+    )
+    async def on_events(bodies: list[bytes], message: KafkaMessage, pool: Pool, producer: Producer) -> None:
+        async def step() -> None:
+            found = follow_backs.parse(bodies, message.raw_message)
+            parsed = Parsed(good=[e for e, _ in found], dead=0, records={id(e): r for e, r in found})
+
+            async def effect(part: Sequence[Event]) -> None:
+                async with pool.acquire() as conn, conn.transaction():
+                    await follow_backs.record(conn, part)
+
+            await isolating(parsed.good, effect, rejecter(parsed, producer, settings.topic("dead_letter"),
+                                                           "the notifier's follow-backs"))  # fmt: skip
+
+        await events_backoff.guard(step(), "notifier follow-back batch")
 
     @contextlib.asynccontextmanager
     async def delivering(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> AsyncIterator[BackgroundTasks]:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from services.notifier import budget, digest, outbox, profiles, retraction, review_items
+from services.notifier import budget, digest, follow_backs, outbox, profiles, retraction, review_items
 from services.notifier.digest import Entry
 from services.notifier.outbox import NewDelivery
 from shared import accounts
@@ -87,8 +87,12 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
     configs = await accounts.latest(conn, sorted({d.account_id for d, _ in decisions}))
     # Before anything touches digest entries (retractions too): see digest.lock.
     digesting = await digest.lock(conn, {d.account_id for d, _ in decisions}, configs)
+    await follow_backs.lock(conn, {d.account_id for d, _ in decisions})  # before any review item
     reviewable = [d for d, _ in decisions if d.decision_class in review_items.REVIEWABLE]
     states = await review_items.apply(conn, decisions, await profiles.snapshots(conn, reviewable))
+    # A follower the brand already followed back on X (that event came first) is decided before a
+    # push is considered: never pushed, nothing counted against the budget.
+    states.update(await follow_backs.apply(conn, [k for k, s in states.items() if s == review_items.OPEN]))
     prefs = await _preferences(conn, {(d.account_id, d.follower_id) for d, _ in decisions})
 
     wanted = [

@@ -16,6 +16,20 @@ from shared.decisions import Decision, DecisionClass, reasons_json
 
 REVIEWABLE = {DecisionClass.HIGH_VALUE, DecisionClass.WORTH_FOLLOWING}
 OPEN = "open"
+PLATFORM_NAMES = {"x": "X"}
+
+
+def platform_name(platform: str) -> str:
+    return PLATFORM_NAMES.get(platform, platform)
+
+
+def decided_how(decided_by: str | None, decided_via: str | None) -> str:
+    """Who decided an item, as the queue says it: "by ana" (a person, in the queue), or "on X" (a
+    follow-back made on the platform itself: ``services.notifier.follow_backs``)."""
+    if decided_via:
+        return f"on {platform_name(decided_via)}"
+    return f"by {decided_by}" if decided_by else ""
+
 
 Key = tuple[str, str]
 

@@ -43,3 +43,25 @@ def test_a_stage_that_answered_only_the_second_scrape_has_no_rate() -> None:
     assert stage.up
     assert stage.processed == 50_000.0
     assert stage.per_second is None
+
+
+def test_the_notifiers_throughput_counts_its_decisions_not_the_events_it_reads_for_follow_backs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The notifier also reads the events topic (follow-backs made on X): counting those made its
+    throughput that of the whole event stream."""
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    counted = "faststream_received_processed_messages_total"
+    samples = {
+        counted: [
+            ({"handler": settings.topic("decisions")}, 40.0),
+            ({"handler": settings.topic("events")}, 9_000.0),
+        ]
+    }
+    monkeypatch.setattr(status_module, "scrape", lambda settings, service: samples)
+    monkeypatch.setattr(status_module.time, "sleep", lambda seconds: None)
+    stages = {s.service: s for s in status_module.measure(settings).stages}
+    assert stages["notifier"].processed == 40.0
+    assert stages["churn"].processed == 9_040.0  # (one service reading one topic: everything it reads)

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.notifier import profiles
 from services.notifier.retraction import RETRACTING
+from services.notifier.review_items import decided_how
 from shared.erasures import erased_followers
 
 CLASSES = ("high_value", "worth_following", "any")
@@ -129,7 +130,7 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
         f"""
         SELECT r.account_id, r.follower_id, r.decision_id::text AS decision_id, r.class,
                r.score::float8 AS score, r.reasons, r.screen_name, r.profile, r.occurred_at, r.state,
-               r.decided_by, r.decided_at,
+               r.decided_by, r.decided_via, r.decided_at,
                n.push, n.suppressed_reason, n.status AS notification, p.preference
         FROM (
             -- The page's keys first (from an index alone, however deep the page), then its rows.
@@ -158,6 +159,7 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
         row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
         row["erased"] = row["follower_id"] in forgotten
         row["can_follow_back"] = row["class"] not in RETRACTING  # (as actions.perform refuses it)
+        row["decided"] = decided_how(row["decided_by"], row["decided_via"])  # "by ana", "on X"
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
 

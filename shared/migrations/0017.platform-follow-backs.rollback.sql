@@ -1,0 +1,2 @@
+ALTER TABLE review_items DROP COLUMN decided_via;
+DROP TABLE platform_follow_backs;
