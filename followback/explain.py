@@ -5,8 +5,9 @@ emitted among them), the churn alerts it raised, every decision version with its
 the pushes and retractions and how their delivery went, and what people did.
 
 Events come out in the detector's order (``services.churn.history.event_order``): event time, then
-follow, followed_back, interaction, unfollow, retained, then id, the order their annotations were
-computed in. Neither table records when a row was written, so there is no later tie-break.
+follow, followed_back, interaction, unfollow, retained, the brand's blocked and unblocked, then id,
+the order their annotations were computed in. Neither table records when a row was written, so
+there is no later tie-break.
 """
 
 from __future__ import annotations

@@ -62,6 +62,10 @@ class EventType(StrEnum):
     INTERACTION = "interaction"
     # The brand followed this follower back (account_id is the brand, follower the person).
     FOLLOWED_BACK = "followed_back"
+    # The brand blocked / unblocked this follower (account_id is the brand, follower the person): a
+    # block ends the follow without being the follower's unfollow (see services/churn/patterns.py).
+    BLOCKED = "blocked"
+    UNBLOCKED = "unblocked"
     # Emitted by the churn detector, never accepted as input: a follow lasted the quick-unfollow
     # window without an unfollow (see services/churn/timeline.py).
     RETAINED = "retained"
@@ -75,6 +79,9 @@ EVENT_TIME_RANK = {
     EventType.INTERACTION: 2,
     EventType.UNFOLLOW: 3,
     EventType.RETAINED: 4,
+    # After the follower's own acts of the instant: a block stamped with a follow's second ends it.
+    EventType.BLOCKED: 5,
+    EventType.UNBLOCKED: 6,
 }
 Order = tuple[datetime, int, str]  # where an event falls in event time: (occurred_at, type's rank, event id)
 

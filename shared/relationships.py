@@ -43,6 +43,8 @@ class Totals(BaseModel):
     last_interaction_at: AwareDatetime | None = None
     followed_back_at: AwareDatetime | None = None
     patterns: tuple[ChurnPattern, ...] = ()
+    # Since when the brand blocks the follower (None: it does not); left out of the JSON when None.
+    blocked_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Settled(Totals):
@@ -112,6 +114,13 @@ class Annotation(BaseModel):
     accounts_churned: Count = Field(
         default=0, description="Brand accounts this follower churned on within the horizon, as of this event."
     )
+    blocked_at: AwareDatetime | None = Field(
+        default=None,
+        # Left out when None: the annotation of a relationship never blocked is what it was before.
+        exclude_if=lambda v: v is None,
+        description="Since when the brand blocks the follower (a 'blocked' event, until an 'unblocked' "
+        "event or a new follow); None: it does not.",
+    )
     late: bool = Field(
         default=False,
         description="Arrived after the grace period: folded after what settled, not at its event-time place.",
@@ -150,8 +159,9 @@ class AnnotatedEvent(BaseModel):
 
     @property
     def decides(self) -> bool:
-        """Whether a decision may rest on the event: the follower's own act (a ``retained`` or
-        ``followed_back`` event is not), with its profile (not erased: an erasure never changes a
+        """Whether a decision may rest on the event: the follower's own act, or the brand's block or
+        unblock of the follower, which changes its class (a ``retained`` or ``followed_back`` event
+        decides nothing), with its profile (not erased: an erasure never changes a
         decision, and a revision of an erased event leaves the latest one standing)."""
         return not self.erased and self.event.type not in (EventType.RETAINED, EventType.FOLLOWED_BACK)
 

@@ -6,6 +6,10 @@ stepped onto (its event-time position); this module only says what the event doe
 - quick unfollow: an unfollow within ``quick_unfollow_window`` of the follow it ends;
 - serial churn: the unfollow that makes ``serial_cycles`` follow/unfollow cycles within ``horizon``;
 - unfollow after follow-back: an unfollow after the brand followed the follower back;
+- a block by the brand ends the follow, but it is no unfollow of the follower's: no cycle, no churn,
+  and the brand's own follow ends with it (X removes the follow both ways), so no later unfollow is
+  one after a follow-back unless the brand follows back again; an unblock restores nothing, and a
+  follow after a block is a new follow (X lets no one blocked follow: it ends the block too);
 - a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn;
   unless the brand followed the follower back during it (follow, follow-back, unfollow within the
   hour is the follow-for-follow hustle, not a mis-tap), or it is the ``serial_glitches``-th within
@@ -29,6 +33,9 @@ from shared.settings import ChurnSettings
 
 # Patterns are kept in this canonical order, so the same history always serializes the same way.
 ORDER = tuple(ChurnPattern)
+# The events that move a relationship (whether the follower follows, whether the brand blocks them):
+# a late one older than the newest of them settled changes nothing (services.churn.timeline).
+MOVES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED})
 
 
 # The rules' meaning, in the fingerprint beside their values: raised when the same values decide
@@ -103,11 +110,12 @@ class Tally(NamedTuple):
     last_interaction_at: datetime | None = None
     followed_back_at: datetime | None = None
     patterns: tuple[ChurnPattern, ...] = ()
+    blocked_at: datetime | None = None  # since when the brand blocks the follower
     cycle_ends: tuple[datetime, ...] = ()
     churn_ends: tuple[datetime, ...] = ()
     retained_follow_at: datetime | None = None
-    # The newest follow or unfollow settled, whether or not it changed anything (a repeated follow
-    # does not move last_follow_at): a late move older than it changes nothing.
+    # The newest move (follow, unfollow, block, unblock: ``MOVES``) settled, whether or not it changed
+    # anything (a repeated follow does not move last_follow_at): a late move older than it changes nothing.
     last_move_at: datetime | None = None
     # Event times of the unfollows that ended short follows (glitches, and those too many to be):
     # the newest ``serial_glitches`` within the horizon, all that the rule reads.
@@ -144,11 +152,15 @@ def in_horizon(times: tuple[datetime, ...], at: datetime, rules: ChurnRules) -> 
 
 def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tuple[Tally, Facts]:
     """Step one event onto the totals just before it. Counts only grow; a repeated follow (or an
-    unfollow of someone not following) changes nothing, so follows - unfollows is 0 or 1."""
+    unfollow of someone not following) changes nothing, so follows - unfollows is 0 or 1 (but for
+    the follows a block by the brand ended, which no unfollow counts)."""
     if kind is EventType.FOLLOW:
         if tally.following:
             return tally, NOTHING
-        return tally._replace(following=True, follows=tally.follows + 1, last_follow_at=at), NOTHING
+        # (X lets no one the brand blocks follow it: a follow says the block ended)
+        return tally._replace(
+            following=True, follows=tally.follows + 1, last_follow_at=at, blocked_at=None
+        ), NOTHING
     if kind is EventType.UNFOLLOW:
         return _unfollow(tally, at, rules)
     if kind is EventType.INTERACTION:
@@ -162,7 +174,18 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
             return tally, NOTHING
         last = tally.followed_back_at
         return tally._replace(followed_back_at=at if last is None or at > last else last), NOTHING
+    if kind is EventType.BLOCKED:
+        return blocked(tally, at), NOTHING
+    if kind is EventType.UNBLOCKED:  # (the follow the block ended stays ended)
+        return tally._replace(blocked_at=None), NOTHING
     return tally, NOTHING  # a "retained" notice is the detector's own output, never an input
+
+
+def blocked(tally: Tally, at: datetime) -> Tally:
+    """The brand blocked the follower at ``at``: the follow ends, but no unfollow of theirs is counted
+    (no cycle, no churn), and the brand's follow-back ends with it (X removes both follows)."""
+    first = tally.blocked_at if tally.blocked_at is not None else at  # (a repeated block changes nothing)
+    return tally._replace(following=False, followed_back_at=None, blocked_at=first)
 
 
 def _unfollow(tally: Tally, at: datetime, rules: ChurnRules) -> tuple[Tally, Facts]:

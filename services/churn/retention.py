@@ -23,7 +23,7 @@ from services.churn.history import (
     annotation,
     count_churned,
 )
-from services.churn.patterns import ChurnRules, Tally, in_horizon
+from services.churn.patterns import MOVES, ChurnRules, Tally, in_horizon
 from shared.events import EventType, Order, after_all
 
 
@@ -79,7 +79,7 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
                 # The settled-only marks carry over from what settled before (the point's tally
                 # was computed from the settled tally as it was when this fold began).
                 mark, moved = current.retained_follow_at, current.last_move_at
-                if point.item.kind in (EventType.FOLLOW, EventType.UNFOLLOW):
+                if point.item.kind in MOVES:
                     moved = point.item.at  # points settle in event-time order
                 current = point.tally
                 if (current.retained_follow_at, current.last_move_at) != (mark, moved):

@@ -28,10 +28,15 @@ from shared.relationships import Annotation, RelationshipState
 __all__ = ["ChurnRules", "InMemory", "apply", "fold_event", "moves_clock"]
 
 
+# The events that do not move the stream's event time (:func:`moves_clock`).
+_OFF_CLOCK = frozenset({EventType.FOLLOWED_BACK, EventType.BLOCKED, EventType.UNBLOCKED, EventType.RETAINED})
+
+
 def moves_clock(event: Event) -> bool:
-    """Whether the event advances the stream's event time. A follow-back is the brand's act, stamped
-    when a person acted: in an import or a replay that can be far ahead of the followers' stream."""
-    return event.type not in (EventType.FOLLOWED_BACK, EventType.RETAINED)
+    """Whether the event advances the stream's event time. A follow-back, a block and an unblock are
+    the brand's acts, stamped when the brand (a person) acted: in an import or a replay that can be
+    far ahead of the followers' stream."""
+    return event.type not in _OFF_CLOCK
 
 
 def fold_event(
@@ -66,7 +71,7 @@ def apply(
     :func:`fold_event`.
     """
     rel = codec.to_rel(state)
-    newest = [i.at for i in rel.pending if i.kind not in (EventType.FOLLOWED_BACK, EventType.RETAINED)]
+    newest = [i.at for i in rel.pending if i.kind not in _OFF_CLOCK]
     if moves_clock(event):
         newest.append(event.occurred_at)
     clock = max(newest, default=None)

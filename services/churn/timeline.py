@@ -43,7 +43,7 @@ from services.churn.history import (
     view,
     with_cross,
 )
-from services.churn.patterns import ChurnRules, Facts, Tally, canonical, in_horizon, step
+from services.churn.patterns import MOVES, ChurnRules, Facts, Tally, canonical, in_horizon, step
 from services.churn.retention import next_due, settle
 from shared.events import EventType, after_all
 from shared.relationships import Annotation
@@ -53,20 +53,31 @@ __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
 
 def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
     """A late event folded onto the settled tally, after everything there: where it can no longer
-    reorder anything. A follow or unfollow older than the last one settled changes nothing, and so
-    does a follow stamped with the settled unfollow's second (in event time it comes first)."""
+    reorder anything. A follow, unfollow, block or unblock older than the last one settled changes
+    nothing (but a block still ends the follow standing since before it), and so does a follow
+    stamped with the settled unfollow's or block's second (in event time it comes first)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
         (t for t in (tally.last_follow_at, tally.last_unfollow_at, tally.last_move_at) if t is not None),
         default=None,
     )
-    moves = item.kind in (EventType.FOLLOW, EventType.UNFOLLOW)
+    moves = item.kind in MOVES
     before_it = last_move is not None and (
         item.at < last_move
-        or (item.at == last_move == tally.last_unfollow_at and item.kind is EventType.FOLLOW)
+        or (
+            item.kind is EventType.FOLLOW
+            and item.at == last_move
+            and last_move in (tally.last_unfollow_at, tally.blocked_at)
+        )
     )
-    if moves and before_it:
+    if item.kind is EventType.BLOCKED and before_it:
+        # Older than a settled move: the block still ended the follow standing then, if that is the
+        # one standing now; it blocks no more (what moved since lifted it, or is a newer block).
+        start = tally.last_follow_at
+        ended = tally.following and start is not None and start <= item.at
+        after, facts = (tally._replace(following=False, followed_back_at=None) if ended else tally), Facts()
+    elif moves and before_it:
         after, facts = tally, Facts()
     elif item.kind is EventType.FOLLOWED_BACK and last_move is not None and item.at < last_move:
         # Older than a settled follow or unfollow: a follow-back if the follower followed then (in

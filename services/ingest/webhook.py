@@ -152,6 +152,26 @@ def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
         out.events.append(_event(event_id, str(kind), account, source, item.get("created_timestamp")))
 
 
+# X's block event types, as our events' (the brand blocked or unblocked the target).
+BLOCK_TYPES = {"block": "blocked", "unblock": "unblocked"}
+
+
+def _blocks(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
+    """``block_events``: the brand's blocks and unblocks of someone, events of that person (X ends
+    the follow both ways on a block and sends no unfollow for it). Anyone else's are skipped."""
+    for n, item in enumerate(items):
+        source = _object(item.get("source"), f"block_events[{n}].source")
+        target = _object(item.get("target"), f"block_events[{n}].target")
+        kind = item.get("type")
+        ours = BLOCK_TYPES.get(kind) if isinstance(kind, str) else None
+        if _uid(source) != account or _uid(target) == account or ours is None:
+            out.skipped.append(f"{kind} of {_uid(target)} by {_uid(source)}, not the brand's block")
+            continue
+        at = item.get("created_timestamp")
+        event_id = _digest_id(ours, account, _uid(target), kind, at)
+        out.events.append(_event(event_id, ours, account, target, at))
+
+
 def _tweet_kind(account: str, tweet: dict[str, Any], where: str) -> InteractionKind | None:
     retweeted = tweet.get("retweeted_status")
     if isinstance(retweeted, dict):
@@ -230,6 +250,7 @@ def map_payload(payload: dict[str, Any]) -> Mapped:
     account = str(payload.get("for_user_id") or "")
     out = Mapped()
     _follows(account, _objects(payload.get("follow_events"), "follow_events"), out)
+    _blocks(account, _objects(payload.get("block_events"), "block_events"), out)
     _tweets(account, _objects(payload.get("tweet_create_events"), "tweet_create_events"), out)
     _favorites(account, _objects(payload.get("favorite_events"), "favorite_events"), out)
     _messages(account, payload, out)

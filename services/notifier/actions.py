@@ -78,7 +78,9 @@ async def perform(
         configs = await accounts.latest(conn, [account_id])
         await digest.lock(conn, [account_id], configs)
         item = await conn.fetchrow(
-            "SELECT * FROM review_items WHERE account_id = $1 AND follower_id = $2 FOR UPDATE",
+            # (blocked: the decision says the brand blocks the follower, retraction.BLOCKED_RULE)
+            """SELECT *, reasons @> '[{"signal": "blocked_by_brand"}]' AS blocked FROM review_items
+            WHERE account_id = $1 AND follower_id = $2 FOR UPDATE""",
             account_id,
             follower_id,
         )
@@ -96,6 +98,8 @@ async def perform(
                 # push was retracted with "no action needed"); Dismiss and Mark as spam still work.
                 # One whose score merely fell below the thresholds (ignore) keeps their push, and a
                 # person may still follow them back.
+                if item["blocked"]:
+                    return Outcome(False, f"{handle} was not followed back: the brand blocked them")
                 now = item["class"].replace("_", " ")
                 return Outcome(False, f"{handle} was not followed back: their decision is now {now}")
             await _decide(conn, item, DECIDING[action], actor, at)

@@ -16,6 +16,7 @@ RETRACTION_WHY = {
     "churner": "turned out to be a follow-then-unfollow churner",
     "spam": "turned out to be spam",
     "harmful": "matched the brand's block list",
+    "blocked": "was blocked by the brand",  # (harmful: retraction.BLOCKED)
 }
 
 

@@ -1,4 +1,5 @@
-"""Retraction: a pushed follower who leaves (or turns out a churner, spam or harmful) before anyone acted.
+"""Retraction: a pushed follower who leaves (or turns out a churner, spam or harmful, or is blocked by the
+brand) before anyone acted.
 
 Their pending notification is retracted, pushes not yet sent are cancelled, and every channel that
 got the push (or may have) gets a short retraction, sent only after that push. In digest mode the
@@ -14,8 +15,19 @@ import asyncpg
 from services.notifier import digest, outbox
 from shared.decisions import Decision, DecisionClass
 
-# The follower left, or turned out not worth following back (churner, spam, on the brand's block list).
+# The follower left, or turned out not worth following back (churner, spam, on the brand's block list
+# or blocked by the brand).
 RETRACTING = {DecisionClass.WITHDRAWN, DecisionClass.CHURNER, DecisionClass.SPAM, DecisionClass.HARMFUL}
+# What a retraction says the follower was taken back as (``retracted_as``): the decision's class, or
+# ``blocked`` when the brand blocked them (harmful, by the scorer's ``blocked_by_brand`` reason).
+BLOCKED = "blocked"
+BLOCKED_RULE = "blocked_by_brand"  # (services.scorer.scoring.BLOCKED_RULE)
+
+
+def retracted_as(decision: Decision) -> str:
+    if any(r.signal == BLOCKED_RULE for r in decision.reasons):
+        return BLOCKED
+    return decision.decision_class.value
 
 
 async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, int]]) -> int:
@@ -53,7 +65,7 @@ async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, in
         [d.follower_id for d, _ in leaving],
         [d.occurred_at for d, _ in leaving],
         [v for _, v in leaving],
-        [d.decision_class.value for d, _ in leaving],
+        [retracted_as(d) for d, _ in leaving],
     )
     if not rows:
         return 0

@@ -2,10 +2,11 @@
 
 Each signal yields a :class:`Reason` with its value and its contribution in points; the score is
 50 plus the contributions, clamped to 0-100. The class follows from hard rules first, in this order:
-the brand's block lists (``harmful``), churn (``churner``), leaving (``withdrawn``), the brand's VIPs
-and customers (``high_value``: always worth a look), the authenticity model (``spam``); then from the
-score thresholds (the brand's own, where it set them). No I/O, no wall clock: "now" is the event's
-own time. The brand's signals come from :mod:`services.scorer.brand`.
+the brand's block of the follower and its block lists (``harmful``), churn (``churner``), leaving
+(``withdrawn``), the brand's VIPs and customers (``high_value``: always worth a look), the
+authenticity model (``spam``); then from the score thresholds (the brand's own, where it set
+them). No I/O, no wall clock: "now" is the event's own time. The brand's signals come from
+:mod:`services.scorer.brand`.
 
 Authenticity comes from the fitted model of :mod:`services.scorer.authenticity`: the class is
 ``spam`` when its bot probability reaches the artefact's threshold (``ScoringRules.spam_probability``
@@ -107,6 +108,7 @@ def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
 
 
 BEGGING_RULE = "begs_for_follow_back"  # the reason of a follower who is spam because they beg
+BLOCKED_RULE = "blocked_by_brand"  # the reason of a follower who is harmful because the brand blocks them
 
 
 # A begging phrase the profile refuses ("I don't follow back", "never ask me to follow back",
@@ -255,7 +257,16 @@ def score(
         high = high if config.high_value_threshold is None else config.high_value_threshold
         worth = worth if config.worth_following_threshold is None else config.worth_following_threshold
 
-    if view.harmful:
+    if rel.blocked_at is not None:  # (a 'blocked' event, until an 'unblocked' one or a new follow)
+        reasons.append(
+            Reason(
+                signal=BLOCKED_RULE,
+                value=rel.blocked_at.isoformat(),
+                contribution=0,
+                detail="the brand blocks this follower",
+            )
+        )
+    if view.harmful or rel.blocked_at is not None:
         cls = DecisionClass.HARMFUL
     elif rel.patterns:
         reasons.append(
@@ -402,6 +413,8 @@ def next_decision(
     A new version is recorded when the class or the score moves. An event about someone who is
     not a follower and was never decided on (an interaction from a stranger) records nothing.
 
+    Nor does a block of someone never decided on (nothing to take back).
+
     Nor does an event whose annotation describes the relationship as of a place in event time
     before the event the latest version stands for (:class:`Current`: decided on, or scored the
     same since): the detector revises the newer (pending) events' annotations with what it
@@ -416,7 +429,8 @@ def next_decision(
         return None
     decision = score(annotated, rules, brand)
     if current is None:
-        if decision.decision_class is DecisionClass.WITHDRAWN:
+        # Nobody to take back: one who left, or whom the brand blocked, before any decision.
+        if decision.decision_class is DecisionClass.WITHDRAWN or annotated.relationship.blocked_at:
             return None
         return decision
     if current.decision_class is decision.decision_class and current.score == decision.score:

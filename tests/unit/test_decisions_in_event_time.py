@@ -66,16 +66,24 @@ def replay(events: list[Event]) -> Final:
     return _final(current)
 
 
+FOLLOWERS_ACTS = ["follow", "follow", "interaction", "unfollow"]
+
+
 def history(
-    seed: int, spread: timedelta, instants: int | None = None, snapshots: bool = False
+    seed: int,
+    spread: timedelta,
+    instants: int | None = None,
+    snapshots: bool = False,
+    acts: list[str] = FOLLOWERS_ACTS,
 ) -> list[Event]:
-    """A few follows, likes and unfollows of one follower on two accounts within ``spread``; with
-    ``instants``, all stamped with one of that many seconds (many share one, as second-granular
-    platform timestamps do); with ``snapshots``, each event carries its own profile snapshot (the
-    follower's audience changes between them, and with it the score)."""
+    """A few follows, likes and unfollows of one follower on two accounts within ``spread`` (or
+    ``acts``, drawn from with repeats); with ``instants``, all stamped with one of that many seconds
+    (many share one, as second-granular platform timestamps do); with ``snapshots``, each event
+    carries its own profile snapshot (the follower's audience changes between them, and with it the
+    score)."""
     rng = random.Random(seed)
     count = rng.randint(2, 7)
-    kinds = [rng.choice(["follow", "follow", "interaction", "unfollow"]) for _ in range(count)]
+    kinds = [rng.choice(acts) for _ in range(count)]
     seconds = int(spread.total_seconds())
     if instants is None:
         times = sorted(rng.randint(0, seconds) for _ in range(count))
@@ -123,6 +131,30 @@ def test_whatever_the_arrival_order_within_the_grace_period_the_latest_decision_
     block: int,
 ) -> None:
     shuffled_within_grace(block, lambda seed: history(seed, WITHIN))
+
+
+# The brand's blocks and unblocks too: a block makes the follower harmful, an unblock lifts that.
+WITH_BLOCKS = [*FOLLOWERS_ACTS, "blocked", "unblocked"]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_of_the_brands_blocks_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, acts=WITH_BLOCKS))
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3, acts=WITH_BLOCKS))
+
+
+def test_a_block_delivered_after_the_like_it_came_before_leaves_the_follower_harmful() -> None:
+    follow, block, like = (
+        one("f", "follow", timedelta(0)),
+        one("b", "blocked", timedelta(minutes=5)),
+        one("l", "interaction", timedelta(minutes=10)),
+    )
+    versions: list[str] = []
+    assert live([follow, like, block], versions) == replay([follow, block, like])
+    assert live([follow, like, block])["brand"][0] == "harmful"
+    assert versions[-1] == "harmful"
 
 
 @pytest.mark.parametrize("block", range(4))

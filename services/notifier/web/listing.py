@@ -27,7 +27,7 @@ SORTS = {
 # no points, so the scorer lists them after every reason that does.
 DECIDING = {
     "churner": ("churn",),
-    "harmful": ("blocked_account", "blocked_term"),
+    "harmful": ("blocked_by_brand", "blocked_account", "blocked_term"),
     "spam": ("begs_for_follow_back", "bot_probability"),
 }
 
