@@ -2,7 +2,8 @@
 
 Its events with the churn detector's annotation of each (the ``retained`` notices the detector
 emitted among them), the churn alerts it raised, every decision version with its score and reasons,
-the pushes and retractions and how their delivery went, and what people did.
+the pushes and retractions and how their delivery went, what people did, and the erasures (of the
+follower, ``followback forget``; of its deleted posts' texts).
 
 Events come out in the detector's order (``services.churn.history.event_order``): event time, then
 follow, followed_back, interaction, unfollow, retained, the brand's blocked and unblocked, then id,
@@ -83,6 +84,13 @@ SECTIONS: dict[str, str] = {
         WHERE follower_id = $2 AND $1::text IS NOT NULL
         ORDER BY erased_at
     """,
+    # The follower's deleted posts whose text was erased (of every brand: a post's copies are erased
+    # for each brand it was delivered for).
+    "deletions": """
+        SELECT deletes, deleted_at, erased_at, rows_changed FROM post_deletions
+        WHERE follower_id = $2 AND $1::text IS NOT NULL
+        ORDER BY erased_at, post_key
+    """,
 }
 
 _JSON_COLUMNS = {"annotated", "reasons", "detail"}
@@ -141,6 +149,7 @@ TITLES = {
     "actions": "actions",
     "preferences": "preferences",
     "erasures": "erasures",
+    "deletions": "deleted posts (texts erased)",
 }
 
 

@@ -400,6 +400,8 @@ def _run_shard(
             continue  # not an event: live, it went to the dead-letter topic
         if event.type is EventType.RETAINED:
             continue  # the detector's own notice, refused on the events topic: dead-lettered too
+        if event.type is EventType.DELETED:
+            continue  # erases a post's text, folds nothing: no decision rests on it
         records.append(Record(event, raw))
         positions.append(seq)
     parsed = time.perf_counter()

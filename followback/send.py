@@ -18,7 +18,7 @@ from rich.progress import Progress
 from shared.validation import FieldError, unread_platforms, validate
 
 # CSV columns that belong to the event; every other column is a field of the follower's profile.
-EVENT_COLUMNS = {"schema_version", "event_id", "type", "platform", "account_id", "occurred_at"}
+EVENT_COLUMNS = {"schema_version", "event_id", "type", "platform", "account_id", "occurred_at", "deletes"}
 
 
 @dataclass

@@ -69,6 +69,9 @@ class EventType(StrEnum):
     # Emitted by the churn detector, never accepted as input: a follow lasted the quick-unfollow
     # window without an unfollow (see services/churn/timeline.py).
     RETAINED = "retained"
+    # The follower deleted the post an interaction event (``deletes``) was: its text is erased
+    # wherever it is stored (services/churn/deletions.py); nothing is folded or decided on it.
+    DELETED = "deleted"
 
 
 # At one instant, a follow comes before anything else and an unfollow after: a follow and an
@@ -82,6 +85,7 @@ EVENT_TIME_RANK = {
     # After the follower's own acts of the instant: a block stamped with a follow's second ends it.
     EventType.BLOCKED: 5,
     EventType.UNBLOCKED: 6,
+    EventType.DELETED: 7,
 }
 Order = tuple[datetime, int, str]  # where an event falls in event time: (occurred_at, type's rank, event id)
 
@@ -158,6 +162,12 @@ class Event(BaseModel):
     account_id: Id = Field(description="The brand account that was followed or engaged.")
     follower: Profile
     interaction: Interaction | None = None
+    # Only a ``deleted`` event's (left out of the others' JSON).
+    deletes: Id | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="For a deleted event: the event id of the interaction whose post was deleted.",
+    )
     occurred_at: Instant = Field(description="Event time, RFC 3339 with an offset.")
 
     @model_validator(mode="before")
@@ -177,6 +187,14 @@ class Event(BaseModel):
             raise ValueError("an interaction event needs the 'interaction' field")
         if self.type is not EventType.INTERACTION and self.interaction is not None:
             raise ValueError(f"a {self.type.value} event carries no 'interaction'")
+        return self
+
+    @model_validator(mode="after")
+    def _deletes_matches_type(self) -> Event:
+        if self.type is EventType.DELETED and self.deletes is None:
+            raise ValueError("a deleted event needs the 'deletes' field (the deleted interaction's event id)")
+        if self.type is not EventType.DELETED and self.deletes is not None:
+            raise ValueError(f"a {self.type.value} event carries no 'deletes'")
         return self
 
     @property

@@ -7,7 +7,8 @@ annotations and what they emitted), revised annotations and the stream time. The
 no I/O; a batch costs a fixed handful of round trips.
 
 An event delivered again (after a crash before the offset commit, or a repeated ``event_id``) is
-recognised and everything it published is published again, never folded twice.
+recognised and everything it published is published again, never folded twice. A ``deleted`` event
+is not folded: it erases its post's text (:mod:`services.churn.deletions`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.churn import codec, outputs, store
+from services.churn import codec, deletions, outputs, store
 from services.churn.patterns import ChurnRules
 from services.churn.rules import fold_event, moves_clock
 from services.churn.timeline import Outcome, Rel, next_due
@@ -96,15 +97,20 @@ async def process(
     """
     if not events:
         return outputs.Published()
+    folding, deleted = deletions.split(events)
     async with pool.acquire() as conn, conn.transaction():
         await store.lock_followers(conn, (e.follower.id for e in events))
-        done = await store.processed(conn, [e.event_id for e in events])
+        # First the deleted posts' texts are erased, so a revision below reads a copy without it,
+        # and a copy of one among the new events is folded without it.
+        await deletions.erase(conn, deleted)
+        done = await store.processed(conn, [e.event_id for e in folding])
         seen: set[str] = set(done)
         fresh = []
-        for event in events:
+        for event in folding:
             if event.event_id not in seen:
                 seen.add(event.event_id)
                 fresh.append(event)
+        fresh = await deletions.withheld(conn, fresh)
         states = await store.followers(conn, {e.follower.id for e in fresh})
         batch = _Batch(
             states, await store.clocks(conn, {partitions.get(e.follower.id, UNKEYED) for e in fresh})
@@ -122,7 +128,7 @@ async def process(
     out.annotated = [*again.annotated, *batch.new.values(), *batch.retained, *revised]
     out.matched = list(out.alerts)
     out.alerts = [*again.alerts, *out.alerts]
-    out.duplicates = len(events) - len(fresh)
+    out.duplicates = len(folding) - len(fresh)
     return out
 
 

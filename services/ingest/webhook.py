@@ -239,9 +239,27 @@ def _messages(account: str, payload: dict[str, Any], out: Mapped) -> None:
         out.events.append(event)
 
 
+def _deletions(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
+    """A follower deleted a post: a ``deleted`` event naming the post's event id (as
+    :func:`_tweets` made it for this brand), keyed by the author like the post, so it reaches the
+    churn detector after it; the detector erases the post's text for every brand."""
+    for n, item in enumerate(items):
+        status = _object(item.get("status"), f"tweet_delete_events[{n}].status")
+        post = status.get("id_str") or status.get("id")
+        author = str(status.get("user_id_str") or status.get("user_id") or "")
+        if author == account:
+            out.skipped.append(f"deletion of post {post} by the brand itself")
+            continue
+        event = _event(f"x:delete:{account}:{post}", "deleted", account, {"id_str": author},
+                       item.get("timestamp_ms"))  # fmt: skip
+        event["deletes"] = f"x:tweet:{account}:{post}"
+        out.events.append(event)
+
+
 # The parts of a payload that map to a follower's events: a payload with none of them (a subscription
 # revoke's ``user_event``, which names no ``for_user_id``) needs no brand account.
-FOLLOWER_ACTIVITY = ("follow_events", "tweet_create_events", "favorite_events", "direct_message_events")
+FOLLOWER_ACTIVITY = ("follow_events", "tweet_create_events", "favorite_events", "direct_message_events",
+                     "tweet_delete_events")  # fmt: skip
 
 
 def map_payload(payload: dict[str, Any]) -> Mapped:
@@ -254,4 +272,5 @@ def map_payload(payload: dict[str, Any]) -> Mapped:
     _tweets(account, _objects(payload.get("tweet_create_events"), "tweet_create_events"), out)
     _favorites(account, _objects(payload.get("favorite_events"), "favorite_events"), out)
     _messages(account, payload, out)
+    _deletions(account, _objects(payload.get("tweet_delete_events"), "tweet_delete_events"), out)
     return out

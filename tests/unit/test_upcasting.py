@@ -77,7 +77,8 @@ PROFILE = st.fixed_dictionaries(
 @st.composite
 def v1_payloads(draw: st.DrawFn) -> dict[str, Any]:
     """A valid version-1 event as JSON, in every shape version 1 allowed."""
-    kind = draw(st.sampled_from([t.value for t in EventType]))
+    # (``deleted`` came after version 2: a version-1 producer never wrote one)
+    kind = draw(st.sampled_from([t.value for t in EventType if t is not EventType.DELETED]))
     body: dict[str, Any] = {
         "event_id": draw(ID),
         "type": kind,
