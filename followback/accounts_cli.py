@@ -79,6 +79,13 @@ def set_(
     digest: Annotated[
         str | None, typer.Option(help="off, hourly or daily: one message per event-time period.")
     ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="IANA time zone (Europe/Paris, America/New_York; default UTC): the push budget's day "
+            "and daily digests run midnight to midnight there."
+        ),
+    ] = None,
 ) -> None:
     """Change the given fields (lists are replaced whole); records a new version."""
     changes = {
@@ -95,6 +102,7 @@ def set_(
         "email_to": _items(email_to),
         "follow_back_webhook_url": follow_back_webhook_url,
         "digest": digest,
+        "timezone": timezone,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:

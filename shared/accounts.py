@@ -6,10 +6,78 @@ account in a batch and records ``"<account>@v<version>"`` as the decision's conf
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, tzinfo
+from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+log = logging.getLogger(__name__)
+
+# The brand's part of a decision's config_version: ".../brand@v3" (services.scorer.scoring.config_label).
+_BRAND_VERSION = re.compile(r"@v(\d+)\Z")
+# Validating a stored configuration (see _config): a zone this machine's tz database does not know
+# is not refused there, it stands for UTC (zone_of), so the account's decisions still go through.
+STORED = "stored"
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> tzinfo:
+    if name == "localtime":  # the machine's own setting, not a zone of the tz database
+        raise ZoneInfoNotFoundError(name)
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones() if name != "localtime"}
+
+
+def _known_zone(value: str) -> str:
+    """``value`` as the tz database spells it (``europe/paris`` is ``Europe/Paris``: zone files are
+    case-sensitive here, not on every machine); ValueError for a name it does not know."""
+    try:
+        _zone(value)
+        return value
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    spelled = _spellings().get(value.lower())
+    if spelled is None:
+        raise ValueError(f"not a time zone name the tz database knows: {value!r}")
+    return spelled
+
+
+def zone_named(name: str) -> tzinfo:
+    """The IANA zone ``name`` (UTC when the tz database here does not know it, with a warning)."""
+    try:
+        return _zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("time zone %r is unknown here; using UTC", name)
+        return UTC
+
+
+def zone_name(zone: tzinfo) -> str:
+    """``Europe/Paris`` for a zone of the tz database, ``UTC`` for UTC."""
+    return str(getattr(zone, "key", None) or zone.tzname(None) or "UTC")
+
+
+def zone_of(config: AccountConfig | None) -> tzinfo:
+    """The account's time zone: its days (push budget, daily digests) run midnight to midnight there."""
+    return zone_named(config.timezone) if config is not None else UTC
+
+
+def brand_version(config_version: str, account: str) -> int | None:
+    """The account's configuration version a decision's ``config_version`` names (``.../brand@v3``);
+    None for ``.../default`` (the account had none) or a label that names no version of it."""
+    found = _BRAND_VERSION.search(config_version)
+    if found is not None and config_version.endswith(f"/{account}@v{found.group(1)}"):
+        return int(found.group(1))
+    return None
 
 
 def _clean(values: list[str]) -> list[str]:
@@ -51,6 +119,13 @@ class AccountConfig(BaseModel):
             "instead of one message per follower."
         ),
     )
+    timezone: str = Field(
+        default="UTC",
+        description=(
+            "IANA time zone (Europe/Paris): the daily push budget resets and daily digests run "
+            "from midnight to midnight there; digests label their periods in it."
+        ),
+    )
 
     @field_validator(
         "topics", "keywords", "customers", "vips", "blocked_terms", "blocked_accounts", mode="after"
@@ -67,6 +142,12 @@ class AccountConfig(BaseModel):
             if "@" not in address or any(c.isspace() or c in ",;<>" for c in address):
                 raise ValueError(f"not an e-mail address: {address!r}")
         return cleaned
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _timezone(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        return value if info.context == STORED else _known_zone(value)
 
 
 class VersionedConfig(BaseModel):
@@ -117,7 +198,29 @@ async def every_version(
 
 
 def _config(text: str) -> AccountConfig:
-    return AccountConfig.model_validate_json(text)
+    return AccountConfig.model_validate_json(text, context=STORED)
+
+
+async def versions(
+    conn: asyncpg.Connection, wanted: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], VersionedConfig]:
+    """These recorded versions of accounts' configurations, by (account, version)."""
+    pairs = sorted(set(wanted))
+    if not pairs:
+        return {}
+    rows = await conn.fetch(
+        "SELECT c.account_id, c.version, c.config::text AS config FROM account_configs c "
+        "JOIN unnest($1::text[], $2::int[]) AS k(account_id, version) "
+        "ON c.account_id = k.account_id AND c.version = k.version",
+        [a for a, _ in pairs],
+        [v for _, v in pairs],
+    )
+    return {
+        (row["account_id"], row["version"]): VersionedConfig(
+            account_id=row["account_id"], version=row["version"], config=_config(row["config"])
+        )
+        for row in rows
+    }
 
 
 async def at_version(conn: asyncpg.Connection, account: str, version: int) -> VersionedConfig | None:

@@ -1,4 +1,9 @@
-"""The daily push budget: at most N pushes per brand account per event-time (UTC) day.
+"""The daily push budget: at most N pushes per brand account per event-time day.
+
+A day is a date of the account's time zone (``AccountConfig.timezone``, UTC by default): a decision
+counts against the date its ``occurred_at`` has there (the intake works it out), so the budget
+resets at the brand's midnight. The budget is per date whatever zone named it: after a change of
+zone, the pushes already scheduled on a date still count against that date.
 
 Waiting pushes are scheduled highest priority (an "always notify" follower) and score first while
 the day has room; the rest keep waiting with the reason recorded, and compete for the next days'
@@ -9,7 +14,7 @@ lock), so notifier instances sharing an account never overspend its budget.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 import asyncpg
 
@@ -17,13 +22,21 @@ DEFAULT_BUDGET = 400
 BIGINT_MAX = 2**63 - 1
 
 
+def day_of(at: datetime, zone: tzinfo) -> date:
+    """The day a decision made at ``at`` (its event time) counts against: its date in ``zone``."""
+    return at.astimezone(zone).date()
+
+
 async def allocate(
     conn: asyncpg.Connection,
     days: Iterable[tuple[str, date]],
     budgets: Mapping[str, int],
     carry_over_days: int,
+    zones: Mapping[tuple[str, date], str] | None = None,
 ) -> list[str]:
-    """Schedule waiting pushes for each (account, day) within budget; returns the decision ids scheduled."""
+    """Schedule waiting pushes for each (account, day) within budget; returns the decision ids scheduled.
+
+    ``zones`` names the time zone of each (account, day), for the reason a push waits."""
     by_account: dict[str, set[date]] = {}
     for account, day in days:
         by_account.setdefault(account, set()).add(day)
@@ -34,12 +47,13 @@ async def allocate(
         )
         budget = budgets.get(account, DEFAULT_BUDGET)
         for day in sorted(by_account[account]):
-            scheduled += await _allocate_day(conn, account, day, budget, carry_over_days)
+            zone = (zones or {}).get((account, day), "UTC")
+            scheduled += await _allocate_day(conn, account, day, budget, carry_over_days, zone)
     return scheduled
 
 
 async def _allocate_day(
-    conn: asyncpg.Connection, account: str, day: date, budget: int, carry_over_days: int
+    conn: asyncpg.Connection, account: str, day: date, budget: int, carry_over_days: int, zone: str = "UTC"
 ) -> list[str]:
     used = await conn.fetchval(
         "SELECT count(*) FROM notifications WHERE account_id = $1 AND push = 'scheduled' AND push_day = $2",
@@ -71,6 +85,7 @@ async def _allocate_day(
         account,
         day,
         first,
-        f"daily push budget of {budget} reached for {account} on {day.isoformat()}; waiting for room",
+        f"daily push budget of {budget} reached for {account} on {day.isoformat()} ({zone}); "
+        "waiting for room",
     )
     return [row["decision_id"] for row in chosen]

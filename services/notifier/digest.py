@@ -18,13 +18,14 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 
 from services.notifier import periods
+from shared import accounts
 from shared.accounts import VersionedConfig
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Entry:
     target: str
     occurred_at: datetime
     payload: dict[str, Any]
+    zone: tzinfo = UTC  # the account's time zone for this decision: its period is a local hour or day
 
 
 def mode_of(config: VersionedConfig | None) -> str:
@@ -83,7 +85,7 @@ async def add(conn: asyncpg.Connection, entries: Sequence[Entry], modes: Mapping
         )
     }
     spans = [
-        periods.period_for(e.occurred_at, modes[e.account_id], closed.get((e.account_id, e.channel)))
+        periods.period_for(e.occurred_at, modes[e.account_id], closed.get((e.account_id, e.channel)), e.zone)
         for e in entries
     ]
     done = await conn.fetch(
@@ -128,11 +130,17 @@ async def advance(conn: asyncpg.Connection, stream_times: Mapping[str, datetime]
 
 
 async def close(
-    conn: asyncpg.Connection, account: str, upto: datetime | None, queue_url: str, closed_by: str
+    conn: asyncpg.Connection,
+    account: str,
+    upto: datetime | None,
+    queue_url: str,
+    closed_by: str,
+    zone: tzinfo = UTC,
 ) -> list[int]:
     """Close the account's periods that end by ``upto`` (every open one when None); returns the digests.
 
-    The caller holds the account's digest lock.
+    Each digest's period is labelled in ``zone``, the account's time zone now. The caller holds the
+    account's digest lock.
     """
     groups = await conn.fetch(
         """
@@ -164,7 +172,7 @@ async def close(
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING delivery_id
             """,
-            account, channel, start, key, group["target"], periods.label(start, end), end,
+            account, channel, start, key, group["target"], periods.label(start, end, zone), end,
             _account_link(queue_url, account),
         )  # fmt: skip
         if delivery_id is None:  # cannot happen under the lock: a closed period takes no entries
@@ -190,13 +198,18 @@ def _account_link(queue_url: str, account: str) -> str:
 
 
 async def close_due(
-    conn: asyncpg.Connection, clocks: Mapping[str, datetime], grace_s: float, queue_url: str
+    conn: asyncpg.Connection,
+    clocks: Mapping[str, datetime],
+    grace_s: float,
+    queue_url: str,
+    zones: Mapping[str, tzinfo] | None = None,
 ) -> list[int]:
     """Close every period whose end is ``grace_s`` behind its account's stream time."""
     made = []
     for account in sorted(clocks):
         upto = clocks[account] - timedelta(seconds=grace_s)
-        made += await close(conn, account, upto, queue_url, "stream_time")
+        zone = (zones or {}).get(account, UTC)
+        made += await close(conn, account, upto, queue_url, "stream_time", zone)
     return made
 
 
@@ -206,7 +219,9 @@ async def flush(conn: asyncpg.Connection, account: str, queue_url: str) -> list[
         await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext('followback.notifier.digest'), hashtext($1))", account
         )
-        return await close(conn, account, None, queue_url, "flush")
+        current = (await accounts.latest(conn, [account])).get(account)
+        zone = accounts.zone_of(current.config if current else None)
+        return await close(conn, account, None, queue_url, "flush", zone)
 
 
 async def retract(conn: asyncpg.Connection, decision_ids: Sequence[str], classes: Sequence[str]) -> int:

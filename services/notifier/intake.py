@@ -8,9 +8,9 @@ finds its effects already there (every write is keyed by the decision or the del
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,6 +64,27 @@ async def _preferences(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> 
     return {(r["account_id"], r["follower_id"]): r["preference"] for r in rows}
 
 
+async def _zones(
+    conn: asyncpg.Connection,
+    labels: Iterable[tuple[str, str]],
+    latest: Mapping[str, accounts.VersionedConfig],
+) -> dict[tuple[str, str], tzinfo]:
+    """The time zone of each (account, config_version) a decision was made under: its day and its
+    digest period are those of the account's configuration in force for the decision (the version
+    it records), not of whatever the account says when the notifier gets to it. A label that names
+    no version of the account (``.../default``: it had none; an older or foreign label) stands for
+    the defaults, or for the newest configuration when it is not ``.../default``."""
+    wanted = {(a, label): accounts.brand_version(label, a) for a, label in set(labels)}
+    found = await accounts.versions(conn, [(a, v) for (a, _), v in wanted.items() if v is not None])
+    zones = {}
+    for (account, label), version in wanted.items():
+        config = found.get((account, version)) if version is not None else None
+        if config is None and not label.endswith("/default"):
+            config = latest.get(account)
+        zones[(account, label)] = accounts.zone_of(config.config if config else None)
+    return zones
+
+
 def _wants_push(d: Decision, preference: str | None, state: str | None) -> bool:
     if preference == "never" or state not in (None, review_items.OPEN):
         return False
@@ -100,6 +121,13 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
         for d, v in decisions
         if _wants_push(d, prefs.get((d.account_id, d.follower_id)), states.get((d.account_id, d.follower_id)))
     ]
+    zones = await _zones(conn, {(d.account_id, d.config_version) for d, _, _ in wanted}, configs)
+    # The day of the budget: the event's date where the brand is (see _zones), and that zone's name.
+    days_of = [budget.day_of(d.occurred_at, zones[(d.account_id, d.config_version)]) for d, _, _ in wanted]
+    named = {
+        (d.account_id, day): accounts.zone_name(zones[(d.account_id, d.config_version)])
+        for (d, _, _), day in zip(wanted, days_of, strict=True)
+    }
     queued = await conn.fetch(
         """
         INSERT INTO notifications (decision_id, account_id, follower_id, version, score, occurred_at, day,
@@ -115,7 +143,7 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
         [v for _, v, _ in wanted],
         [d.score for d, _, _ in wanted],
         [d.occurred_at for d, _, _ in wanted],
-        [d.occurred_at.astimezone(UTC).date() for d, _, _ in wanted],
+        days_of,
         [1 if pref == "always" else 0 for _, _, pref in wanted],
     )
     retracted = await retraction.retract(
@@ -123,7 +151,7 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
     )
     days = {(row["account_id"], row["day"]) for row in queued}
     budgets = {a: c.config.daily_push_budget for a, c in configs.items()}
-    scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days)
+    scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days, named)
     pushes, entries = await _push_deliveries(conn, scheduled, configs, config)
     await outbox.enqueue(conn, pushes)
     made = await _digests(conn, decisions, digesting, entries, configs, config)
@@ -147,7 +175,8 @@ async def _digests(
         if d.account_id in digesting:
             newest[d.account_id] = max(d.occurred_at, newest.get(d.account_id, d.occurred_at))
     clocks = await digest.advance(conn, newest)
-    return await digest.close_due(conn, clocks, config.notifier.digest_grace_s, config.queue_url)
+    zones = {a: accounts.zone_of(c.config) for a, c in configs.items()}
+    return await digest.close_due(conn, clocks, config.notifier.digest_grace_s, config.queue_url, zones)
 
 
 async def _push_deliveries(
@@ -162,13 +191,14 @@ async def _push_deliveries(
     rows = await conn.fetch(
         """
         SELECT d.decision_id::text, d.account_id, d.follower_id, d.screen_name, d.score::float8 AS score,
-               d.reasons, d.occurred_at, d.class, r.profile->>'name' AS name
+               d.reasons, d.occurred_at, d.class, d.config_version, r.profile->>'name' AS name
         FROM decisions d
         LEFT JOIN review_items r ON r.account_id = d.account_id AND r.follower_id = d.follower_id
         WHERE d.decision_id = ANY($1::uuid[])
         """,
         list(decision_ids),
     )
+    zones = await _zones(conn, {(row["account_id"], row["config_version"]) for row in rows}, configs)
     found, held = [], []
     for row in rows:
         account = configs.get(row["account_id"])
@@ -180,7 +210,7 @@ async def _push_deliveries(
                     Entry(
                         decision_id=row["decision_id"], channel=channel, account_id=row["account_id"],
                         follower_id=row["follower_id"], target=target, occurred_at=row["occurred_at"],
-                        payload=payload,
+                        payload=payload, zone=zones[(row["account_id"], row["config_version"])],
                     )
                 )  # fmt: skip
                 continue
