@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
 
         await backoff.guard(step(), "notifier batch")
 
-    # Follow-backs made on X itself (the scorer decides nothing on them): the queue's own are left out.
+    # Follow-backs made on X itself (the scorer decides nothing on them): the queue's own are left out;
+    # and the brand's blocks, which end them (X removes the brand's follow too).
     @broker.subscriber(
         settings.topic("events"), **batch_subscriber_options(settings, "notifier-follow-backs")
     )

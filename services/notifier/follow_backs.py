@@ -17,6 +17,13 @@ worth a look) waits in ``platform_follow_backs``, and the decision that brings t
 (:func:`apply`, in the intake's transaction) before a push is considered. A follower a person
 already decided keeps that decision: the X echo of the queue's own Follow back records nothing more.
 Everything is keyed by the relationship and the event, so a redelivery changes nothing.
+
+A block by the brand (a ``blocked`` event, read from the same topic) ends the brand's follow on X
+too: the follow-backs at or before it are forgotten, and the newest block is remembered
+(``platform_blocks``) so that one older than it arriving late is not kept. Otherwise the follower
+who follows again after a block, unblock or not, would be decided "followed back on X" by a
+follow-back the block had ended. (What is kept is the earliest follow-back after the newest block
+when they arrive in order; a block arriving after a newer follow-back forgets both.)
 """
 
 from __future__ import annotations
@@ -66,19 +73,26 @@ def is_queues_own(event: Event) -> bool:
 
 
 def parse(bodies: Iterable[bytes], records: Iterable[object]) -> list[tuple[Event, object]]:
-    """The platform follow-backs among raw ``events`` records, with their records. Everything else
-    is skipped unparsed (the churn detector reads the same topic and dead-letters what is invalid)."""
+    """The platform follow-backs and the brand's blocks among raw ``events`` records, with their
+    records. Everything else is skipped unparsed (the churn detector reads the same topic and
+    dead-letters what is invalid)."""
     found = []
     for body, record in zip(bodies, records, strict=True):
-        if EventType.FOLLOWED_BACK.value.encode() not in body:
+        if _FOLLOWED_BACK not in body and _BLOCKED not in body:
             continue  # most events: not even parsed
         try:
             event = Event.model_validate_json(body)
         except ValidationError:
             continue
-        if event.type is EventType.FOLLOWED_BACK and not is_queues_own(event):
+        if event.type is EventType.BLOCKED or (
+            event.type is EventType.FOLLOWED_BACK and not is_queues_own(event)
+        ):
             found.append((event, record))
     return found
+
+
+_FOLLOWED_BACK = EventType.FOLLOWED_BACK.value.encode()
+_BLOCKED = EventType.BLOCKED.value.encode()  # (in "unblocked" too: parsed, then left out)
 
 
 async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
@@ -94,23 +108,35 @@ async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
 
 
 async def record(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
-    """Remember these platform follow-backs and decide the open items they concern, in the caller's
-    transaction; returns how many items were decided."""
+    """Remember these platform follow-backs (and blocks, which end them) and decide the open items
+    they concern, in the caller's transaction; returns how many items were decided."""
     earliest: dict[Key, Event] = {}
+    newest_block: dict[Key, datetime] = {}
     for event in events:
         key = (event.account_id, event.follower.id)
-        if key not in earliest or event_order(event) < event_order(earliest[key]):
+        if event.type is EventType.BLOCKED:
+            if key not in newest_block or event.occurred_at > newest_block[key]:
+                newest_block[key] = event.occurred_at
+        elif key not in earliest or event_order(event) < event_order(earliest[key]):
             earliest[key] = event
-    if not earliest:
+    if not earliest and not newest_block:
         return 0
-    ids = sorted({account for account, _ in earliest})
+    ids = sorted({account for account, _ in (*earliest, *newest_block)})
     await digest.lock(conn, ids, await accounts.latest(conn, ids))  # as intake and actions take it
     await lock(conn, ids)
+    if newest_block:
+        await _blocked(conn, sorted(newest_block.items()))
     rows = sorted(earliest.items())
+    if not rows:
+        return 0
     await conn.execute(
         """
         INSERT INTO platform_follow_backs (account_id, follower_id, platform, event_id, occurred_at)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+            AS n(account_id, follower_id, platform, event_id, occurred_at)
+        -- one the brand's block ended (the block comes after a follow-back of its instant) is not kept
+        WHERE NOT EXISTS (SELECT 1 FROM platform_blocks b WHERE b.account_id = n.account_id
+                          AND b.follower_id = n.follower_id AND b.blocked_at >= n.occurred_at)
         ON CONFLICT (account_id, follower_id) DO UPDATE SET
             platform = EXCLUDED.platform, event_id = EXCLUDED.event_id,
             occurred_at = EXCLUDED.occurred_at, recorded_at = now()
@@ -125,6 +151,32 @@ async def record(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
         [e.occurred_at for _, e in rows],
     )
     return len(await apply(conn, list(earliest)))
+
+
+async def _blocked(conn: asyncpg.Connection, blocks: Sequence[tuple[Key, datetime]]) -> None:
+    """Remember the newest block of each relationship, and forget the follow-backs it ended."""
+    await conn.execute(
+        """
+        INSERT INTO platform_blocks (account_id, follower_id, blocked_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+        ON CONFLICT (account_id, follower_id) DO UPDATE SET
+            blocked_at = EXCLUDED.blocked_at, recorded_at = now()
+        WHERE EXCLUDED.blocked_at > platform_blocks.blocked_at
+        """,
+        [a for (a, _), _ in blocks],
+        [f for (_, f), _ in blocks],
+        [at for _, at in blocks],
+    )
+    await conn.execute(
+        """
+        DELETE FROM platform_follow_backs p USING platform_blocks b
+        WHERE b.account_id = p.account_id AND b.follower_id = p.follower_id
+          AND (p.account_id, p.follower_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+          AND p.occurred_at <= b.blocked_at
+        """,
+        [a for (a, _), _ in blocks],
+        [f for (_, f), _ in blocks],
+    )
 
 
 async def apply(conn: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key, str]:
