@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -92,22 +92,23 @@ class LagProbe:
 
 @asynccontextmanager
 async def lag_reporter(
-    bootstrap_servers: str, group: str, topic: str, interval_s: float = 5.0
+    bootstrap_servers: str, groups: Sequence[tuple[str, str]], interval_s: float = 5.0
 ) -> AsyncIterator[None]:
-    """Keep the lag gauges of one group and topic current while the block runs."""
+    """Keep the lag gauges of each (group, topic) current while the block runs."""
     probe = LagProbe(bootstrap_servers)
 
     async def loop() -> None:
         await probe.start()
         try:
             while True:
-                try:
-                    for lag in await probe.measure(group, topic):
-                        labels = (group, topic, str(lag.partition))
-                        CONSUMER_LAG.labels(*labels).set(lag.messages)
-                        CONSUMER_LAG_SECONDS.labels(*labels).set(lag.seconds)
-                except Exception:  # a failed measurement must not stop the service
-                    log.warning("could not measure the lag of %s on %s", group, topic, exc_info=True)
+                for group, topic in groups:
+                    try:
+                        for lag in await probe.measure(group, topic):
+                            labels = (group, topic, str(lag.partition))
+                            CONSUMER_LAG.labels(*labels).set(lag.messages)
+                            CONSUMER_LAG_SECONDS.labels(*labels).set(lag.seconds)
+                    except Exception:  # a failed measurement must not stop the service
+                        log.warning("could not measure the lag of %s on %s", group, topic, exc_info=True)
                 await asyncio.sleep(interval_s)
         finally:
             await probe.stop()

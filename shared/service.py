@@ -114,14 +114,14 @@ def create_service_app(
     *,
     web: ASGIApp | None = None,
     background: Background | None = None,
-    lag_of: tuple[str, str] | None = None,
+    lag_of: Sequence[tuple[str, str]] = (),
 ) -> AsgiFastStream:
     """The service shell: topics, migrations, the pool and producer for handlers, ``/healthz``
     (alive), ``/readyz`` (Kafka and PostgreSQL answer) and ``/metrics`` (Prometheus text).
 
     ``web`` serves every other HTTP path; ``background`` runs while the service does, inside the
     lifespan (after the clients open, before they close), and the tasks it yields are part of
-    readiness; ``lag_of`` (group, topic) keeps that group's consumer-lag gauges current. All are
+    readiness; ``lag_of``: the (group, topic) pairs whose consumer-lag gauges it keeps current. All are
     optional.
     """
     settings.require_safe()
@@ -138,7 +138,7 @@ def create_service_app(
         context.set_global("producer", producer)
         context.set_global("settings", settings)
         clients["pool"] = pool
-        lag = lag_reporter(settings.kafka.bootstrap_servers, *lag_of) if lag_of else nullcontext()
+        lag = lag_reporter(settings.kafka.bootstrap_servers, lag_of) if lag_of else nullcontext()
         try:
             async with lag, background(pool, producer) if background else nullcontext(()) as tasks:
                 clients["tasks"] = tuple(tasks)

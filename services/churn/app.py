@@ -61,5 +61,5 @@ def create_app(settings: Settings | None = None, rules: ChurnRules | None = None
 
         await backoff.guard(step(), "churn batch")
 
-    lag_of = (settings.group("churn"), settings.topic("events"))
+    lag_of = [(settings.group("churn"), settings.topic("events"))]
     return create_service_app(broker, settings, background=sweeper(settings, rules), lag_of=lag_of)

@@ -112,5 +112,10 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
                     await task
                 web_state.pool = None
 
-    lag_of = (settings.group("notifier"), settings.topic("decisions"))
+    # Both of its groups: a follow-back consumer stuck or far behind (re-reading `events` after the
+    # upgrade that added it) shows in /metrics and `followback status` like any lag.
+    lag_of = [
+        (settings.group("notifier"), settings.topic("decisions")),
+        (settings.group("notifier-follow-backs"), settings.topic("events")),
+    ]
     return create_service_app(broker, settings, web=web, background=delivering, lag_of=lag_of)

@@ -63,5 +63,5 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
 
         await backoff.guard(step(), "scorer batch")
 
-    lag_of = (settings.group("scorer"), settings.topic("annotated"))
+    lag_of = [(settings.group("scorer"), settings.topic("annotated"))]
     return create_service_app(broker, settings, lag_of=lag_of)
