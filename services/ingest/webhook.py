@@ -156,13 +156,15 @@ def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
 BLOCK_TYPES = {"block": "blocked", "unblock": "unblocked"}
 
 
-def _blocks(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
+def _blocks(account: str, items: list[dict[str, Any]], out: Mapped, part: str = "block_events") -> None:
     """``block_events``: the brand's blocks and unblocks of someone, events of that person (X ends
-    the follow both ways on a block and sends no unfollow for it). Anyone else's are skipped."""
+    the follow both ways on a block and sends no unfollow for it). Anyone else's are skipped. X's
+    payloads carry an unblock there with ``type`` ``unblock``; its documentation's table also names
+    an ``unblock_events`` part, read the same way (an item without a type there is an unblock)."""
     for n, item in enumerate(items):
-        source = _object(item.get("source"), f"block_events[{n}].source")
-        target = _object(item.get("target"), f"block_events[{n}].target")
-        kind = item.get("type")
+        source = _object(item.get("source"), f"{part}[{n}].source")
+        target = _object(item.get("target"), f"{part}[{n}].target")
+        kind = item.get("type", "unblock" if part == "unblock_events" else None)
         ours = BLOCK_TYPES.get(kind) if isinstance(kind, str) else None
         if _uid(source) != account or _uid(target) == account or ours is None:
             out.skipped.append(f"{kind} of {_uid(target)} by {_uid(source)}, not the brand's block")
@@ -269,6 +271,7 @@ def map_payload(payload: dict[str, Any]) -> Mapped:
     out = Mapped()
     _follows(account, _objects(payload.get("follow_events"), "follow_events"), out)
     _blocks(account, _objects(payload.get("block_events"), "block_events"), out)
+    _blocks(account, _objects(payload.get("unblock_events"), "unblock_events"), out, "unblock_events")
     _tweets(account, _objects(payload.get("tweet_create_events"), "tweet_create_events"), out)
     _favorites(account, _objects(payload.get("favorite_events"), "favorite_events"), out)
     _messages(account, payload, out)

@@ -76,6 +76,25 @@ def test_the_brands_block_events_become_blocked_and_unblocked_events_of_the_targ
     assert block.event_id != unblock.event_id
 
 
+def test_an_unblock_in_an_unblock_events_part_is_the_same_unblock() -> None:
+    """X's documentation names an ``unblock_events`` part beside ``block_events`` (its payloads put
+    an unblock in ``block_events`` with type ``unblock``): either way it is the one unblock, with the
+    same id, and a malformed item there is named by its own path."""
+    payload = blocks_payload()
+    unblock = payload["block_events"].pop(1)
+    in_block_events = map_payload(blocks_payload()).events[1]
+    payload["unblock_events"] = [unblock, {k: v for k, v in unblock.items() if k != "type"}]
+    mapped = map_payload(payload)
+    events, errors = validate(mapped.events)
+    assert errors == []
+    assert [e.type for e in events] == [EventType.BLOCKED, EventType.UNBLOCKED, EventType.UNBLOCKED]
+    assert events[1].event_id == events[2].event_id == in_block_events["event_id"]
+    payload["unblock_events"] = [{"source": {"id": BRAND}, "target": 5}]
+    with pytest.raises(PayloadError) as raised:
+        map_payload(payload)
+    assert raised.value.path == "unblock_events[0].target"
+
+
 def test_a_block_events_part_that_is_not_xs_shape_is_named_by_its_path() -> None:
     payload = blocks_payload()
     payload["block_events"][1]["target"] = "abc"
