@@ -21,7 +21,7 @@ from rich.table import Table
 
 from followback import runner, sample
 from followback.infra import manager
-from followback.lag import stage_lag
+from followback.lag import GROUPS, stage_lag
 from followback.send import send
 from followback.summary import Summary, summarize
 from services.notifier import users
@@ -33,12 +33,12 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def wait_drained(settings: Settings, timeout: float = 300.0) -> dict[str, int]:
-    """Block until every stage has committed everything on its topic, twice in a row."""
+    """Block until every consumer group has committed everything on its topic, three times in a row."""
     deadline = time.monotonic() + timeout
     quiet = 0
     lags: dict[str, int] = {}
     while time.monotonic() < deadline:
-        lags = asyncio.run(stage_lag(settings))
+        lags = asyncio.run(stage_lag(settings, GROUPS))
         quiet = quiet + 1 if not any(lags.values()) else 0
         if quiet >= 3:
             return lags
@@ -68,7 +68,8 @@ def print_summary(summary: Summary, personas: dict[str, str], seconds: float, ev
     console.print(
         f"{events} events in {seconds:.1f}s; {summary.relationships} relationships, "
         f"{summary.decision_rows} decision rows, {summary.churners} churners, "
-        f"{summary.pushed} followers pushed to the review queue, {summary.retracted} retracted."
+        f"{summary.pushed} followers pushed to the review queue, {summary.retracted} retracted; "
+        f"{summary.followed_back_on_x} followed back on X, {summary.posts_erased} deleted posts erased."
     )
     console.print(json.dumps(summary.as_dict()), soft_wrap=True, highlight=False)
 
@@ -146,7 +147,7 @@ def run(settings: Settings, *, once: bool, followers: int) -> int:
         runner.wait_healthy(settings, runner.SERVICES)
         console.print("[bold]Services up:[/bold] " + ", ".join(runner.SERVICES))
         password = asyncio.run(demo_reviewer(settings))
-        events, personas = sample.generate_with_personas(followers=followers)
+        events, personas = sample.generate_with_personas(followers=followers, brand_acts=True)
         began = time.monotonic()
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "sample.ndjson"

@@ -31,6 +31,14 @@ glitch            2%  follows and unfollows within minutes (a mis-tap: under 1 h
 =============== ===== ========================================================================
 
 Every follower other than a cross-account churner follows exactly one of ``accounts``.
+
+With ``brand_acts`` (the demo's stream), the brand also acts on X, from a random stream of its own
+so that the followers' events stay exactly those without it: it blocks about 15% of the spam
+accounts 1-48 hours after they follow (``blocked``), follows about 30% of the influencers back on
+X itself, 10 minutes to 2 days after they follow (``followed_back``, an id of X's kind: the review
+queue then shows them followed back "on X"), and about 10% of the engaged followers' mentions,
+replies and quotes are deleted by their author 1 hour to 3 days later (``deleted``, naming the
+post's event id).
 """
 
 from __future__ import annotations
@@ -69,6 +77,7 @@ _BEGGING = ("Follow back 100%", "F4F", "#TeamFollowBack #F4F", "I follow back ev
 _BLAND = ("Living my best life", "Mom. Wife. Dreamer.", "crypto | NFT | 100x", "Love travel")
 _KINDS = tuple(InteractionKind)  # mention, reply, repost, quote, like, direct message
 _KIND_WEIGHTS = (15, 20, 15, 5, 35, 10)
+_DELETABLE = (InteractionKind.MENTION, InteractionKind.REPLY, InteractionKind.QUOTE)  # posts of theirs
 _TEXTS = {
     InteractionKind.LIKE: ("@{a}: Behind the scenes of the spring collection",),
     InteractionKind.REPLY: ("@{a} this is exactly what I needed", "@{a} does it ship to Canada?"),
@@ -89,10 +98,11 @@ def generate(
     seed: int = 7,
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC),
     days: int = 14,
+    brand_acts: bool = False,
 ) -> list[Event]:
     """Return the sample stream: events sorted by ``occurred_at``, ids ``sample-{seed}-{n}``."""
     events, _ = generate_with_personas(
-        followers=followers, accounts=accounts, seed=seed, start=start, days=days
+        followers=followers, accounts=accounts, seed=seed, start=start, days=days, brand_acts=brand_acts
     )
     return events
 
@@ -104,6 +114,7 @@ def generate_with_personas(
     seed: int = 7,
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC),
     days: int = 14,
+    brand_acts: bool = False,
 ) -> tuple[list[Event], dict[str, str]]:
     """Like :func:`generate`, and also return each follower id's persona (see the module doc)."""
     if not accounts or followers < 0:
@@ -120,6 +131,8 @@ def generate_with_personas(
     bursts = {a: [start + _uniform(rng, _HOUR, end - start - 4 * _HOUR) for _ in range(3)]
               for a in accounts}  # fmt: skip
     rows: list[tuple[datetime, int, Profile, _Step]] = []  # the int breaks ties in creation order
+    brand_rng = random.Random(f"{seed}-brand")  # (its own stream: the followers' events stay the same)
+    deletes: dict[int, int] = {}  # a deletion's row -> the deleted post's row
     persona_of: dict[str, str] = {}
     taken: set[str] = set()
     for persona in personas:
@@ -135,13 +148,50 @@ def generate_with_personas(
         persona_of[profile.id] = persona
         for step in steps:
             rows.append((step[0], len(rows), profile, step))
+        if brand_acts:
+            _brand_acts(brand_rng, persona, steps, profile, end, rows, deletes)
     rows.sort(key=lambda row: (row[0], row[1]))
+    ids = {row[1]: f"sample-{seed}-{n}" for n, row in enumerate(rows)}
     events = [
-        Event(event_id=f"sample-{seed}-{n}", type=kind, platform="x", account_id=account,
-              follower=profile, interaction=interaction, occurred_at=when)
-        for n, (_, _, profile, (when, account, kind, interaction)) in enumerate(rows)
+        Event(event_id=ids[seq], type=kind, platform="x", account_id=account, follower=profile,
+              interaction=interaction, deletes=ids[deletes[seq]] if seq in deletes else None,
+              occurred_at=when)
+        for _, seq, profile, (when, account, kind, interaction) in rows
     ]  # fmt: skip
     return events, persona_of
+
+
+_Row = tuple[datetime, int, Profile, _Step]
+
+
+def _brand_acts(
+    rng: random.Random,
+    persona: str,
+    steps: list[_Step],
+    profile: Profile,
+    end: datetime,
+    rows: list[_Row],
+    deletes: dict[int, int],
+) -> None:
+    """The brand's blocks and follow-backs on X, and the follower's deleted posts (module doc);
+    ``deletes`` gets each deletion's row number -> the deleted post's row number."""
+    first, account = steps[0][0], steps[0][1]
+    if persona == "spam" and rng.random() < 0.15:
+        at = first + _uniform(rng, _HOUR, 48 * _HOUR)
+        if at < end:
+            rows.append((at, len(rows), profile, (at, account, EventType.BLOCKED, None)))
+    elif persona == "influencer" and rng.random() < 0.3:
+        at = first + _log_uniform(rng, 10 * _MIN, 2 * _DAY)
+        if at < end:
+            rows.append((at, len(rows), profile, (at, account, EventType.FOLLOWED_BACK, None)))
+    elif persona == "engaged":
+        posts = [r for r in rows[-len(steps) :] if r[3][3] is not None and r[3][3].kind in _DELETABLE]
+        for post in posts:
+            if rng.random() < 0.1:
+                at = post[0] + _log_uniform(rng, _HOUR, 3 * _DAY)
+                if at < end:
+                    deletes[len(rows)] = post[1]
+                    rows.append((at, len(rows), profile, (at, post[3][1], EventType.DELETED, None)))
 
 
 def to_ndjson(events: Iterable[Event]) -> str:

@@ -23,6 +23,8 @@ class Summary:
     pushed: int = 0
     retracted: int = 0
     churners: int = 0
+    followed_back_on_x: int = 0  # review items a follow-back made on X itself decided
+    posts_erased: int = 0  # deleted posts whose text was erased
     current: dict[str, str] = field(default_factory=dict)  # follower id -> class
 
     def as_dict(self) -> dict[str, object]:
@@ -33,6 +35,8 @@ class Summary:
             "notifications_pending": self.pushed,
             "notifications_retracted": self.retracted,
             "churners_detected": self.churners,
+            "followed_back_on_x": self.followed_back_on_x,
+            "posts_erased": self.posts_erased,
         }
 
 
@@ -49,6 +53,10 @@ async def summarize(dsn: str) -> Summary:
             churners=await conn.fetchval(
                 "SELECT count(*) FROM relationships WHERE jsonb_array_length(state->'patterns') > 0"
             ),
+            followed_back_on_x=await conn.fetchval(
+                "SELECT count(*) FROM review_items WHERE decided_via IS NOT NULL"
+            ),
+            posts_erased=await conn.fetchval("SELECT count(*) FROM post_deletions"),
             current={row["follower_id"]: row["class"] for row in rows},
         )
     finally:

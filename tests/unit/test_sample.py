@@ -279,3 +279,60 @@ def test_small_and_degenerate_sizes() -> None:
 def test_rejects_arguments_it_cannot_honour(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate(followers=10, **kwargs)
+
+
+# -- the brand's acts (the demo's stream) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def acting() -> Sample:
+    return generate_with_personas(followers=3000, accounts=ACCOUNTS, seed=11, brand_acts=True)
+
+
+def _own(events: list[Event]) -> list[tuple[object, ...]]:
+    """The followers' own events, without the ids (numbered across the whole stream)."""
+    own = (EventType.FOLLOW, EventType.UNFOLLOW, EventType.INTERACTION)
+    return [(e.type, e.account_id, e.follower, e.interaction, e.occurred_at) for e in events if e.type in own]
+
+
+def test_the_brands_acts_leave_the_followers_own_events_as_they_were(multi: Sample, acting: Sample) -> None:
+    events, personas = acting
+    assert _own(events) == _own(multi[0])
+    assert personas == multi[1]
+    assert [e.occurred_at for e in events] == sorted(e.occurred_at for e in events)
+    assert len({e.event_id for e in events}) == len(events)
+    again = generate(followers=400, seed=3, brand_acts=True)
+    assert generate(followers=400, seed=3, brand_acts=True) == again
+
+
+def test_the_brand_blocks_spam_follows_influencers_back_and_engaged_followers_delete_posts(
+    acting: Sample,
+) -> None:
+    events, personas = acting
+    by_id = {e.event_id: e for e in events}
+    rels = by_relationship(events)
+    acts: Counter[tuple[EventType, str]] = Counter()
+    for event in events:
+        if event.type not in (EventType.BLOCKED, EventType.FOLLOWED_BACK, EventType.DELETED):
+            continue
+        acts[(event.type, personas[event.follower.id])] += 1
+        follow = rels[(event.account_id, event.follower.id)][0]
+        assert follow.type is EventType.FOLLOW
+        assert follow.occurred_at < event.occurred_at
+        if event.type is EventType.DELETED:
+            assert event.deletes is not None
+            post = by_id[event.deletes]
+            assert post.interaction is not None
+            assert post.interaction.kind.value in ("mention", "reply", "quote")
+            assert (post.account_id, post.follower.id) == (event.account_id, event.follower.id)
+            assert post.occurred_at < event.occurred_at
+    spam = sum(1 for p in personas.values() if p == "spam")
+    influencers = sum(1 for p in personas.values() if p == "influencer")
+    assert set(acts) == {
+        (EventType.BLOCKED, "spam"),
+        (EventType.FOLLOWED_BACK, "influencer"),
+        (EventType.DELETED, "engaged"),
+    }
+    assert 0.08 * spam < acts[(EventType.BLOCKED, "spam")] < 0.22 * spam
+    assert 0.15 * influencers < acts[(EventType.FOLLOWED_BACK, "influencer")] < 0.45 * influencers
+    assert acts[(EventType.DELETED, "engaged")] > 0
