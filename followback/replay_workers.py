@@ -393,6 +393,7 @@ def _run_shard(
 ) -> ShardResult:
     began = time.perf_counter()
     records, positions = [], []
+    deletions = 0  # events, skipped: not counted among the records that are not events
     for raw, seq in zip(raws, seqs, strict=True):
         try:
             event = Event.model_validate_json(raw)
@@ -401,6 +402,7 @@ def _run_shard(
         if event.type is EventType.RETAINED:
             continue  # the detector's own notice, refused on the events topic: dead-lettered too
         if event.type is EventType.DELETED:
+            deletions += 1
             continue  # erases a post's text, folds nothing: no decision rests on it
         records.append(Record(event, raw))
         positions.append(seq)
@@ -436,7 +438,7 @@ def _run_shard(
     result.accounts = {event.account_id for event in about}
     result.every_account = {r.event.account_id for r in records}
     result.followers = set(islice(dict.fromkeys(event.follower.id for event in about), 2))
-    result.not_events = len(raws) - len(records)
+    result.not_events = len(raws) - len(records) - deletions
     result.absent = absent_copies(records, job.kept) if job.kept else set()
     result.provenance.update(
         (r.scorer_version, split_label(r.config_version, r.account_id)[0]) for r in recorded.values()

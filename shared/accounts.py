@@ -41,22 +41,23 @@ def _spellings() -> dict[str, str]:
 def _known_zone(value: str) -> str:
     """``value`` as the tz database spells it (``europe/paris`` is ``Europe/Paris``: zone files are
     case-sensitive here, not on every machine); ValueError for a name it does not know."""
-    try:
-        _zone(value)
-        return value
-    except (ZoneInfoNotFoundError, ValueError):
-        pass
+    # The database's spelling first: where zone files are found whatever the capitals (macOS,
+    # Windows), ``europe/paris`` loads as it is, and stored so no Linux machine would know it.
     spelled = _spellings().get(value.lower())
-    if spelled is None:
-        raise ValueError(f"not a time zone name the tz database knows: {value!r}")
-    return spelled
+    if spelled is not None:
+        return spelled
+    try:
+        _zone(value)  # a name the list leaves out that loads all the same
+        return value
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # (OSError: a region's directory, "America")
+        raise ValueError(f"not a time zone name the tz database knows: {value!r}") from None
 
 
 def zone_named(name: str) -> tzinfo:
     """The IANA zone ``name`` (UTC when the tz database here does not know it, with a warning)."""
     try:
         return _zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         log.warning("time zone %r is unknown here; using UTC", name)
         return UTC
 

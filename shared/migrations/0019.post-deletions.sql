@@ -13,7 +13,7 @@ CREATE TABLE post_deletions (
     deletes      text        NOT NULL,   -- the interaction's event id it named
     deleted_at   timestamptz NOT NULL,   -- when the author deleted it (the deleted event's time)
     erased_at    timestamptz NOT NULL DEFAULT now(),
-    rows_changed jsonb       NOT NULL,   -- {"churn_processed": n, "arrived_after": m}
+    rows_changed jsonb       NOT NULL,   -- {"churn_processed": n, "stored_without_text": m}
     PRIMARY KEY (follower_id, post_key)
 );
 GRANT SELECT, INSERT, UPDATE ON post_deletions TO followback_app;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 from pydantic import ValidationError
@@ -167,3 +167,31 @@ def test_a_decision_names_the_configuration_version_it_was_made_under() -> None:
     assert accounts.brand_version("1+ab12cd34/default", "brand") is None
     assert accounts.brand_version("1/other@v3", "brand") is None
     assert accounts.brand_version("test", "brand") is None
+
+
+def test_a_zone_in_other_capitals_is_stored_as_the_database_spells_it_on_any_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where zone files are found whatever the capitals (macOS, Windows: ``account set`` is often run
+    from a laptop), ``europe/paris`` loads as it is: stored so, the notifier on Linux would not know
+    it and the brand's days would silently be UTC's."""
+    spelled = {name.lower(): name for name in ("Europe/Paris", "UTC")}
+
+    def case_insensitive(name: str) -> ZoneInfo:
+        if name.lower() not in spelled:
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(spelled[name.lower()])
+
+    monkeypatch.setattr(accounts, "_zone", case_insensitive)
+    assert AccountConfig(timezone="europe/paris").timezone == "Europe/Paris"
+    assert AccountConfig(timezone="utc").timezone == "UTC"
+    assert AccountConfig(timezone="Europe/Paris").timezone == "Europe/Paris"
+
+
+def test_a_region_of_the_tz_database_is_refused_as_no_time_zone() -> None:
+    """``--timezone America`` names a directory of zone files: a usage error (exit 2), not a
+    traceback; a stored one stands for UTC as any unknown zone does."""
+    for region in ("America", "Europe", "Etc"):
+        with pytest.raises(ValidationError, match="time zone"):
+            AccountConfig(timezone=region)
+        assert accounts.zone_named(region) == UTC

@@ -128,3 +128,24 @@ def test_deleted_events_are_not_folded_and_a_withheld_copy_keeps_its_kind() -> N
     assert post.interaction is not None
     assert (blank.interaction.kind, blank.interaction.text) == (post.interaction.kind, "")
     assert blank.model_copy(update={"interaction": post.interaction}) == post
+
+
+def test_a_replay_counts_no_deletion_among_the_records_that_are_not_events() -> None:
+    """A deletion is an event the detector reads (it erases a text and folds nothing): replay skips
+    it, but never as a record that "went to the dead-letter topic" live."""
+    from followback import replay, replay_workers
+    from followback.eventlog import Window
+    from services.churn.patterns import ChurnRules
+    from services.scorer.scoring import ScoringRules
+
+    follow = Event.model_validate(
+        _body(event_id="f1", type="follow", follower={"id": AUTHOR}, occurred_at="2018-02-01T00:00:00Z")
+    )
+    [post] = _events(_mention())
+    [deleted] = _events(_deletion())
+    dealer = replay_workers.Dealer()
+    dealer.extend([e.model_dump_json().encode() for e in (follow, post, deleted)])
+    job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
+    report = replay_workers.replay(dealer, job, None).report
+    assert report.warnings == []
+    assert report.events_read == 2  # the follow and the post
