@@ -147,6 +147,17 @@ class Interaction(BaseModel):
     text: Text = Field(default="", max_length=TEXT_LIMIT)
 
 
+# The fields one event type alone carries, and needs: (type, field, what its absence is called).
+_TYPE_FIELDS = (
+    (EventType.INTERACTION, "interaction", "an interaction event needs the 'interaction' field"),
+    (
+        EventType.DELETED,
+        "deletes",
+        "a deleted event needs the 'deletes' field (the deleted interaction's event id)",
+    ),
+)
+
+
 class Event(BaseModel):
     """One follow, unfollow or interaction of a follower with a brand account (or the brand's
     follow-back of that follower), in event time."""
@@ -182,19 +193,14 @@ class Event(BaseModel):
         return supported(value)
 
     @model_validator(mode="after")
-    def _interaction_matches_type(self) -> Event:
-        if self.type is EventType.INTERACTION and self.interaction is None:
-            raise ValueError("an interaction event needs the 'interaction' field")
-        if self.type is not EventType.INTERACTION and self.interaction is not None:
-            raise ValueError(f"a {self.type.value} event carries no 'interaction'")
-        return self
-
-    @model_validator(mode="after")
-    def _deletes_matches_type(self) -> Event:
-        if self.type is EventType.DELETED and self.deletes is None:
-            raise ValueError("a deleted event needs the 'deletes' field (the deleted interaction's event id)")
-        if self.type is not EventType.DELETED and self.deletes is not None:
-            raise ValueError(f"a {self.type.value} event carries no 'deletes'")
+    def _fields_match_type(self) -> Event:
+        """``interaction`` and ``deletes`` belong to one type each: it needs its field, and no other
+        type carries it."""
+        for kind, name, needed in _TYPE_FIELDS:
+            if self.type is kind and getattr(self, name) is None:
+                raise ValueError(needed)
+            if self.type is not kind and getattr(self, name) is not None:
+                raise ValueError(f"a {self.type.value} event carries no {name!r}")
         return self
 
     @property

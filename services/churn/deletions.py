@@ -19,6 +19,7 @@ review queue (its latest interactions are read from there) and the notifier's me
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import asyncpg
@@ -53,10 +54,14 @@ def split(events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
     )
 
 
+# Each key's stored copies (``n``: the key's place in the batch), as their text is blanked.
 _BLANK = """
-    UPDATE churn_processed SET annotated = jsonb_set(annotated, '{event,interaction,text}', '""'::jsonb)
-    WHERE event_id = ANY($1::text[]) AND follower_id = $2
-      AND coalesce(annotated->'event'->'interaction'->>'text', '') <> ''
+    UPDATE churn_processed c
+    SET annotated = jsonb_set(c.annotated, '{event,interaction,text}', '""'::jsonb)
+    FROM unnest($1::int[], $2::text[], $3::text[]) AS u(n, event_id, follower_id)
+    WHERE c.event_id = u.event_id AND c.follower_id = u.follower_id
+      AND coalesce(c.annotated->'event'->'interaction'->>'text', '') <> ''
+    RETURNING u.n
 """
 
 # The first deletion of a post is recorded; a later one (re-delivered, another brand's) adds only
@@ -64,18 +69,20 @@ _BLANK = """
 _RECORD = """
     INSERT INTO post_deletions
         (follower_id, post_key, account_id, event_id, deletes, deleted_at, rows_changed)
-    VALUES ($1, $2, $3, $4, $5, $6,
-            jsonb_build_object('churn_processed', $7::int, 'stored_without_text', 0))
+    SELECT f, k, a, e, d, t, jsonb_build_object('churn_processed', n, 'stored_without_text', 0)
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int[])
+        AS u(f, k, a, e, d, t, n)
     ON CONFLICT (follower_id, post_key) DO UPDATE
     SET rows_changed = jsonb_set(post_deletions.rows_changed, '{churn_processed}',
-        to_jsonb(coalesce((post_deletions.rows_changed->>'churn_processed')::int, 0) + $7::int))
-    WHERE $7::int > 0
+        to_jsonb(coalesce((post_deletions.rows_changed->>'churn_processed')::int, 0)
+                 + (EXCLUDED.rows_changed->>'churn_processed')::int))
+    WHERE (EXCLUDED.rows_changed->>'churn_processed')::int > 0
 """
 
 
 async def erase(conn: asyncpg.Connection, deletions: Sequence[Event]) -> None:
-    """Record each deletion and blank the text of its post's stored copies (the caller holds the
-    authors' locks)."""
+    """Record each deleted post and blank the text of its stored copies, in three round trips
+    whatever the batch holds (the caller holds the authors' locks)."""
     if not deletions:
         return
     rows = await conn.fetch(
@@ -85,15 +92,31 @@ async def erase(conn: asyncpg.Connection, deletions: Sequence[Event]) -> None:
     brands: dict[str, set[str]] = {}
     for row in rows:
         brands.setdefault(row["follower_id"], set()).add(row["account_id"])
+    # One entry per post (X's copies of a deletion for several brands are one): its first deletion
+    # in the batch, and the ids of every copy any of them names.
+    posts: dict[tuple[str, str], tuple[Event, set[str]]] = {}
     for deletion in deletions:
         assert deletion.deletes is not None  # (the model requires it of a deleted event)
         author = deletion.follower.id
-        ids = copies(deletion.deletes, {deletion.account_id, *brands.get(author, ())})
-        changed = int((await conn.execute(_BLANK, ids, author)).split()[-1])
-        await conn.execute(
-            _RECORD, author, post_key(deletion.deletes), deletion.account_id, deletion.event_id,
-            deletion.deletes, deletion.occurred_at, changed,
-        )  # fmt: skip
+        _, ids = posts.setdefault((author, post_key(deletion.deletes)), (deletion, set()))
+        ids.update(copies(deletion.deletes, {deletion.account_id, *brands.get(author, ())}))
+    keys = list(posts)
+    copied = [(n, event_id, key[0]) for n, key in enumerate(keys) for event_id in sorted(posts[key][1])]
+    blanked = await conn.fetch(
+        _BLANK, [n for n, _, _ in copied], [e for _, e, _ in copied], [a for _, _, a in copied]
+    )
+    changed = Counter(row["n"] for row in blanked)
+    firsts = [posts[key][0] for key in keys]
+    await conn.execute(
+        _RECORD,
+        [author for author, _ in keys],
+        [key for _, key in keys],
+        [d.account_id for d in firsts],
+        [d.event_id for d in firsts],
+        [d.deletes for d in firsts],
+        [d.occurred_at for d in firsts],
+        [changed[n] for n in range(len(keys))],
+    )
 
 
 async def withheld(conn: asyncpg.Connection, events: Sequence[Event]) -> list[Event]:

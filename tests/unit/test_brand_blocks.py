@@ -5,7 +5,6 @@ is retracted. Trackers confuse an unfollow with a block (docs: the field notes).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.churn.patterns import ChurnRules
 from services.churn.rules import InMemory
 from services.ingest.webhook import PayloadError, map_payload
 from services.notifier import messages
@@ -27,18 +25,10 @@ from shared.relationships import AnnotatedEvent
 from shared.validation import parse_body, validate
 from tests.churn_support import Loop, without_revisions
 from tests.support import event
+from tests.unit.test_churn_event_time import RULES, M
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
 BRAND, ANA = "3001969357", "1462352436237893632"
-M = timedelta(minutes=1)
-RULES = ChurnRules(
-    quick_unfollow_window=timedelta(hours=6),
-    min_dwell=timedelta(minutes=20),
-    serial_cycles=2,
-    horizon=timedelta(days=2),
-    cross_accounts=2,
-    grace=timedelta(hours=1),
-)
 
 
 def blocks_payload() -> dict[str, Any]:

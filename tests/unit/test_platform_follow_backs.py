@@ -7,16 +7,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from services.ingest.webhook import map_payload
 from services.notifier import follow_backs
 from services.notifier.actions import followed_back_event
 from services.notifier.review_items import decided_how
-from services.notifier.web import app
-from services.notifier.web.listing import CLASSES, SORTS, STATES, Filters, Page
 from shared.events import Event
 from tests.support import T0, event
+from tests.unit.test_queue_page import render_row
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
 BRAND = {"id": "3001969357", "screen_name": "brand"}
@@ -63,23 +60,7 @@ def test_the_audit_id_derives_from_the_event_and_the_queue_says_on_x() -> None:
 
 
 def _render(**row: Any) -> str:
-    base = {
-        "account_id": "brand", "follower_id": "42", "decision_id": "d1", "class": "high_value",
-        "score": 80.0, "reasons": [], "screen_name": "ana", "profile": {}, "occurred_at": None,
-        "state": "followed_back", "decided_by": "x", "decided_at": T0, "push": None,
-        "suppressed_reason": None, "notification": None, "preference": None, "erased": False,
-        "interactions": None,
-    }  # fmt: skip
-    templates = Environment(
-        loader=FileSystemLoader(app.HERE / "templates"), autoescape=select_autoescape(default=True)
-    )
-    templates.filters["urlencode_query"] = lambda params: ""
-    templates.filters["score"] = app.score_text
-    return templates.get_template("queue.html").render(
-        user="ana", csrf="t", page=Page(rows=[{**base, **row}], total=1, pages=1), filters=Filters(),
-        accounts=[], classes=CLASSES, states=STATES, sorts=list(SORTS), troubled=0, problems=[], notice="",
-        here="/",
-    )  # fmt: skip
+    return render_row(**{"state": "followed_back", "decided_by": "x", "decided_at": T0, **row})
 
 
 def test_the_queue_page_says_who_followed_back_where() -> None:

@@ -10,10 +10,11 @@ from services.notifier.web import app
 from services.notifier.web.listing import CLASSES, SORTS, STATES, Filters, Page
 
 
-def _render(profile: dict[str, Any]) -> str:
-    row = {
+def render_row(**row: Any) -> str:
+    """The page with one row: an open high-value follower, with ``row``'s columns instead."""
+    base = {
         "account_id": "brand", "follower_id": "42", "decision_id": "d1", "class": "high_value",
-        "score": 80.0, "reasons": [], "screen_name": "ana", "profile": profile, "occurred_at": None,
+        "score": 80.0, "reasons": [], "screen_name": "ana", "profile": {}, "occurred_at": None,
         "state": "open", "decided_by": None, "decided_at": None, "push": None,
         "suppressed_reason": None, "notification": None, "preference": None, "erased": False,
         "interactions": None,
@@ -24,9 +25,14 @@ def _render(profile: dict[str, Any]) -> str:
     templates.filters["urlencode_query"] = lambda params: ""
     templates.filters["score"] = app.score_text
     return templates.get_template("queue.html").render(
-        user="ana", csrf="t", page=Page(rows=[row], total=1, pages=1), filters=Filters(), accounts=[],
-        classes=CLASSES, states=STATES, sorts=list(SORTS), troubled=0, problems=[], notice="", here="/",
+        user="ana", csrf="t", page=Page(rows=[{**base, **row}], total=1, pages=1), filters=Filters(),
+        accounts=[], classes=CLASSES, states=STATES, sorts=list(SORTS), troubled=0, problems=[], notice="",
+        here="/",
     )  # fmt: skip
+
+
+def _render(profile: dict[str, Any]) -> str:
+    return render_row(profile=profile)
 
 
 def test_an_unknown_listed_count_is_not_shown_as_no_lists() -> None:
