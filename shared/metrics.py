@@ -6,6 +6,8 @@ differences. Names follow the Prometheus conventions: ``_total`` counters, ``_se
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
@@ -44,3 +46,24 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the oldest message not yet committed by the group (0 when caught up)",
     ["group", "topic", "partition"],
 )
+DELIVERIES = Counter(
+    "followback_deliveries_total",
+    "The notifier's send attempts, by channel and outcome (sent, retrying, dead, unknown)",
+    ["channel", "outcome"],
+)
+PUSHES_WAITING_FOR_BUDGET = Gauge(
+    "followback_pushes_waiting_for_budget",
+    "Pushes the account's daily push budget left waiting for room at its latest allocation",
+    ["account"],
+)
+
+
+def count_dead_letters_from(topics: Iterable[str]) -> None:
+    """Export each consumed topic's dead-letter count from the start, at 0.
+
+    A labelled counter appears only at its first increment, and Prometheus' ``increase()`` takes a
+    series' first sample as its start: the first letter after a (re)start would never fire the
+    dead-letter alert (deploy/prometheus/alerts.yml).
+    """
+    for topic in topics:
+        DEAD_LETTERS.labels(topic)

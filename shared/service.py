@@ -24,6 +24,7 @@ from prometheus_client import make_asgi_app
 from shared.db import create_pool, migrate
 from shared.kafka import create_producer, ensure_topics, raw_body
 from shared.lag import lag_reporter
+from shared.metrics import count_dead_letters_from
 from shared.settings import Settings
 
 Pool = Annotated[asyncpg.Pool, Context("pool")]
@@ -121,10 +122,11 @@ def create_service_app(
 
     ``web`` serves every other HTTP path; ``background`` runs while the service does, inside the
     lifespan (after the clients open, before they close), and the tasks it yields are part of
-    readiness; ``lag_of``: the (group, topic) pairs whose consumer-lag gauges it keeps current. All are
-    optional.
+    readiness; ``lag_of``: the (group, topic) pairs whose consumer-lag gauges it keeps current (and
+    whose topics' dead-letter counts it exports from 0). All are optional.
     """
     settings.require_safe()
+    count_dead_letters_from({topic for _, topic in lag_of})  # (the topics it consumes)
     clients: dict[str, Any] = {}
 
     @asynccontextmanager

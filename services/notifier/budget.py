@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta, tzinfo
 
 import asyncpg
 
+from shared.metrics import PUSHES_WAITING_FOR_BUDGET
+
 DEFAULT_BUDGET = 400
 BIGINT_MAX = 2**63 - 1
 
@@ -77,7 +79,7 @@ async def _allocate_day(
         first,
         min(max(0, budget - int(used)), BIGINT_MAX),  # (LIMIT takes a bigint: a budget beyond is no limit)
     )
-    await conn.execute(
+    waiting = await conn.execute(
         """
         UPDATE notifications SET suppressed_reason = $4
         WHERE account_id = $1 AND push = 'waiting' AND status = 'pending' AND day BETWEEN $3 AND $2
@@ -88,4 +90,6 @@ async def _allocate_day(
         f"daily push budget of {budget} reached for {account} on {day.isoformat()} ({zone}); "
         "waiting for room",
     )
+    if budget > 0:  # (a budget of 0 pushes nothing by choice: nothing waits for room there)
+        PUSHES_WAITING_FOR_BUDGET.labels(account).set(int(waiting.split()[-1]))
     return [row["decision_id"] for row in chosen]

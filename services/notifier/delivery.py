@@ -19,9 +19,13 @@ import asyncpg
 
 from services.notifier import outbox
 from services.notifier.channels import Channel, InDoubtError, Outgoing, PermanentError, RetryableError
+from shared.metrics import DELIVERIES
 from shared.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
+# How a send ended, counted per channel in ``followback_deliveries_total`` (the alerts on failing
+# channels read them: deploy/prometheus/alerts.yml).
+OUTCOMES = ("sent", "retrying", "dead", "unknown")
 
 
 def backoff_s(attempts: int, settings: NotifierSettings, rng: random.Random | None = None) -> float:
@@ -37,6 +41,9 @@ class DeliveryWorker:
         self.pool, self.channels, self.settings = pool, dict(channels), settings
         self.worker_id = f"notifier-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        for name in self.channels:  # exported at 0 from the start, so the first failure shows as one
+            for outcome in OUTCOMES:
+                DELIVERIES.labels(name, outcome)
 
     def wake(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
@@ -96,6 +103,7 @@ class DeliveryWorker:
             log.exception("delivery %s failed unexpectedly", message.delivery_id)
             await self._failed(message, error, retry=True)
         else:
+            DELIVERIES.labels(message.channel, "sent").inc()
             async with self.pool.acquire() as conn:
                 await outbox.mark_sent(conn, message.delivery_id, self.worker_id)
 
@@ -108,6 +116,7 @@ class DeliveryWorker:
         else:
             status = "dead"
         wait = backoff_s(message.attempts, self.settings) if status == "retrying" else 0.0
+        DELIVERIES.labels(message.channel, status).inc()
         log.warning(
             "delivery %s (%s %s, attempt %d) -> %s: %s",
             message.delivery_id, message.channel, message.kind, message.attempts, status, text,

@@ -2,7 +2,8 @@
 
 Only the targets of ``deploy/prometheus/prometheus.yml`` are rewritten (each Compose address to this
 test's port), so the jobs and labels checked are the shipped ones; every PromQL expression of the
-Grafana dashboard is run through Prometheus' HTTP API as well.
+Grafana dashboard is run through Prometheus' HTTP API as well, and the alerting rules
+(``alerts.yml``) are loaded and evaluated on the live series.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "followback.json"
 # What Grafana puts in for its variables when it sends a dashboard's query.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h"}
@@ -40,13 +42,20 @@ Result = list[dict[str, Any]]
 
 
 def local_scrape_config(settings: Settings) -> dict[str, Any]:
-    """The shipped configuration with every target (``service:port``) moved to the service's local port."""
+    """The shipped configuration with every target (``service:port``) moved to the service's local port,
+    and its rule files named by their place in the repository (the copy is written elsewhere)."""
     config: dict[str, Any] = yaml.safe_load(SCRAPE_CONFIG.read_text(encoding="utf-8"))
+    config["rule_files"] = [str(SCRAPE_CONFIG.parent / name) for name in config["rule_files"]]
     for job in config["scrape_configs"]:
         for static in job["static_configs"]:
             hosts = [target.rsplit(":", 1)[0] for target in static["targets"]]
             static["targets"] = [f"127.0.0.1:{port_of(settings, host)}" for host in hosts]
     return config
+
+
+def alert_names() -> set[str]:
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    return {rule["alert"] for group in groups for rule in group["rules"]}
 
 
 def dashboard_queries() -> dict[str, list[str]]:
@@ -148,6 +157,14 @@ async def test_prometheus_scrapes_the_pipeline_with_the_shipped_configuration(
         up = await ask("up", lambda r: by_label(r, "job") == dict.fromkeys(SERVICES, 1.0))
         assert by_label(up, "job") == dict.fromkeys(SERVICES, 1.0)
         assert {(s["metric"]["job"], s["metric"]["service"]) for s in up} == {(s, s) for s in SERVICES}
+
+        # The alerting rules are loaded, and each evaluates on the live series without an error.
+        async def rule_health() -> dict[str, str]:
+            groups = (await client.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
+            return {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+
+        health = await eventually(rule_health, lambda h: bool(h) and set(h.values()) == {"ok"})
+        assert set(health) == alert_names()
 
         received = await ask("sum(followback_events_received_total)", lambda r: by_label(r, "") == {"": 3})
         assert by_label(received, "") == {"": 3.0}

@@ -11,11 +11,13 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from services.notifier.actions import Action, perform
 from services.notifier.app import create_app
 from services.notifier.channels.email import message_id
 from shared.db import create_pool
+from shared.metrics import PUSHES_WAITING_FOR_BUDGET as PUSHES_WAITING
 from shared.settings import NotifierSettings, Settings
 from tests.notifier_support import configure, decision, send
 from tests.receivers import SmtpReceiver, WebhookReceiver
@@ -36,6 +38,27 @@ def with_notifier(settings: Settings, smtp: SmtpReceiver | None = None, **option
     }
     notifier = NotifierSettings.model_validate({**values, **options})
     return settings.model_copy(update={"notifier": notifier})
+
+
+def counted(channel: str) -> dict[str, float]:
+    """``followback_deliveries_total`` of a channel, by outcome (counters only grow: compare two)."""
+    return {
+        outcome: REGISTRY.get_sample_value(
+            "followback_deliveries_total", {"channel": channel, "outcome": outcome}
+        )
+        or 0.0
+        for outcome in ("sent", "retrying", "dead", "unknown")
+    }
+
+
+def since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {
+        outcome: after[outcome] - before[outcome] for outcome in after if after[outcome] != before[outcome]
+    }
+
+
+def waiting_for_budget(account: str) -> float | None:
+    return REGISTRY.get_sample_value("followback_pushes_waiting_for_budget", {"account": account})
 
 
 async def deliveries(db: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -98,6 +121,7 @@ async def test_the_daily_budget_pushes_the_highest_scores_and_the_rest_wait_with
     with WebhookReceiver() as slack:
         await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=2)
         config = with_notifier(settings)
+        PUSHES_WAITING.clear()  # (no other test's figure: this one's allocations must set it)
         day_one = [
             (decision(f, "high_value", score, at=T0 + timedelta(minutes=i)), 1)
             for i, (f, score) in enumerate([("a", 75), ("b", 95), ("c", 80), ("d", 90)])
@@ -111,6 +135,7 @@ async def test_the_daily_budget_pushes_the_highest_scores_and_the_rest_wait_with
             )
             assert [r["follower_id"] for r in waiting] == ["a", "c"]
             assert all("daily push budget of 2 reached for brand on 2026-03-01" in r[1] for r in waiting)
+            assert waiting_for_budget("brand") == 2  # (ops are told: deploy/prometheus/alerts.yml)
 
             # The next day has room for two: yesterday's best waiting one beats today's lower score.
             await send(config, db, [(decision("e", "high_value", 72, at=T0 + DAY), 1)])
@@ -127,6 +152,7 @@ async def test_the_daily_budget_pushes_the_highest_scores_and_the_rest_wait_with
     still = await db.fetchrow("SELECT push, suppressed_reason FROM notifications WHERE follower_id = 'e'")
     assert still["push"] == "waiting"
     assert "on 2026-03-02" in still["suppressed_reason"]
+    assert waiting_for_budget("brand") == 1
 
 
 async def test_a_pushed_follower_who_leaves_gets_a_retraction_on_each_channel(
@@ -176,10 +202,14 @@ async def test_a_receiver_that_fails_is_retried_with_back_off_until_it_answers(
     with WebhookReceiver(failures=2) as slack, SmtpReceiver(failures=1) as smtp:
         await configure(db, "brand", slack_webhook_url=slack.url(), email_to=["social@brand.example"])
         config = with_notifier(settings, smtp)
+        slack_before, email_before = counted("slack"), counted("email")
         async with create_app(config).start_lifespan_context():
             await send(config, db, [(decision("1", "high_value", 85), 1)])
             await eventually(lambda: _sent(db), lambda n: n >= 2)
 
+    # Each attempt counted by its outcome (the alert on failing channels reads them).
+    assert since(slack_before, counted("slack")) == {"retrying": 2, "sent": 1}
+    assert since(email_before, counted("email")) == {"retrying": 1, "sent": 1}
     assert [p.status for p in slack.posts] == [500, 500, 200]
     assert len({p.key for p in slack.posts}) == 1  # the same message, with its idempotency key
     assert len(smtp.mails) == 1
@@ -197,6 +227,7 @@ async def test_a_channel_that_keeps_failing_goes_dead_and_a_refusal_is_not_retri
         await configure(db, "brand", slack_webhook_url=broken.url())
         await configure(db, "other", slack_webhook_url=gone.url())
         config = with_notifier(settings, max_attempts=3)
+        before = counted("slack")
         async with create_app(config).start_lifespan_context():
             await send(
                 config,
@@ -209,6 +240,7 @@ async def test_a_channel_that_keeps_failing_goes_dead_and_a_refusal_is_not_retri
 
             await eventually(dead, lambda n: n >= 2)
 
+    assert since(before, counted("slack")) == {"retrying": 2, "dead": 2}
     rows = await db.fetch("SELECT account_id, attempts, last_error FROM deliveries ORDER BY account_id")
     assert [(r["account_id"], r["attempts"]) for r in rows] == [("brand", 3), ("other", 1)]
     assert "HTTP 500" in rows[0]["last_error"]

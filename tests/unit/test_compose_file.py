@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,19 @@ def test_prometheus_reads_the_shipped_scrape_configuration(services: dict[str, d
     mounted = {target: source for source, target, _ in bind_mounts(prometheus)}
     [flag] = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]
     assert mounted[flag.split("=", 1)[1]] == "./deploy/prometheus/prometheus.yml"
+
+
+def test_prometheus_finds_the_alerting_rules_beside_its_configuration(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    prometheus = services["prometheus"]
+    mounted = {target: source for source, target, _ in bind_mounts(prometheus)}
+    [flag] = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]
+    config = yaml.safe_load((ROOT / mounted[flag.split("=", 1)[1]]).read_text(encoding="utf-8"))
+    assert config["rule_files"], "prometheus.yml loads no alerting rules"
+    for name in config["rule_files"]:  # (relative to the configuration file, in the container too)
+        inside = posixpath.join(posixpath.dirname(flag.split("=", 1)[1]), name)
+        assert mounted.get(inside) == f"./deploy/prometheus/{name}", f"{name} is not mounted at {inside}"
 
 
 def test_grafana_is_provisioned_from_the_repository(services: dict[str, dict[str, Any]]) -> None:
