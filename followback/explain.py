@@ -6,9 +6,9 @@ the pushes and retractions and how their delivery went, what people did, and the
 follower, ``followback forget``; of its deleted posts' texts).
 
 Events come out in the detector's order (``services.churn.history.event_order``): event time, then
-follow, followed_back, interaction, unfollow, retained, the brand's blocked and unblocked, then id,
-the order their annotations were computed in. Neither table records when a row was written, so
-there is no later tie-break.
+follow, followed_back, interaction and the brand's unfollowed_back (one rank: by id between them),
+unfollow, retained, the brand's blocked and unblocked, then id, the order their annotations were
+computed in. Neither table records when a row was written, so there is no later tie-break.
 """
 
 from __future__ import annotations

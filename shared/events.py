@@ -62,6 +62,9 @@ class EventType(StrEnum):
     INTERACTION = "interaction"
     # The brand followed this follower back (account_id is the brand, follower the person).
     FOLLOWED_BACK = "followed_back"
+    # The brand unfollowed this follower (the same way round): its follow-back, if one stood, ended
+    # without being the follower's unfollow (see services/churn/patterns.py).
+    UNFOLLOWED_BACK = "unfollowed_back"
     # The brand blocked / unblocked this follower (account_id is the brand, follower the person): a
     # block ends the follow without being the follower's unfollow (see services/churn/patterns.py).
     BLOCKED = "blocked"
@@ -76,10 +79,20 @@ class EventType(StrEnum):
 
 # At one instant, a follow comes before anything else and an unfollow after: a follow and an
 # unfollow stamped with the same second are a zero-length follow (a glitch), whatever their ids.
+# The ranks are stored (scorer_positions.event_rank): a type added later takes a free one or shares
+# one, and never renumbers the others.
 EVENT_TIME_RANK = {
     EventType.FOLLOW: 0,
     EventType.FOLLOWED_BACK: 1,
     EventType.INTERACTION: 2,
+    # The brand's unfollow comes after its follow-back of the instant (the two are a zero-length
+    # follow-back, as a follow and an unfollow are a zero-length follow) and before the follower's
+    # unfollow: when X stamps both unfollows with one second, which came first cannot be told, and
+    # the brand's first never makes the follower's an unfollow after a follow-back (never a false
+    # churner). It shares the interactions' rank (no integer is free between 1 and 3): the two
+    # commute (one counts interactions, the other ends the follow-back), so by id among them, as
+    # two interactions are.
+    EventType.UNFOLLOWED_BACK: 2,
     EventType.UNFOLLOW: 3,
     EventType.RETAINED: 4,
     # After the follower's own acts of the instant: a block stamped with a follow's second ends it.
@@ -87,6 +100,7 @@ EVENT_TIME_RANK = {
     EventType.UNBLOCKED: 6,
     EventType.DELETED: 7,
 }
+_AFTER_ALL = max(EVENT_TIME_RANK.values()) + 1  # (ranks may be shared: not their number)
 Order = tuple[datetime, int, str]  # where an event falls in event time: (occurred_at, type's rank, event id)
 
 
@@ -97,7 +111,7 @@ def order_of(occurred_at: datetime, kind: EventType, event_id: str) -> Order:
 
 def after_all(at: datetime) -> Order:
     """After every event of the instant ``at`` (and before any later one)."""
-    return (at, len(EVENT_TIME_RANK), "")
+    return (at, _AFTER_ALL, "")
 
 
 class InteractionKind(StrEnum):
@@ -159,8 +173,8 @@ _TYPE_FIELDS = (
 
 
 class Event(BaseModel):
-    """One follow, unfollow or interaction of a follower with a brand account (or the brand's
-    follow-back of that follower), in event time."""
+    """One follow, unfollow or interaction of a follower with a brand account (or the brand's act
+    on that follower: a follow-back, an unfollow, a block), in event time."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True, frozen=True)
 

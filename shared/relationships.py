@@ -65,6 +65,9 @@ class Settled(Totals):
     # Event times of the unfollows that ended follows shorter than the minimum dwell (the newest
     # ``serial_glitches`` within the horizon): a mis-tap repeated that often is no glitch.
     glitch_ends: tuple[AwareDatetime, ...] = ()
+    # The newest of the brand's unfollows of the follower among them ('unfollowed_back'): a late
+    # follow-back at or before it had ended by then, and is not taken for one standing.
+    unfollowed_back_at: AwareDatetime | None = None
 
 
 # An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).
@@ -110,7 +113,11 @@ class Annotation(BaseModel):
     new_patterns: tuple[ChurnPattern, ...] = Field(
         default=(), description="Patterns first matched by this event (each raises an alert)."
     )
-    followed_back_at: AwareDatetime | None = Field(default=None, description="When the brand followed back.")
+    followed_back_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the brand followed back (None: it did not, or that follow-back ended: the "
+        "brand unfollowed or blocked the follower since).",
+    )
     accounts_churned: Count = Field(
         default=0, description="Brand accounts this follower churned on within the horizon, as of this event."
     )
@@ -139,6 +146,9 @@ class Annotation(BaseModel):
     )
 
 
+_DECIDES_NOTHING = frozenset({EventType.RETAINED, EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK})
+
+
 class AnnotatedEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -160,10 +170,11 @@ class AnnotatedEvent(BaseModel):
     @property
     def decides(self) -> bool:
         """Whether a decision may rest on the event: the follower's own act, or the brand's block or
-        unblock of the follower, which changes its class (a ``retained`` or ``followed_back`` event
-        decides nothing), with its profile (not erased: an erasure never changes a
+        unblock of the follower, which changes its class (a ``retained``, ``followed_back`` or
+        ``unfollowed_back`` event decides nothing: the brand's follow and unfollow say nothing of
+        the follower's worth), with its profile (not erased: an erasure never changes a
         decision, and a revision of an erased event leaves the latest one standing)."""
-        return not self.erased and self.event.type not in (EventType.RETAINED, EventType.FOLLOWED_BACK)
+        return not self.erased and self.event.type not in _DECIDES_NOTHING
 
 
 class ChurnAlert(BaseModel):

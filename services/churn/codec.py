@@ -23,7 +23,10 @@ assert Tally._fields[: len(_TOTALS)] == _TOTALS  # the totals lead, in the same 
 _TIMES = frozenset(
     {"last_follow_at", "last_unfollow_at", "last_interaction_at", "followed_back_at", "blocked_at"}
 )
-_SETTLED_ONLY = ("cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends")
+_SETTLED_ONLY = (
+    "cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends", "unfollowed_back_at",
+)  # fmt: skip
+_SETTLED_TIMES = frozenset({"retained_follow_at", "last_move_at", "unfollowed_back_at", "through"})
 assert Tally._fields == (*_TOTALS, *_SETTLED_ONLY)
 
 
@@ -81,7 +84,7 @@ def to_json(rel: Rel, now: Tally) -> dict[str, Any]:
 
 
 def _parse(name: str, value: Any) -> Any:
-    if name in _TIMES or name in ("retained_follow_at", "last_move_at", "through"):
+    if name in _TIMES or name in _SETTLED_TIMES:
         return None if value is None else datetime.fromisoformat(value)
     if name in ("cycle_ends", "churn_ends", "glitch_ends"):
         return tuple(datetime.fromisoformat(v) for v in value)
@@ -120,6 +123,7 @@ def to_rel(state: RelationshipState) -> Rel:
             retained_follow_at=s.retained_follow_at,
             last_move_at=s.last_move_at,
             glitch_ends=s.glitch_ends,
+            unfollowed_back_at=s.unfollowed_back_at,
         ),
         through=s.through,
         pending=tuple(Item(at, kind, event_id, revision) for at, kind, event_id, revision in state.pending),
@@ -138,6 +142,7 @@ def to_state(rel: Rel, now: Tally) -> RelationshipState:
         retained_follow_at=rel.settled.retained_follow_at,
         last_move_at=rel.settled.last_move_at,
         glitch_ends=rel.settled.glitch_ends,
+        unfollowed_back_at=rel.settled.unfollowed_back_at,
     )
     return RelationshipState.model_construct(
         **{name: getattr(now, name) for name in _TOTALS},

@@ -10,6 +10,10 @@ stepped onto (its event-time position); this module only says what the event doe
   and the brand's own follow ends with it (X removes the follow both ways), so no later unfollow is
   one after a follow-back unless the brand follows back again; an unblock restores nothing, and a
   follow after a block is a new follow (X lets no one blocked follow: it ends the block too);
+- the brand's unfollow of the follower (``unfollowed_back``) ends its follow-back, and nothing else:
+  it is no unfollow of the follower's (no count, no cycle, no churn), and a later unfollow of theirs
+  is one after a follow-back only after a new follow-back (the follower who unfollows a brand that
+  unfollowed them first is no churner for that);
 - a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn;
   unless the brand followed the follower back during it (follow, follow-back, unfollow within the
   hour is the follow-for-follow hustle, not a mis-tap), or it is the ``serial_glitches``-th within
@@ -34,7 +38,8 @@ from shared.settings import ChurnSettings
 # Patterns are kept in this canonical order, so the same history always serializes the same way.
 ORDER = tuple(ChurnPattern)
 # The events that move a relationship (whether the follower follows, whether the brand blocks them):
-# a late one older than the newest of them settled changes nothing (services.churn.timeline).
+# a late one older than the newest of them settled changes nothing (services.churn.timeline). The
+# brand's follow-back and unfollow are none: they move the brand's follow, not the follower's.
 MOVES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED})
 
 
@@ -42,6 +47,8 @@ MOVES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, Even
 # otherwise, so a decision recorded before names other churn rules than a replay's (2: a follow the
 # brand answered with a follow-back is no glitch, however short; 3: nor is the ``serial_glitches``-th
 # short follow within the horizon, and the brand's follow of someone not following it is no follow-back).
+# Not raised by the brand's blocks nor its unfollows (``unfollowed_back``): event types no earlier
+# release accepted, so every log it could read is annotated exactly as before.
 MEANING = 3
 # The rules added with a meaning: an earlier meaning's digest was of the rules it had.
 _ADDED_IN = {"serial_glitches": 3}
@@ -120,6 +127,9 @@ class Tally(NamedTuple):
     # Event times of the unfollows that ended short follows (glitches, and those too many to be):
     # the newest ``serial_glitches`` within the horizon, all that the rule reads.
     glitch_ends: tuple[datetime, ...] = ()
+    # The newest of the brand's unfollows of the follower (``unfollowed_back``), whether or not a
+    # follow-back stood: a late follow-back at or before it had ended by then (timeline._late_point).
+    unfollowed_back_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,8 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
             return tally, NOTHING
         last = tally.followed_back_at
         return tally._replace(followed_back_at=at if last is None or at > last else last), NOTHING
+    if kind is EventType.UNFOLLOWED_BACK:
+        return unfollowed_back(tally, at), NOTHING
     if kind is EventType.BLOCKED:
         return blocked(tally, at), NOTHING
     if kind is EventType.UNBLOCKED:  # (the follow the block ended stays ended)
@@ -186,6 +198,18 @@ def blocked(tally: Tally, at: datetime) -> Tally:
     (no cycle, no churn), and the brand's follow-back ends with it (X removes both follows)."""
     first = tally.blocked_at if tally.blocked_at is not None else at  # (a repeated block changes nothing)
     return tally._replace(following=False, followed_back_at=None, blocked_at=first)
+
+
+def unfollowed_back(tally: Tally, at: datetime) -> Tally:
+    """The brand unfollowed the follower at ``at``: the follow-back standing at or before it ends
+    (none standing, or a repeat: nothing the annotation shows changes); the follower's follow
+    stands, and nothing is counted as theirs. ``at`` is remembered for a late follow-back."""
+    last = tally.unfollowed_back_at
+    ended = tally.followed_back_at is not None and tally.followed_back_at <= at
+    return tally._replace(
+        followed_back_at=None if ended else tally.followed_back_at,
+        unfollowed_back_at=at if last is None or at > last else last,
+    )
 
 
 def _unfollow(tally: Tally, at: datetime, rules: ChurnRules) -> tuple[Tally, Facts]:

@@ -29,13 +29,16 @@ __all__ = ["ChurnRules", "InMemory", "apply", "fold_event", "moves_clock"]
 
 
 # The events that do not move the stream's event time (:func:`moves_clock`).
-_OFF_CLOCK = frozenset({EventType.FOLLOWED_BACK, EventType.BLOCKED, EventType.UNBLOCKED, EventType.RETAINED})
+_OFF_CLOCK = frozenset({
+    EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK, EventType.BLOCKED, EventType.UNBLOCKED,
+    EventType.RETAINED,
+})  # fmt: skip
 
 
 def moves_clock(event: Event) -> bool:
-    """Whether the event advances the stream's event time. A follow-back, a block and an unblock are
-    the brand's acts, stamped when the brand (a person) acted: in an import or a replay that can be
-    far ahead of the followers' stream."""
+    """Whether the event advances the stream's event time. A follow-back, an unfollow, a block and an
+    unblock by the brand are the brand's acts, stamped when the brand (a person) acted: in an import
+    or a replay that can be far ahead of the followers' stream."""
     return event.type not in _OFF_CLOCK
 
 

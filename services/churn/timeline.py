@@ -55,7 +55,9 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     """A late event folded onto the settled tally, after everything there: where it can no longer
     reorder anything. A follow, unfollow, block or unblock older than the last one settled changes
     nothing (but a block still ends the follow standing since before it), and so does a follow
-    stamped with the settled unfollow's or block's second (in event time it comes first)."""
+    stamped with the settled unfollow's or block's second (in event time it comes first). A
+    follow-back at or before the brand's newest settled unfollow had ended by then: nothing; a
+    brand's unfollow ends the settled follow-back unless that is newer (patterns.unfollowed_back)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
@@ -79,6 +81,8 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         after, facts = (tally._replace(following=False, followed_back_at=None) if ended else tally), Facts()
     elif moves and before_it:
         after, facts = tally, Facts()
+    elif item.kind is EventType.FOLLOWED_BACK and _ended(item.at, tally.unfollowed_back_at):
+        after, facts = tally, Facts()  # (at the unfollow's instant too: a follow-back comes first)
     elif item.kind is EventType.FOLLOWED_BACK and last_move is not None and item.at < last_move:
         # Older than a settled follow or unfollow: a follow-back if the follower followed then (in
         # the follow that settled last), not now; one from before it tells nothing (a brand that
@@ -103,6 +107,11 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     if churned >= rules.cross_accounts and CROSS not in after.patterns:
         after, new = with_cross(after), canonical({*new, CROSS})
     return Point(item, after, facts.dwell, new, churned, in_horizon(after.cycle_ends, item.at, rules))
+
+
+def _ended(follow_back: datetime, unfollowed_back: datetime | None) -> bool:
+    """Whether a follow-back of this time had ended by the brand's unfollow of that time."""
+    return unfollowed_back is not None and follow_back <= unfollowed_back
 
 
 def fold(

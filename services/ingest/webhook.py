@@ -3,8 +3,10 @@
 A payload carries ``for_user_id`` (the brand account) and lists of activity: ``follow_events``,
 ``tweet_create_events`` (mentions, replies, quotes, reposts), ``favorite_events`` (likes) and
 ``direct_message_events`` (with the senders' user objects in ``users``). Activity by the brand
-itself is not a follower's event and is skipped. Event ids derive from the platform's own ids, so a
-re-delivered webhook maps to the same ids and is recognised downstream as already done.
+itself is not a follower's event and is skipped, but for its follows, unfollows, blocks and unblocks
+of someone: events of that person (``followed_back``, ``unfollowed_back``, ``blocked``,
+``unblocked``). Event ids derive from the platform's own ids, so a re-delivered webhook maps to the
+same ids and is recognised downstream as already done.
 """
 
 from __future__ import annotations
@@ -133,17 +135,24 @@ def _event(event_id: str, kind: str, account: str, user: dict[str, Any], at: Any
     }
 
 
+# The brand's own follow events on X, as our events of their target.
+BRAND_FOLLOW_TYPES = {"follow": "followed_back", "unfollow": "unfollowed_back"}
+
+
 def _follows(account: str, items: list[dict[str, Any]], out: Mapped) -> None:
     for n, item in enumerate(items):
         source = _object(item.get("source"), f"follow_events[{n}].source")
         target = _object(item.get("target"), f"follow_events[{n}].target")
         kind = item.get("type")
         at = item.get("created_timestamp")
-        if _uid(target) != account and _uid(source) == account and kind == "follow":
+        ours = BRAND_FOLLOW_TYPES.get(kind) if isinstance(kind, str) else None
+        if _uid(target) != account and _uid(source) == account and ours is not None:
             # The brand followed someone on X itself (or its tooling did, after the review queue's
             # Follow back): a follow-back of a follower (of anyone else, the churn rules ignore it).
-            event_id = _digest_id("followed_back", account, _uid(target), kind, at)
-            out.events.append(_event(event_id, "followed_back", account, target, at))
+            # Its unfollow ends that follow-back: the follower's unfollow after it is then none after
+            # a follow-back (it was skipped, and one who unfollowed in return was taken for a churner).
+            event_id = _digest_id(ours, account, _uid(target), kind, at)
+            out.events.append(_event(event_id, ours, account, target, at))
             continue
         if _uid(target) != account:
             out.skipped.append(f"{kind} by the brand itself (source {_uid(source)})")

@@ -19,11 +19,13 @@ already decided keeps that decision: the X echo of the queue's own Follow back r
 Everything is keyed by the relationship and the event, so a redelivery changes nothing.
 
 A block by the brand (a ``blocked`` event, read from the same topic) ends the brand's follow on X
-too: the follow-backs at or before it are forgotten, and the newest block is remembered
-(``platform_blocks``) so that one older than it arriving late is not kept. Otherwise the follower
-who follows again after a block, unblock or not, would be decided "followed back on X" by a
-follow-back the block had ended. (What is kept is the earliest follow-back after the newest block
-when they arrive in order; a block arriving after a newer follow-back forgets both.)
+too, and so does its unfollow (an ``unfollowed_back`` event: X's follow event of the brand's
+unfollow): the follow-backs at or before it are forgotten, and the newest block and the newest
+unfollow are remembered (``platform_blocks``, ``platform_unfollows``) so that one older than them
+arriving late is not kept. Otherwise the follower who follows again after a block (unblock or not)
+or after the brand's unfollow would be decided "followed back on X" by a follow-back that had
+ended. (What is kept is the earliest follow-back after the newest end when they arrive in order; an
+end arriving after a newer follow-back forgets both.) An item already decided stays decided.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pydantic import ValidationError
 from services.notifier import actions, digest
 from services.notifier.review_items import platform_name
 from shared import accounts
-from shared.events import Event, EventType, event_order
+from shared.events import Event, EventType
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,9 @@ def is_queues_own(event: Event) -> bool:
 
 
 def parse(bodies: Iterable[bytes], records: Iterable[object]) -> list[tuple[Event, object]]:
-    """The platform follow-backs and the brand's blocks among raw ``events`` records, with their
-    records. Everything else is skipped unparsed (the churn detector reads the same topic and
-    dead-letters what is invalid)."""
+    """The platform follow-backs and the brand's blocks and unfollows among raw ``events`` records,
+    with their records. Everything else is skipped unparsed (the churn detector reads the same topic
+    and dead-letters what is invalid)."""
     found = []
     for body, record in zip(bodies, records, strict=True):
         if _FOLLOWED_BACK not in body and _BLOCKED not in body:
@@ -84,15 +86,19 @@ def parse(bodies: Iterable[bytes], records: Iterable[object]) -> list[tuple[Even
             event = Event.model_validate_json(body)
         except ValidationError:
             continue
-        if event.type is EventType.BLOCKED or (
-            event.type is EventType.FOLLOWED_BACK and not is_queues_own(event)
-        ):
+        if event.type in _ENDS or (event.type is EventType.FOLLOWED_BACK and not is_queues_own(event)):
             found.append((event, record))
     return found
 
 
-_FOLLOWED_BACK = EventType.FOLLOWED_BACK.value.encode()
+_FOLLOWED_BACK = EventType.FOLLOWED_BACK.value.encode()  # (in "unfollowed_back" too)
 _BLOCKED = EventType.BLOCKED.value.encode()  # (in "unblocked" too: parsed, then left out)
+# The brand's acts that end its follow on the platform: where the newest of each relationship is
+# remembered (the table, its time column).
+_ENDS = {
+    EventType.BLOCKED: ("platform_blocks", "blocked_at"),
+    EventType.UNFOLLOWED_BACK: ("platform_unfollows", "unfollowed_at"),
+}
 
 
 async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
@@ -108,35 +114,45 @@ async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
 
 
 async def record(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
-    """Remember these platform follow-backs (and blocks, which end them) and decide the open items
-    they concern, in the caller's transaction; returns how many items were decided."""
-    earliest: dict[Key, Event] = {}
-    newest_block: dict[Key, datetime] = {}
+    """Remember these platform follow-backs (and the blocks and unfollows that end them) and decide
+    the open items they concern, in the caller's transaction; returns how many items were decided."""
+    made: dict[Key, list[Event]] = {}
+    newest_end: dict[EventType, dict[Key, datetime]] = {kind: {} for kind in _ENDS}
     for event in events:
         key = (event.account_id, event.follower.id)
-        if event.type is EventType.BLOCKED:
-            if key not in newest_block or event.occurred_at > newest_block[key]:
-                newest_block[key] = event.occurred_at
-        elif key not in earliest or event_order(event) < event_order(earliest[key]):
-            earliest[key] = event
-    if not earliest and not newest_block:
+        ends = newest_end.get(event.type)
+        if ends is None:
+            made.setdefault(key, []).append(event)
+        elif key not in ends or event.occurred_at > ends[key]:
+            ends[key] = event.occurred_at
+    ended = [key for ends in newest_end.values() for key in ends]
+    if not made and not ended:
         return 0
-    ids = sorted({account for account, _ in (*earliest, *newest_block)})
+    ids = sorted({account for account, _ in (*made, *ended)})
     await digest.lock(conn, ids, await accounts.latest(conn, ids))  # as intake and actions take it
     await lock(conn, ids)
-    if newest_block:
-        await _blocked(conn, sorted(newest_block.items()))
-    rows = sorted(earliest.items())
-    if not rows:
+    for kind, ends in newest_end.items():
+        if ends:
+            await _ended(conn, kind, sorted(ends.items()))
+    if not made:
         return 0
+    # Every follow-back of the batch, not only each relationship's earliest: one a block or an
+    # unfollow of the same batch ended is left out, and the earliest after it is kept (a pass over
+    # the topic from its start, on upgrade, brings a follower's whole history in one batch).
+    rows = [(key, e) for key, found in made.items() for e in found]  # (the statement takes the earliest)
     await conn.execute(
         """
         INSERT INTO platform_follow_backs (account_id, follower_id, platform, event_id, occurred_at)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+        SELECT DISTINCT ON (n.account_id, n.follower_id) n.*
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
             AS n(account_id, follower_id, platform, event_id, occurred_at)
-        -- one the brand's block ended (the block comes after a follow-back of its instant) is not kept
+        -- one the brand's block or unfollow ended (either comes after a follow-back of its instant)
+        -- is not kept
         WHERE NOT EXISTS (SELECT 1 FROM platform_blocks b WHERE b.account_id = n.account_id
                           AND b.follower_id = n.follower_id AND b.blocked_at >= n.occurred_at)
+          AND NOT EXISTS (SELECT 1 FROM platform_unfollows u WHERE u.account_id = n.account_id
+                          AND u.follower_id = n.follower_id AND u.unfollowed_at >= n.occurred_at)
+        ORDER BY n.account_id, n.follower_id, n.occurred_at, n.event_id COLLATE "C"
         ON CONFLICT (account_id, follower_id) DO UPDATE SET
             platform = EXCLUDED.platform, event_id = EXCLUDED.event_id,
             occurred_at = EXCLUDED.occurred_at, recorded_at = now()
@@ -150,32 +166,34 @@ async def record(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
         [e.event_id for _, e in rows],
         [e.occurred_at for _, e in rows],
     )
-    return len(await apply(conn, list(earliest)))
+    return len(await apply(conn, list(made)))
 
 
-async def _blocked(conn: asyncpg.Connection, blocks: Sequence[tuple[Key, datetime]]) -> None:
-    """Remember the newest block of each relationship, and forget the follow-backs it ended."""
+async def _ended(conn: asyncpg.Connection, kind: EventType, ends: Sequence[tuple[Key, datetime]]) -> None:
+    """Remember the newest block (or unfollow: ``kind``) of each relationship, and forget the
+    follow-backs it ended."""
+    table, at = _ENDS[kind]  # (names from the table above, never from input)
     await conn.execute(
-        """
-        INSERT INTO platform_blocks (account_id, follower_id, blocked_at)
+        f"""
+        INSERT INTO {table} (account_id, follower_id, {at})
         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
         ON CONFLICT (account_id, follower_id) DO UPDATE SET
-            blocked_at = EXCLUDED.blocked_at, recorded_at = now()
-        WHERE EXCLUDED.blocked_at > platform_blocks.blocked_at
-        """,
-        [a for (a, _), _ in blocks],
-        [f for (_, f), _ in blocks],
-        [at for _, at in blocks],
+            {at} = EXCLUDED.{at}, recorded_at = now()
+        WHERE EXCLUDED.{at} > {table}.{at}
+        """,  # noqa: S608
+        [a for (a, _), _ in ends],
+        [f for (_, f), _ in ends],
+        [when for _, when in ends],
     )
     await conn.execute(
-        """
-        DELETE FROM platform_follow_backs p USING platform_blocks b
-        WHERE b.account_id = p.account_id AND b.follower_id = p.follower_id
+        f"""
+        DELETE FROM platform_follow_backs p USING {table} e
+        WHERE e.account_id = p.account_id AND e.follower_id = p.follower_id
           AND (p.account_id, p.follower_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-          AND p.occurred_at <= b.blocked_at
-        """,
-        [a for (a, _), _ in blocks],
-        [f for (_, f), _ in blocks],
+          AND p.occurred_at <= e.{at}
+        """,  # noqa: S608
+        [a for (a, _), _ in ends],
+        [f for (_, f), _ in ends],
     )
 
 

@@ -131,14 +131,15 @@ async def test_the_webhook_answers_crc_and_publishes_signed_activity_once_per_id
     signed = {"x-twitter-webhooks-signature": sign(SECRET, body)}
     first = await client.post("/v1/webhooks/x", content=body, headers=signed)
     again = await client.post("/v1/webhooks/x", content=body, headers=signed)  # a re-delivery
-    assert (first.status_code, first.json()["accepted"]) == (200, 2)
-    assert again.json()["accepted"] == 2
+    # Ana's follow and unfollow, and the brand's own unfollow of 777 (an unfollowed_back event of 777's)
+    assert (first.status_code, first.json()["accepted"]) == (200, 3)
+    assert again.json()["accepted"] == 3
 
-    records = await landed(ingest_settings, 4)
+    records = await landed(ingest_settings, 6)
     ids = [Event.model_validate_json(r.value).event_id for r in records]
-    assert len(ids) == 4
-    assert len(set(ids)) == 2  # the re-delivery carries the same event ids
-    assert {r.key for r in records} == {b"1462352436237893632"}
+    assert len(ids) == 6
+    assert len(set(ids)) == 3  # the re-delivery carries the same event ids
+    assert {r.key for r in records} == {b"1462352436237893632", b"777"}
 
 
 async def test_the_crc_answer_never_signs_a_body_an_outsider_could_post(

@@ -17,7 +17,7 @@ from tests.churn_support import Loop
 from tests.support import event
 from tests.unit.test_churn_event_time import ACCOUNTS, RULES, M, within_grace
 
-KINDS = ["follow", "followed_back", "interaction", "unfollow", "blocked", "unblocked"]
+KINDS = ["follow", "followed_back", "interaction", "unfollowed_back", "unfollow", "blocked", "unblocked"]
 
 
 def make(history: list[tuple[str, str, int]]) -> list[Event]:

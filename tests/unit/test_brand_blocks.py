@@ -197,7 +197,7 @@ def test_a_block_is_the_brands_act_and_does_not_move_the_clock() -> None:
     assert loop.late == set()
 
 
-KINDS = ["follow", "followed_back", "interaction", "unfollow", "blocked", "unblocked"]
+KINDS = ["follow", "followed_back", "interaction", "unfollowed_back", "unfollow", "blocked", "unblocked"]
 
 
 def make(history: list[tuple[str, str, int]]) -> list[Event]:

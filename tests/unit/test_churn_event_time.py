@@ -27,7 +27,7 @@ RULES = ChurnRules(
     cross_accounts=2,
     grace=timedelta(hours=1),
 )
-KINDS = ["follow", "followed_back", "interaction", "unfollow"]
+KINDS = ["follow", "followed_back", "interaction", "unfollowed_back", "unfollow"]
 ACCOUNTS = ["brand", "shop", "cafe"]
 
 

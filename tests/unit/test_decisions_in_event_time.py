@@ -145,6 +145,19 @@ def test_whatever_the_arrival_order_of_the_brands_blocks_the_latest_decision_is_
     shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3, acts=WITH_BLOCKS))
 
 
+# The brand's follow-backs and unfollows: they decide nothing, but an unfollow of the follower's after
+# a follow-back is churn unless the brand's unfollow ended that follow-back first.
+WITH_BRANDS_FOLLOWS = [*FOLLOWERS_ACTS, "followed_back", "unfollowed_back"]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_of_the_brands_follows_and_unfollows_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, acts=WITH_BRANDS_FOLLOWS))
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3, acts=WITH_BRANDS_FOLLOWS))
+
+
 def test_a_block_delivered_after_the_like_it_came_before_leaves_the_follower_harmful() -> None:
     follow, block, like = (
         one("f", "follow", timedelta(0)),

@@ -31,7 +31,7 @@ def mapped_events(name: str) -> list[Event]:
 
 
 def test_follow_events_become_follows_and_unfollows_of_the_brand() -> None:
-    follow, unfollow = mapped_events("follow_events.json")
+    follow, unfollow, _ = mapped_events("follow_events.json")  # (the third: the brand's own unfollow)
     assert (follow.type, unfollow.type) == (EventType.FOLLOW, EventType.UNFOLLOW)
     assert follow.account_id == "3001969357"
     assert follow.follower.id == "1462352436237893632"
@@ -41,10 +41,14 @@ def test_follow_events_become_follows_and_unfollows_of_the_brand() -> None:
     assert follow.occurred_at.isoformat() == "2018-02-02T16:25:49.178000+00:00"
 
 
-def test_the_brands_own_follow_is_skipped_with_a_reason() -> None:
-    mapped = map_payload(load("follow_events.json"))
+def test_the_brands_own_follow_event_of_no_known_type_is_skipped_with_a_reason() -> None:
+    """The brand's own unfollow of someone is an ``unfollowed_back`` event of theirs
+    (tests/unit/test_brand_unfollows.py); a type X does not send is skipped, named."""
+    payload = load("follow_events.json")
+    payload["follow_events"][2]["type"] = "mute"
+    mapped = map_payload(payload)
     assert len(mapped.events) == 2
-    assert mapped.skipped == ["unfollow by the brand itself (source 3001969357)"]
+    assert mapped.skipped == ["mute by the brand itself (source 3001969357)"]
 
 
 def test_the_brands_own_follow_of_someone_is_a_follow_back() -> None:
@@ -92,7 +96,7 @@ def test_a_redelivered_webhook_maps_to_the_same_event_ids() -> None:
     first = [e.event_id for e in mapped_events("follow_events.json")]
     again = [e.event_id for e in mapped_events("follow_events.json")]
     assert first == again
-    assert len(set(first)) == 2
+    assert len(set(first)) == 3
     mention = next(e.event_id for e in mapped_events("activity_events.json"))
     assert mention == "x:tweet:3001969357:959470000000000001"
 
