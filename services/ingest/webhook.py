@@ -169,18 +169,34 @@ def _blocks(account: str, items: list[dict[str, Any]], out: Mapped, part: str = 
     """``block_events``: the brand's blocks and unblocks of someone, events of that person (X ends
     the follow both ways on a block and sends no unfollow for it). Anyone else's are skipped. X's
     payloads carry an unblock there with ``type`` ``unblock``; its documentation's table also names
-    an ``unblock_events`` part, read the same way (an item without a type there is an unblock)."""
+    an ``unblock_events`` part, read the same way (an item without a type there is an unblock).
+
+    A follower's block of the brand (X lists blocks "by user or of user") ends both follows the same
+    way: it is that follower's ``unfollow`` and the brand's ``unfollowed_back`` (so a follow-back on X
+    it ended is not taken for one standing if they follow again). Their unblock restores neither."""
     for n, item in enumerate(items):
         source = _object(item.get("source"), f"{part}[{n}].source")
         target = _object(item.get("target"), f"{part}[{n}].target")
         kind = item.get("type", "unblock" if part == "unblock_events" else None)
         ours = BLOCK_TYPES.get(kind) if isinstance(kind, str) else None
+        if _uid(target) == account and _uid(source) not in ("", account) and kind == "block":
+            _blocked_the_brand(account, source, item.get("created_timestamp"), out)
+            continue
         if _uid(source) != account or _uid(target) == account or ours is None:
             out.skipped.append(f"{kind} of {_uid(target)} by {_uid(source)}, not the brand's block")
             continue
         at = item.get("created_timestamp")
         event_id = _digest_id(ours, account, _uid(target), kind, at)
         out.events.append(_event(event_id, ours, account, target, at))
+
+
+def _blocked_the_brand(account: str, follower: dict[str, Any], at: Any, out: Mapped) -> None:
+    """A follower blocked the brand: their follow and the brand's follow-back, if any, end at once
+    (``unfollowed_back`` ranks before ``unfollow`` at one instant, so the block is never taken for an
+    unfollow after a follow-back: the brand's follow ended with theirs)."""
+    for ours in ("unfollow", "unfollowed_back"):
+        event_id = _digest_id("blocked-the-brand", ours, account, _uid(follower), at)
+        out.events.append(_event(event_id, ours, account, follower, at))
 
 
 def _tweet_kind(account: str, tweet: dict[str, Any], where: str) -> InteractionKind | None:

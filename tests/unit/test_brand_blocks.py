@@ -50,20 +50,59 @@ def test_the_brands_block_events_become_blocked_and_unblocked_events_of_the_targ
     mapped = map_payload(blocks_payload())
     events, errors = validate(mapped.events)
     assert errors == []
-    block, unblock = events
+    block, unblock, *_ = events  # (then 777's block of the brand: test_a_followers_block_of_the_brand_...)
     assert (block.type, unblock.type) == (EventType.BLOCKED, EventType.UNBLOCKED)
     assert {block.account_id, unblock.account_id} == {BRAND}
     assert {block.follower.id, unblock.follower.id} == {ANA}
     assert block.follower.screen_name == "ana_roasts"
     assert block.follower.created_at is not None
     assert block.occurred_at.isoformat() == "2018-02-08T21:57:00.304000+00:00"
-    # Someone else's block (X sends the subscribed user's own): skipped, as before, with why.
-    assert mapped.skipped == [f"block of {BRAND} by 777, not the brand's block"]
+    assert mapped.skipped == []
     # A re-delivered webhook maps to the same ids, in the style of the other X mappings.
     again = [e["event_id"] for e in map_payload(blocks_payload()).events]
-    assert again == [block.event_id, unblock.event_id]
+    assert again == [e.event_id for e in events]
     assert block.event_id.startswith("x-")
     assert block.event_id != unblock.event_id
+
+
+def test_a_followers_block_of_the_brand_ends_their_follow_and_the_brands_follow_back() -> None:
+    """X lists blocks "by user or of user": a follower who blocks the brand ends both follows (no
+    unfollow comes for it). It was skipped, so they stayed "following" and could be pushed."""
+    mapped = map_payload(blocks_payload())
+    events, errors = validate(mapped.events)
+    assert errors == []
+    theirs = [e for e in events if e.follower.id == "777"]
+    assert [e.type for e in theirs] == [EventType.UNFOLLOW, EventType.UNFOLLOWED_BACK]
+    assert {e.account_id for e in theirs} == {BRAND}
+    assert theirs[0].follower.screen_name == "someone"
+    assert {e.occurred_at.isoformat() for e in theirs} == {"2018-02-09T21:58:20+00:00"}
+    assert len({e.event_id for e in events}) == len(events)
+    # Their unblock restores neither follow, and someone's block of someone else is not ours.
+    payload = blocks_payload()
+    payload["block_events"] = [
+        {**payload["block_events"][2], "type": "unblock"},
+        {**payload["block_events"][2], "target": {"id": "888"}},
+    ]
+    mapped = map_payload(payload)
+    assert mapped.events == []
+    assert mapped.skipped == [
+        f"unblock of {BRAND} by 777, not the brand's block",
+        "block of 888 by 777, not the brand's block",
+    ]
+
+
+def test_a_followers_block_after_a_follow_back_is_no_unfollow_after_a_follow_back() -> None:
+    """The block's two events share its instant, and the brand's unfollow ranks first whatever the
+    ids (here "a" would sort the follower's first): their leaving is no unfollow after a follow-back,
+    the brand's follow having ended with theirs; it is still their unfollow (counted, a cycle)."""
+    stream = [
+        ev("f1", "follow", 0), ev("fb", "followed_back", 10),
+        ev("a", "unfollow", 3 * 24 * 60), ev("z", "unfollowed_back", 3 * 24 * 60),
+    ]  # fmt: skip
+    loop = Loop(RULES).feed(stream)
+    left = loop.annotations["a"]
+    assert (left.following, left.unfollows, left.followed_back_at) == (False, 1, None)
+    assert "unfollow_after_follow_back" not in left.patterns
 
 
 def test_an_unblock_in_an_unblock_events_part_is_the_same_unblock() -> None:
@@ -77,6 +116,7 @@ def test_an_unblock_in_an_unblock_events_part_is_the_same_unblock() -> None:
     mapped = map_payload(payload)
     events, errors = validate(mapped.events)
     assert errors == []
+    events = [e for e in events if e.follower.id == ANA]  # (not 777's block of the brand)
     assert [e.type for e in events] == [EventType.BLOCKED, EventType.UNBLOCKED, EventType.UNBLOCKED]
     assert events[1].event_id == events[2].event_id == in_block_events["event_id"]
     payload["unblock_events"] = [{"source": {"id": BRAND}, "target": 5}]
