@@ -76,9 +76,14 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     if item.kind is EventType.BLOCKED and before_it:
         # Older than a settled move: the block still ended the follow standing then, if that is the
         # one standing now; it blocks no more (what moved since lifted it, or is a newer block).
-        start = tally.last_follow_at
+        # It ended the brand's follow-back standing then too, also when a re-follow has settled since.
+        start, back = tally.last_follow_at, tally.followed_back_at
         ended = tally.following and start is not None and start <= item.at
-        after, facts = (tally._replace(following=False, followed_back_at=None) if ended else tally), Facts()
+        if ended:
+            after = tally._replace(following=False, followed_back_at=None)
+        else:
+            after = tally._replace(followed_back_at=None) if back is not None and back <= item.at else tally
+        facts = Facts()
     elif moves and before_it:
         after, facts = tally, Facts()
     elif item.kind is EventType.FOLLOWED_BACK and _ended(item.at, tally.unfollowed_back_at):

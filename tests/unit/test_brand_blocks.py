@@ -20,7 +20,7 @@ from services.notifier.web.listing import deciding_first
 from services.scorer.scoring import BLOCKED_RULE, Current, next_decision, next_version
 from shared.accounts import AccountConfig, VersionedConfig
 from shared.decisions import Decision, DecisionClass
-from shared.events import EVENT_TIME_RANK, Event, EventType
+from shared.events import EVENT_TIME_RANK, Event, EventType, event_order
 from shared.relationships import AnnotatedEvent
 from shared.validation import parse_body, validate
 from tests.churn_support import Loop, without_revisions
@@ -339,3 +339,27 @@ def test_a_follower_the_brand_blocked_is_retracted_as_blocked_and_the_queue_name
         update={"reasons": tuple(r for r in decision.reasons if r.signal != BLOCKED_RULE)}
     )
     assert retracted_as(listed) == "harmful"
+
+
+def test_a_late_block_ends_the_settled_follow_back_before_it_also_after_a_new_follow() -> None:
+    """A block older than the settled re-follow ends no follow of theirs (that one came after it),
+    but it did end the brand's follow-back standing then: in event order the follower is not
+    followed back from then on, and late the follow-back stood on (in every later annotation)."""
+    stream = [
+        ev("f1", "follow", 0), ev("fb", "followed_back", 10), ev("x1", "unfollow", 100),
+        ev("f2", "follow", 200), ev("t", "follow", 400, follower="8"),  # (settles them: 1 h grace)
+    ]  # fmt: skip
+    late, leaving = ev("b1", "blocked", 150), ev("x2", "unfollow", 900)
+    loop = Loop(RULES).feed([*stream, late, leaving])
+    assert loop.late == {"b1"}
+    in_order = Loop(RULES).feed(sorted([*stream, late, leaving], key=event_order))
+    assert in_order.annotations["x2"].followed_back_at is None
+    assert loop.annotations["b1"].followed_back_at is None
+    assert (loop.annotations["b1"].following, loop.annotations["b1"].follows) == (True, 2)
+    assert loop.annotations["x2"].followed_back_at is None
+    assert loop.annotations["x2"].patterns == in_order.annotations["x2"].patterns
+    # A follow-back after the block stands, late block or not.
+    again = ev("fb2", "followed_back", 300)
+    loop = Loop(RULES).feed([*stream, again, ev("t2", "follow", 500, follower="8"), late, leaving])
+    assert loop.annotations["b1"].followed_back_at == again.occurred_at
+    assert "unfollow_after_follow_back" in loop.annotations["x2"].patterns
