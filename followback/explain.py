@@ -7,8 +7,9 @@ follower, ``followback forget``; of its deleted posts' texts).
 
 Events come out in the detector's order (``services.churn.history.event_order``): event time, then
 follow, followed_back, interaction and the brand's unfollowed_back (one rank: by id between them),
-unfollow, retained, the brand's blocked and unblocked, then id, the order their annotations were
-computed in. Neither table records when a row was written, so there is no later tie-break.
+unfollow, retained, the brand's blocked and unblocked, X's suspended and unsuspended, the
+follower's deactivated and reactivated, then id, the order their annotations were computed in.
+Neither table records when a row was written, so there is no later tie-break.
 """
 
 from __future__ import annotations

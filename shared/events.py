@@ -69,6 +69,14 @@ class EventType(StrEnum):
     # block ends the follow without being the follower's unfollow (see services/churn/patterns.py).
     BLOCKED = "blocked"
     UNBLOCKED = "unblocked"
+    # X suspended the follower's account / lifted the suspension, and the follower deactivated their
+    # account / reactivated it within X's window (account_id is the brand, follower the person; from
+    # X's compliance data, posted by the brand's tooling). None ends the follow: X hides a suspended or
+    # deactivated account's follows and sends no unfollow (see services/churn/patterns.py).
+    SUSPENDED = "suspended"
+    UNSUSPENDED = "unsuspended"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
     # Emitted by the churn detector, never accepted as input: a follow lasted the quick-unfollow
     # window without an unfollow (see services/churn/timeline.py).
     RETAINED = "retained"
@@ -99,6 +107,15 @@ EVENT_TIME_RANK = {
     EventType.BLOCKED: 5,
     EventType.UNBLOCKED: 6,
     EventType.DELETED: 7,
+    # Appended, the ranks above unchanged (the scorer's positions store them, and every log that
+    # existed keeps its order). After the follower's own acts of the instant: only an active account
+    # follows, so a follow stamped with a suspension's or deactivation's second came before it (the
+    # instant ends with the account suspended or deactivated, not lifted by that follow); each lifting
+    # after its state, so a state and its lifting stamped with one second end lifted.
+    EventType.SUSPENDED: 8,
+    EventType.UNSUSPENDED: 9,
+    EventType.DEACTIVATED: 10,
+    EventType.REACTIVATED: 11,
 }
 _AFTER_ALL = max(EVENT_TIME_RANK.values()) + 1  # (ranks may be shared: not their number)
 Order = tuple[datetime, int, str]  # where an event falls in event time: (occurred_at, type's rank, event id)

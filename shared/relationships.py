@@ -45,6 +45,11 @@ class Totals(BaseModel):
     patterns: tuple[ChurnPattern, ...] = ()
     # Since when the brand blocks the follower (None: it does not); left out of the JSON when None.
     blocked_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Since when X suspends the follower's account, and since when the follower has deactivated it
+    # (None: it does not, they have not); left out of the JSON when None, so a relationship that
+    # never saw either is stored as before.
+    suspended_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    deactivated_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Settled(Totals):
@@ -59,8 +64,9 @@ class Settled(Totals):
     churn_ends: tuple[AwareDatetime, ...] = ()
     # The follow whose "retained" event was emitted (one per follow).
     retained_follow_at: AwareDatetime | None = None
-    # The newest follow or unfollow among them, whether or not it changed the tally (a follow while
-    # following does not): a late follow or unfollow older than it changes nothing.
+    # The newest move among them (a follow, an unfollow, or a block, suspension or deactivation or
+    # their lifting: services.churn.patterns.MOVES), whether or not it changed the tally (a follow
+    # while following does not): a late move older than it changes nothing.
     last_move_at: AwareDatetime | None = None
     # Event times of the unfollows that ended follows shorter than the minimum dwell (the newest
     # ``serial_glitches`` within the horizon): a mis-tap repeated that often is no glitch.
@@ -128,6 +134,19 @@ class Annotation(BaseModel):
         description="Since when the brand blocks the follower (a 'blocked' event, until an 'unblocked' "
         "event or a new follow); None: it does not.",
     )
+    # Left out when None, as blocked_at: a relationship that never saw these annotates as before.
+    suspended_at: AwareDatetime | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Since when X suspends the follower's account (a 'suspended' event, until an "
+        "'unsuspended' event or a new follow); None: it does not. The follow stands.",
+    )
+    deactivated_at: AwareDatetime | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Since when the follower's account is deactivated (a 'deactivated' event, until a "
+        "'reactivated' event or a new follow); None: it is not. The follow stands.",
+    )
     late: bool = Field(
         default=False,
         description="Arrived after the grace period: folded after what settled, not at its event-time place.",
@@ -169,8 +188,9 @@ class AnnotatedEvent(BaseModel):
 
     @property
     def decides(self) -> bool:
-        """Whether a decision may rest on the event: the follower's own act, or the brand's block or
-        unblock of the follower, which changes its class (a ``retained``, ``followed_back`` or
+        """Whether a decision may rest on the event: the follower's own act, the brand's block or
+        unblock of the follower, or X's suspension or the follower's deactivation of their account
+        and its lifting, each of which changes its class (a ``retained``, ``followed_back`` or
         ``unfollowed_back`` event decides nothing: the brand's follow and unfollow say nothing of
         the follower's worth), with its profile (not erased: an erasure never changes a
         decision, and a revision of an erased event leaves the latest one standing)."""

@@ -20,9 +20,10 @@ from shared.relationships import ChurnPattern, RelationshipState, Settled, Total
 
 _TOTALS = tuple(Totals.model_fields)
 assert Tally._fields[: len(_TOTALS)] == _TOTALS  # the totals lead, in the same order
-_TIMES = frozenset(
-    {"last_follow_at", "last_unfollow_at", "last_interaction_at", "followed_back_at", "blocked_at"}
-)
+_TIMES = frozenset({
+    "last_follow_at", "last_unfollow_at", "last_interaction_at", "followed_back_at", "blocked_at",
+    "suspended_at", "deactivated_at",
+})  # fmt: skip
 _SETTLED_ONLY = (
     "cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends", "unfollowed_back_at",
 )  # fmt: skip

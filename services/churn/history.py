@@ -159,6 +159,8 @@ def annotation(
         followed_back_at=t.followed_back_at,
         accounts_churned=point.accounts_churned,
         blocked_at=t.blocked_at,
+        suspended_at=t.suspended_at,
+        deactivated_at=t.deactivated_at,
         late=late,
         revision=point.item.revision,
         as_of=as_of,
@@ -172,5 +174,5 @@ def key(point: Point) -> tuple[object, ...]:
     return (
         t.follows, t.unfollows, t.interactions, t.following, t.last_follow_at, t.last_unfollow_at,
         t.last_interaction_at, t.followed_back_at, t.patterns, point.dwell, point.new,
-        point.accounts_churned, point.cycles, t.blocked_at,
+        point.accounts_churned, point.cycles, t.blocked_at, t.suspended_at, t.deactivated_at,
     )  # fmt: skip

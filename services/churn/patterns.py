@@ -14,6 +14,12 @@ stepped onto (its event-time position); this module only says what the event doe
   it is no unfollow of the follower's (no count, no cycle, no churn), and a later unfollow of theirs
   is one after a follow-back only after a new follow-back (the follower who unfollows a brand that
   unfollowed them first is no churner for that);
+- X's suspension of the follower's account, and the follower's deactivation of it, end nothing: X
+  hides the account's follows meanwhile and sends no unfollow, so the follow stands (no unfollow
+  counted, no cycle, no churn; a ``retained`` notice still comes when its window passes); the
+  relationship only says since when the account is suspended or deactivated, which the scorer reads,
+  until the lifting event (``unsuspended``, ``reactivated``) or a new follow (only an active account
+  follows);
 - a follow shorter than ``min_dwell`` is a glitch (a mis-tap, a platform retry): no cycle, no churn;
   unless the brand followed the follower back during it (follow, follow-back, unfollow within the
   hour is the follow-for-follow hustle, not a mis-tap), or it is the ``serial_glitches``-th within
@@ -37,10 +43,14 @@ from shared.settings import ChurnSettings
 
 # Patterns are kept in this canonical order, so the same history always serializes the same way.
 ORDER = tuple(ChurnPattern)
-# The events that move a relationship (whether the follower follows, whether the brand blocks them):
-# a late one older than the newest of them settled changes nothing (services.churn.timeline). The
-# brand's follow-back and unfollow are none: they move the brand's follow, not the follower's.
-MOVES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED})
+# The events that move a relationship (whether the follower follows, whether the brand blocks them,
+# whether their account is suspended or deactivated): a late one older than the newest of them
+# settled changes nothing (services.churn.timeline). The brand's follow-back and unfollow are none:
+# they move the brand's follow, not the follower's.
+MOVES = frozenset({
+    EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED,
+    EventType.SUSPENDED, EventType.UNSUSPENDED, EventType.DEACTIVATED, EventType.REACTIVATED,
+})  # fmt: skip
 
 
 # The rules' meaning, in the fingerprint beside their values: raised when the same values decide
@@ -118,11 +128,14 @@ class Tally(NamedTuple):
     followed_back_at: datetime | None = None
     patterns: tuple[ChurnPattern, ...] = ()
     blocked_at: datetime | None = None  # since when the brand blocks the follower
+    suspended_at: datetime | None = None  # since when X suspends the follower's account
+    deactivated_at: datetime | None = None  # since when the follower's account is deactivated
     cycle_ends: tuple[datetime, ...] = ()
     churn_ends: tuple[datetime, ...] = ()
     retained_follow_at: datetime | None = None
-    # The newest move (follow, unfollow, block, unblock: ``MOVES``) settled, whether or not it changed
-    # anything (a repeated follow does not move last_follow_at): a late move older than it changes nothing.
+    # The newest move (follow, unfollow, block, suspension, deactivation, their liftings: ``MOVES``)
+    # settled, whether or not it changed anything (a repeated follow does not move last_follow_at): a
+    # late move older than it changes nothing.
     last_move_at: datetime | None = None
     # Event times of the unfollows that ended short follows (glitches, and those too many to be):
     # the newest ``serial_glitches`` within the horizon, all that the rule reads.
@@ -167,9 +180,15 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
     if kind is EventType.FOLLOW:
         if tally.following:
             return tally, NOTHING
-        # (X lets no one the brand blocks follow it: a follow says the block ended)
+        # (X lets no one the brand blocks follow it, and only an active account follows: a follow says
+        # the block, a suspension and a deactivation ended)
         return tally._replace(
-            following=True, follows=tally.follows + 1, last_follow_at=at, blocked_at=None
+            following=True,
+            follows=tally.follows + 1,
+            last_follow_at=at,
+            blocked_at=None,
+            suspended_at=None,
+            deactivated_at=None,
         ), NOTHING
     if kind is EventType.UNFOLLOW:
         return _unfollow(tally, at, rules)
@@ -190,6 +209,15 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
         return blocked(tally, at), NOTHING
     if kind is EventType.UNBLOCKED:  # (the follow the block ended stays ended)
         return tally._replace(blocked_at=None), NOTHING
+    # X's suspension and the follower's deactivation: the follow stands (a repeated one changes nothing).
+    if kind is EventType.SUSPENDED:
+        return tally._replace(suspended_at=tally.suspended_at or at), NOTHING
+    if kind is EventType.UNSUSPENDED:
+        return tally._replace(suspended_at=None), NOTHING
+    if kind is EventType.DEACTIVATED:
+        return tally._replace(deactivated_at=tally.deactivated_at or at), NOTHING
+    if kind is EventType.REACTIVATED:
+        return tally._replace(deactivated_at=None), NOTHING
     return tally, NOTHING  # a "retained" notice is the detector's own output, never an input
 
 

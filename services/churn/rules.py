@@ -32,13 +32,17 @@ __all__ = ["ChurnRules", "InMemory", "apply", "fold_event", "moves_clock"]
 _OFF_CLOCK = frozenset({
     EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK, EventType.BLOCKED, EventType.UNBLOCKED,
     EventType.RETAINED,
+    EventType.SUSPENDED, EventType.UNSUSPENDED, EventType.DEACTIVATED, EventType.REACTIVATED,
 })  # fmt: skip
 
 
 def moves_clock(event: Event) -> bool:
     """Whether the event advances the stream's event time. A follow-back, an unfollow, a block and an
     unblock by the brand are the brand's acts, stamped when the brand (a person) acted: in an import
-    or a replay that can be far ahead of the followers' stream."""
+    or a replay that can be far ahead of the followers' stream. A suspension, a deactivation and
+    their liftings come from another source (X's compliance data, which the brand's tooling posts
+    when it has it: a batch compliance job's results cover whatever span the job was run over), so
+    neither may move it."""
     return event.type not in _OFF_CLOCK
 
 

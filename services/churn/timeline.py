@@ -53,11 +53,12 @@ __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
 
 def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
     """A late event folded onto the settled tally, after everything there: where it can no longer
-    reorder anything. A follow, unfollow, block or unblock older than the last one settled changes
-    nothing (but a block still ends the follow standing since before it), and so does a follow
-    stamped with the settled unfollow's or block's second (in event time it comes first). A
-    follow-back at or before the brand's newest settled unfollow had ended by then: nothing; a
-    brand's unfollow ends the settled follow-back unless that is newer (patterns.unfollowed_back)."""
+    reorder anything. A move (``MOVES``: a follow, unfollow, block, suspension, deactivation or their
+    lifting) older than the last one settled changes nothing (but a block still ends the follow
+    standing since before it), and so does a follow stamped with the settled unfollow's, block's,
+    suspension's or deactivation's second (in event time it comes first). A follow-back at or before
+    the brand's newest settled unfollow had ended by then: nothing; a brand's unfollow ends the
+    settled follow-back unless that is newer (patterns.unfollowed_back)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
@@ -65,13 +66,11 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         default=None,
     )
     moves = item.kind in MOVES
+    # The settled moves a follow of their second comes before (each ranks after a follow).
+    after_follows = (tally.last_unfollow_at, tally.blocked_at, tally.suspended_at, tally.deactivated_at)
     before_it = last_move is not None and (
         item.at < last_move
-        or (
-            item.kind is EventType.FOLLOW
-            and item.at == last_move
-            and last_move in (tally.last_unfollow_at, tally.blocked_at)
-        )
+        or (item.kind is EventType.FOLLOW and item.at == last_move and last_move in after_follows)
     )
     if item.kind is EventType.BLOCKED and before_it:
         # Older than a settled move: the block still ended the follow standing then, if that is the

@@ -20,7 +20,7 @@ import asyncpg
 
 from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
-from services.notifier.retraction import RETRACTING
+from services.notifier.retraction import BLOCKED, DEACTIVATED, RETRACTING, SUSPENDED
 from services.notifier.review_items import decided_how
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
@@ -36,6 +36,12 @@ class Action(StrEnum):
 
 DECIDING = {Action.FOLLOW_BACK: "followed_back", Action.DISMISS: "dismissed", Action.MARK_SPAM: "marked_spam"}
 PREFERENCE = {Action.ALWAYS_NOTIFY: "always", Action.NEVER_NOTIFY: "never"}
+# Why Follow back is refused for a follower whose decision rests on one of these hard rules.
+HELD = {
+    BLOCKED: "the brand blocked them",
+    SUSPENDED: "their account is not available on X",
+    DEACTIVATED: "their account is not available on X",
+}
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,13 @@ async def perform(
         configs = await accounts.latest(conn, [account_id])
         await digest.lock(conn, [account_id], configs)
         item = await conn.fetchrow(
-            # (blocked: the decision says the brand blocks the follower, retraction.BLOCKED_RULE)
-            """SELECT *, reasons @> '[{"signal": "blocked_by_brand"}]' AS blocked FROM review_items
-            WHERE account_id = $1 AND follower_id = $2 FOR UPDATE""",
+            # (held: what the decision says holds the follower back, by its hard rule's reason:
+            # retraction.retracted_as)
+            """SELECT *, CASE WHEN reasons @> '[{"signal": "blocked_by_brand"}]' THEN 'blocked'
+                              WHEN reasons @> '[{"signal": "suspended_by_platform"}]' THEN 'suspended'
+                              WHEN reasons @> '[{"signal": "account_deactivated"}]' THEN 'deactivated'
+                         END AS held
+            FROM review_items WHERE account_id = $1 AND follower_id = $2 FOR UPDATE""",
             account_id,
             follower_id,
         )
@@ -92,14 +102,14 @@ async def perform(
             if item["state"] != "open":
                 by = decided_how(item["decided_by"], item["decided_via"])  # "by ana", "on X"
                 return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')} {by}".rstrip())
-            if action is Action.FOLLOW_BACK and item["class"] in RETRACTING:
+            if action is Action.FOLLOW_BACK and (item["class"] in RETRACTING or item["held"] == SUSPENDED):
                 # The page the person pressed on may be older than the decision: a follower who has
-                # since left, or turned out a churner, spam or harmful, is not followed back (their
-                # push was retracted with "no action needed"); Dismiss and Mark as spam still work.
-                # One whose score merely fell below the thresholds (ignore) keeps their push, and a
-                # person may still follow them back.
-                if item["blocked"]:
-                    return Outcome(False, f"{handle} was not followed back: the brand blocked them")
+                # since left, or turned out a churner, spam or harmful, or whose account X suspended,
+                # is not followed back (their push was retracted with "no action needed"); Dismiss
+                # and Mark as spam still work. One whose score merely fell below the thresholds
+                # (ignore) keeps their push, and a person may still follow them back.
+                if (why := HELD.get(item["held"])) is not None:
+                    return Outcome(False, f"{handle} was not followed back: {why}")
                 now = item["class"].replace("_", " ")
                 return Outcome(False, f"{handle} was not followed back: their decision is now {now}")
             await _decide(conn, item, DECIDING[action], actor, at)

@@ -146,9 +146,7 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
         days_of,
         [1 if pref == "always" else 0 for _, _, pref in wanted],
     )
-    retracted = await retraction.retract(
-        conn, [(d, v) for d, v in decisions if d.decision_class in retraction.RETRACTING]
-    )
+    retracted = await retraction.retract(conn, [(d, v) for d, v in decisions if retraction.retracts(d)])
     days = {(row["account_id"], row["day"]) for row in queued}
     budgets = {a: c.config.daily_push_budget for a, c in configs.items()}
     scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days, named)

@@ -17,6 +17,8 @@ RETRACTION_WHY = {
     "spam": "turned out to be spam",
     "harmful": "matched the brand's block list",
     "blocked": "was blocked by the brand",  # (harmful: retraction.BLOCKED)
+    "suspended": "is no longer available on X",  # (ignore: retraction.SUSPENDED)
+    "deactivated": "is no longer available on X",  # (withdrawn: retraction.DEACTIVATED)
 }
 
 

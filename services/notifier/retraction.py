@@ -1,5 +1,5 @@
 """Retraction: a pushed follower who leaves (or turns out a churner, spam or harmful, or is blocked by the
-brand) before anyone acted.
+brand, or whose account X suspended or who deactivated it) before anyone acted.
 
 Their pending notification is retracted, pushes not yet sent are cancelled, and every channel that
 got the push (or may have) gets a short retraction, sent only after that push. In digest mode the
@@ -15,19 +15,32 @@ import asyncpg
 from services.notifier import digest, outbox
 from shared.decisions import Decision, DecisionClass
 
-# The follower left, or turned out not worth following back (churner, spam, on the brand's block list
-# or blocked by the brand).
+# The follower left (or deactivated their account), or turned out not worth following back (churner,
+# spam, on the brand's block list or blocked by the brand).
 RETRACTING = {DecisionClass.WITHDRAWN, DecisionClass.CHURNER, DecisionClass.SPAM, DecisionClass.HARMFUL}
 # What a retraction says the follower was taken back as (``retracted_as``): the decision's class, or
-# ``blocked`` when the brand blocked them (harmful, by the scorer's ``blocked_by_brand`` reason).
-BLOCKED = "blocked"
-BLOCKED_RULE = "blocked_by_brand"  # (services.scorer.scoring.BLOCKED_RULE)
+# the hard rule's own word where one class has several (by the scorer's reason of that rule):
+# ``blocked`` when the brand blocked them (harmful), ``suspended`` when X suspended their account
+# (ignore: the one ``ignore`` decision that retracts), ``deactivated`` when they deactivated it
+# (withdrawn). The reasons' names are services.scorer.scoring's BLOCKED_RULE, SUSPENDED_RULE and
+# DEACTIVATED_RULE (a service imports no other service's modules).
+BLOCKED, SUSPENDED, DEACTIVATED = "blocked", "suspended", "deactivated"
+BLOCKED_RULE = "blocked_by_brand"
+SUSPENDED_RULE = "suspended_by_platform"
+DEACTIVATED_RULE = "account_deactivated"
+_AS = {BLOCKED_RULE: BLOCKED, SUSPENDED_RULE: SUSPENDED, DEACTIVATED_RULE: DEACTIVATED}
 
 
 def retracted_as(decision: Decision) -> str:
-    if any(r.signal == BLOCKED_RULE for r in decision.reasons):
-        return BLOCKED
-    return decision.decision_class.value
+    return next((_AS[r.signal] for r in decision.reasons if r.signal in _AS), decision.decision_class.value)
+
+
+def retracts(decision: Decision) -> bool:
+    """Whether the decision takes back a push of its follower: one of the ``RETRACTING`` classes, or
+    X's suspension of the follower's account (``ignore``, which otherwise keeps a push)."""
+    if decision.decision_class in RETRACTING:
+        return True
+    return decision.decision_class is DecisionClass.IGNORE and retracted_as(decision) == SUSPENDED
 
 
 async def retract(conn: asyncpg.Connection, leaving: Sequence[tuple[Decision, int]]) -> int:

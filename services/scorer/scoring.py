@@ -2,11 +2,21 @@
 
 Each signal yields a :class:`Reason` with its value and its contribution in points; the score is
 50 plus the contributions, clamped to 0-100. The class follows from hard rules first, in this order:
-the brand's block of the follower and its block lists (``harmful``), churn (``churner``), leaving
+the brand's block of the follower and its block lists (``harmful``), churn (``churner``), X's
+suspension of the follower's account (``ignore``), the follower's deactivation of it and leaving
 (``withdrawn``), the brand's VIPs and customers (``high_value``: always worth a look), the
 authenticity model (``spam``); then from the score thresholds (the brand's own, where it set
 them). No I/O, no wall clock: "now" is the event's own time. The brand's signals come from
 :mod:`services.scorer.brand`.
+
+The account's states come after the verdicts that hold whatever X does (the brand's own, and
+churn: a churner suspended is still one when the suspension is lifted, and stays one meanwhile
+instead of moving to ``ignore`` and back), and before everything that could push the follower: no
+one can follow back a suspended or deactivated account. A suspension is ``ignore``, not ``spam``: X
+suspends for spam and platform manipulation, but also an account it believes hacked; it is never
+pushed (the notifier retracts a push by its reason, :data:`SUSPENDED_RULE`). A deactivation is
+``withdrawn``: the follower left X (for now: a reactivation within X's window, like a lifted
+suspension, decides again as usual).
 
 Authenticity comes from the fitted model of :mod:`services.scorer.authenticity`: the class is
 ``spam`` when its bot probability reaches the artefact's threshold (``ScoringRules.spam_probability``
@@ -109,6 +119,15 @@ def _authenticity(assessment: Assessment, rules: ScoringRules) -> list[Reason]:
 
 BEGGING_RULE = "begs_for_follow_back"  # the reason of a follower who is spam because they beg
 BLOCKED_RULE = "blocked_by_brand"  # the reason of a follower who is harmful because the brand blocks them
+SUSPENDED_RULE = "suspended_by_platform"  # ... who is ignored because X suspended their account
+DEACTIVATED_RULE = "account_deactivated"  # ... who is withdrawn because they deactivated their account
+# The account states on X a decision may rest on, by the reason of their hard rule.
+ACCOUNT_STATES = {SUSPENDED_RULE: "suspended", DEACTIVATED_RULE: "deactivated"}
+
+
+def account_state(decision: Decision) -> str | None:
+    """The account's state on X a decision rests on (``suspended``, ``deactivated``), or None."""
+    return next((ACCOUNT_STATES[r.signal] for r in decision.reasons if r.signal in ACCOUNT_STATES), None)
 
 
 # A begging phrase the profile refuses ("I don't follow back", "never ask me to follow back",
@@ -128,6 +147,11 @@ def _begging_text(profile: Profile) -> str | None:
         if not _REFUSAL.search(text[max(0, match.start() - 60) : match.start()]):
             return match.group(0)
     return None
+
+
+def _state_reason(signal: str, since: datetime, detail: str) -> Reason:
+    """The account's state on X as a hard rule's reason: no points, its value since when."""
+    return Reason(signal=signal, value=since.isoformat(), contribution=0, detail=detail)
 
 
 def _threshold(assessment: Assessment, rules: ScoringRules) -> float:
@@ -278,6 +302,14 @@ def score(
             )
         )
         cls = DecisionClass.CHURNER
+    elif rel.suspended_at is not None:  # (a 'suspended' event, until an 'unsuspended' one or a new follow)
+        reasons.append(_state_reason(SUSPENDED_RULE, rel.suspended_at, "not available on X (suspended)"))
+        cls = DecisionClass.IGNORE
+    elif rel.deactivated_at is not None:  # (a 'deactivated' event, until a 'reactivated' one or a new follow)
+        reasons.append(
+            _state_reason(DEACTIVATED_RULE, rel.deactivated_at, "not available on X (deactivated)")
+        )
+        cls = DecisionClass.WITHDRAWN
     elif not rel.following:  # (a late unfollow older than a settled follow changed nothing: still following)
         cls = DecisionClass.WITHDRAWN
     elif view.always_worth_a_look:
@@ -335,6 +367,10 @@ class Current:
     # decisions kept the type; then only an older instant counts as older).
     event_type: EventType | None = None
     event_id: str | None = None
+    # The account's state on X it rests on (:func:`account_state`): a suspension moves neither the
+    # class of an ``ignore`` follower nor the score, and must still be recorded (the notifier retracts
+    # the push such a follower may keep, and refuses Follow back).
+    account_state: str | None = None
 
     @classmethod
     def after(cls, previous: Current | None, decision: Decision) -> Current:
@@ -347,6 +383,7 @@ class Current:
             decision.occurred_at,
             decision.event_type,
             decision.event_ids[0] if decision.event_ids else None,
+            account_state(decision),
         )
 
     def newer_than(self, annotated: AnnotatedEvent) -> bool:
@@ -410,10 +447,13 @@ def next_decision(
 ) -> Decision | None:
     """The decision to record for this event, or None when nothing changes.
 
-    A new version is recorded when the class or the score moves. An event about someone who is
-    not a follower and was never decided on (an interaction from a stranger) records nothing.
+    A new version is recorded when the class or the score moves, or the account's state on X the
+    class rests on (:func:`account_state`: ``ignore`` while suspended is ``ignore`` too). An event
+    about someone who is not a follower and was never decided on (an interaction from a stranger)
+    records nothing.
 
-    Nor does a block of someone never decided on (nothing to take back).
+    Nor does a block of someone never decided on (nothing to take back), nor X's suspension of their
+    account (a deactivation is ``withdrawn``, like leaving).
 
     Nor does an event whose annotation describes the relationship as of a place in event time
     before the event the latest version stands for (:class:`Current`: decided on, or scored the
@@ -429,10 +469,16 @@ def next_decision(
         return None
     decision = score(annotated, rules, brand)
     if current is None:
-        # Nobody to take back: one who left, or whom the brand blocked, before any decision.
-        if decision.decision_class is DecisionClass.WITHDRAWN or annotated.relationship.blocked_at:
+        # Nobody to take back: one who left (or deactivated their account), whom the brand blocked, or
+        # whose account X suspended, before any decision.
+        rel = annotated.relationship
+        if decision.decision_class is DecisionClass.WITHDRAWN or rel.blocked_at or rel.suspended_at:
             return None
         return decision
-    if current.decision_class is decision.decision_class and current.score == decision.score:
+    if (
+        current.decision_class is decision.decision_class
+        and current.score == decision.score
+        and current.account_state == account_state(decision)
+    ):
         return None
     return decision

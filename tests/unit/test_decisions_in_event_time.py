@@ -158,6 +158,31 @@ def test_whatever_the_arrival_order_of_the_brands_follows_and_unfollows_the_late
     shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3, acts=WITH_BRANDS_FOLLOWS))
 
 
+# X's suspensions and the follower's deactivations too (ignore and withdrawn while they hold), beside
+# the brand's blocks.
+WITH_ACCOUNT_STATES = [*WITH_BLOCKS, "suspended", "unsuspended", "deactivated", "reactivated"]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_whatever_the_arrival_order_of_suspensions_and_deactivations_the_latest_decision_is_event_times(
+    block: int,
+) -> None:
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, acts=WITH_ACCOUNT_STATES))
+    shuffled_within_grace(block, lambda seed: history(seed, WITHIN, instants=3, acts=WITH_ACCOUNT_STATES))
+
+
+def test_a_suspension_delivered_after_the_like_it_came_before_leaves_the_follower_ignored() -> None:
+    follow, suspension, like = (
+        one("f", "follow", timedelta(0)),
+        one("s", "suspended", timedelta(minutes=5)),
+        one("l", "interaction", timedelta(minutes=10)),
+    )
+    versions: list[str] = []
+    assert live([follow, like, suspension], versions) == replay([follow, suspension, like])
+    assert live([follow, like, suspension])["brand"][0] == "ignore"
+    assert versions[-1] == "ignore"
+
+
 def test_a_block_delivered_after_the_like_it_came_before_leaves_the_follower_harmful() -> None:
     follow, block, like = (
         one("f", "follow", timedelta(0)),

@@ -29,7 +29,19 @@ DECIDING = {
     "churner": ("churn",),
     "harmful": ("blocked_by_brand", "blocked_account", "blocked_term"),
     "spam": ("begs_for_follow_back", "bot_probability"),
+    "ignore": ("suspended_by_platform",),
+    "withdrawn": ("account_deactivated",),
 }
+# The follower's account state on X, by the reason of the hard rule that says it, as the page's badge
+# names it: the class alone (ignore, withdrawn) does not say why.
+ACCOUNT_STATES = {
+    "suspended_by_platform": "not available on X",
+    "account_deactivated": "not available on X",
+}  # (X: compliance data is not to be shown as such: neither says which)
+
+
+def account_state(reasons: list[dict[str, Any]]) -> str | None:
+    return next((ACCOUNT_STATES[s] for r in reasons if (s := r.get("signal")) in ACCOUNT_STATES), None)
 
 
 def deciding_first(cls: str, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -158,7 +170,9 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
         row["profile"] = row["profile"] or {}
         row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
         row["erased"] = row["follower_id"] in forgotten
-        row["can_follow_back"] = row["class"] not in RETRACTING  # (as actions.perform refuses it)
+        row["account_state"] = account_state(row["reasons"])
+        # (as actions.perform refuses it: a suspended follower is ignore, the one ignore refused)
+        row["can_follow_back"] = row["class"] not in RETRACTING and row["account_state"] is None
         row["decided"] = decided_how(row["decided_by"], row["decided_via"])  # "by ana", "on X"
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
