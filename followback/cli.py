@@ -86,6 +86,10 @@ def run(
 
     settings = load_settings()
     if service == "all":
+        # Every service's problems at once, before any starts: each child said only its own, and the
+        # first to exit stopped the others before they could (one fix and restart per problem).
+        with settings_safe():
+            settings.require_safe(*runner.SERVICES)
         raise typer.Exit(runner.run_all(settings))
     if service not in runner.SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(runner.SERVICES)}, all")

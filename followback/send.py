@@ -112,6 +112,17 @@ def events_url(url: str) -> str:
     return url
 
 
+def _what_to_do(status: int, token: str | None) -> str:
+    """The fix of a refusal the sender can fix itself: a 401 said only "a bearer token is required",
+    and where to give one (an option and a variable of ``send``, not ingest's own setting) was in
+    ``--help`` alone."""
+    if status != 401:
+        return ""
+    if token is None:
+        return "(give one of ingest's FOLLOWBACK_INGEST__TOKENS with --token or FOLLOWBACK_TOKEN) "
+    return "(the token given with --token or FOLLOWBACK_TOKEN is not one of ingest's tokens) "
+
+
 @dataclass(frozen=True)
 class _Unreadable:
     reason: str
@@ -146,6 +157,7 @@ def send(
             if response.status_code != 202:  # (what went before is in the log: say how far it got)
                 raise RuntimeError(
                     f"ingest answered {response.status_code}: {response.text[:500]} "
+                    f"{_what_to_do(response.status_code, token)}"
                     f"({report.accepted} event(s) of the file were accepted before this batch; sending "
                     "the file again is harmless: event ids are idempotent)"
                 )

@@ -31,7 +31,7 @@ def _password(from_stdin: bool) -> str:
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_LENGTH:
-        raise typer.BadParameter(f"use at least {MIN_LENGTH} characters")
+        raise typer.BadParameter(f"use at least {MIN_LENGTH} characters", param_hint="the password")
     return password
 
 

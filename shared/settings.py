@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -195,6 +196,11 @@ class HttpSettings(BaseModel):
     notifier_port: int = 8084
 
 
+# The review queue's stored password form (services/notifier/passwords.py): scrypt, its cost
+# parameters, then salt and hash in URL-safe base64.
+PASSWORD_HASH = re.compile(r"scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+")
+
+
 class NotifierSettings(BaseModel):
     """The notifier: delivery of pushes, the review queue's web sessions and users, SMTP."""
 
@@ -249,6 +255,20 @@ class NotifierSettings(BaseModel):
         default=900.0, gt=0, description="The window failed logins are counted in (and refused for)."
     )
 
+    @field_validator("users")
+    @classmethod
+    def _password_hashes(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """Each value a hash as ``followback user hash`` prints it. Anything else (a password typed
+        in, or a hash whose ``$16384$8$1`` a shell's double quotes expanded to ``6384``) was taken
+        without a word, and that user's every login was "Wrong user name or password"."""
+        bad = sum(not PASSWORD_HASH.fullmatch(hashed.get_secret_value()) for hashed in users.values())
+        if bad:  # (counted, not named: the message names no user, as for every value of this variable)
+            raise ValueError(
+                f"{bad} of its {len(users)} value(s) not a password hash: give what `followback user hash` "
+                "prints (in a shell, in single quotes: double quotes expand its $ signs)"
+            )
+        return users
+
 
 ENVIRONMENTS = ("development", "production")
 
@@ -295,9 +315,9 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
-    def production_problems(self, service: str | None = None) -> list[str]:
+    def production_problems(self, *services: str) -> list[str]:
         """What would make this configuration unsafe in production (nothing outside production),
-        for ``service`` too when given (ingest needs its tokens, the notifier its session secret).
+        for the ``services`` named too (ingest needs its tokens, the notifier its session secret).
 
         Defaults are for a developer's machine: a password-less local database, short secrets.
         Production must bring its own, from the environment.
@@ -305,9 +325,9 @@ class Settings(BaseSettings):
         if not self.production:
             return []
         problems = []
-        if service == "ingest" and not self.ingest.tokens:
+        if "ingest" in services and not self.ingest.tokens:
             problems.append("FOLLOWBACK_INGEST__TOKENS must be set in production")
-        if service == "notifier" and self.notifier.session_secret is None:
+        if "notifier" in services and self.notifier.session_secret is None:
             problems.append("FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set in production")
         if not urlsplit(self.postgres.dsn.get_secret_value()).password:
             problems.append("FOLLOWBACK_POSTGRES__DSN has no password")
@@ -317,12 +337,18 @@ class Settings(BaseSettings):
         secret = self.ingest.x_consumer_secret
         if secret is not None and len(secret.get_secret_value()) < 16:
             problems.append("FOLLOWBACK_INGEST__X_CONSUMER_SECRET is shorter than 16 characters")
+        # The key the review queue's cookies are signed with: a short one (any length was taken, one
+        # character too) can be found offline from one cookie, and cookies then signed at will (a
+        # session kept past its expiry, say).
+        session = self.notifier.session_secret
+        if session is not None and len(session.get_secret_value()) < 16:
+            problems.append("FOLLOWBACK_NOTIFIER__SESSION_SECRET is shorter than 16 characters")
         return problems
 
-    def require_safe(self, service: str | None = None) -> None:
-        """Refuse to start with an unsafe production configuration, naming every problem (of
-        ``service`` too) at once."""
-        if problems := self.production_problems(service):
+    def require_safe(self, *services: str) -> None:
+        """Refuse to start with an unsafe production configuration, naming every problem (of the
+        ``services`` named too) at once."""
+        if problems := self.production_problems(*services):
             raise InsecureConfigurationError("; ".join(problems))
 
     def topic(self, name: str) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from followback import runner
+from followback.cli import app
 from services.ingest.app import create_app as ingest_app
 from services.notifier.app import create_app as notifier_app
 from services.scorer.app import create_app as scorer_app
 from shared.settings import (
     IngestSettings,
     InsecureConfigurationError,
+    NotifierSettings,
     PostgresSettings,
     Settings,
 )
@@ -57,3 +66,46 @@ def test_a_service_names_its_own_missing_secrets_with_the_rest_at_once() -> None
         notifier_app(Settings(env="production"))
     assert "no password" in str(notifier.value)
     assert "FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set" in str(notifier.value)
+
+
+def test_a_short_session_secret_is_refused_in_production() -> None:
+    """helper-64: FOLLOWBACK_NOTIFIER__SESSION_SECRET=x started the notifier in production (the
+    tokens and the X consumer secret needed 16 characters, the key that signs sessions any)."""
+    notifier = NotifierSettings(session_secret=SecretStr("x"))
+    short = Settings(env="production", postgres=SAFE_DSN, notifier=notifier)
+    assert short.production_problems("notifier") == [
+        "FOLLOWBACK_NOTIFIER__SESSION_SECRET is shorter than 16 characters"
+    ]
+    with pytest.raises(InsecureConfigurationError, match="SESSION_SECRET is shorter than 16"):
+        notifier_app(short)
+    long_enough = Settings(
+        env="production", postgres=SAFE_DSN, notifier=NotifierSettings(session_secret=SecretStr("s" * 16))
+    )
+    assert long_enough.production_problems("notifier") == []
+
+
+def test_run_all_names_every_services_problem_at_once_and_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """helper-64: ``followback run all`` started the four services, each checked its own settings,
+    and the first to exit stopped the others: the operator read one problem a start (the DSN's,
+    then the notifier's secret, then ingest's tokens)."""
+    spawned: list[object] = []
+
+    def spawn(services: Sequence[str]) -> list[subprocess.Popen[bytes]]:
+        spawned.append(services)  # (children that end at once, so a run that starts ends too)
+        return [subprocess.Popen([sys.executable, "-c", "pass"]) for _ in services]
+
+    monkeypatch.setattr(runner, "spawn", spawn)
+    for name in [n for n in os.environ if n.startswith("FOLLOWBACK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FOLLOWBACK_ENV", "production")
+
+    result = CliRunner().invoke(app, ["run", "all"])
+
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "FOLLOWBACK_POSTGRES__DSN has no password" in said
+    assert "FOLLOWBACK_INGEST__TOKENS must be set" in said
+    assert "FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set" in said
+    assert spawned == []

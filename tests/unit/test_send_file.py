@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from followback.cli import app
 from followback.send import _Unreadable, events_url, read_items
+from tests.receivers import WebhookReceiver
 from tests.support import T0, event
 
 
@@ -97,3 +99,23 @@ def test_a_rejection_names_the_line_of_the_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["send", str(path), "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1, result.output
     assert "rejected line 3: occurred_at" in result.output
+
+
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        (None, "give one of ingest's FOLLOWBACK_INGEST__TOKENS with --token or FOLLOWBACK_TOKEN"),
+        ("a-wrong-token-0123456789", "the token given with --token or FOLLOWBACK_TOKEN is not one of"),
+    ],
+)
+def test_a_refused_token_says_how_send_takes_one(token: str | None, said: str, tmp_path: Path) -> None:
+    """helper-64: against a production ingest, send said only "ingest answered 401: a bearer token is
+    required"; its --token and FOLLOWBACK_TOKEN were in --help alone, not in the README."""
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps(event("e1", "follow", "42", T0)) + "\n", encoding="utf-8")
+    with WebhookReceiver(failures=1, fail_status=401) as ingest:
+        result = CliRunner().invoke(
+            app, ["send", str(path), "--url", ingest.url("/v1/events")], env={"FOLLOWBACK_TOKEN": token}
+        )
+    assert result.exit_code == 1
+    assert said in " ".join(result.output.split())

@@ -165,3 +165,20 @@ def test_a_dsn_whose_port_is_no_port_is_refused_in_one_line(port: str) -> None:
 def test_a_dsn_with_good_ports_or_none_is_taken(dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWBACK_POSTGRES__DSN", dsn)
     assert load_settings().postgres.dsn.get_secret_value() == dsn
+
+
+def test_a_users_value_that_is_no_password_hash_is_refused_by_name() -> None:
+    """helper-64: a hash given in a shell's double quotes (``$16384$8$1`` expanded to ``6384``) or a
+    password typed in was taken without a word; that user's every login was "Wrong user name or
+    password"."""
+    good = "scrypt$16384$8$1$T6x3EjV74Y5Q4NNwL173PQ$5RB0ptt68ChWjBTZypy87LYRm4uCMxGTWLXPL3KihPk"
+    expanded = "scrypt6384RB0ptt68ChWjBTZypy87LYRm4uCMxGTWLXPL3KihPk"
+    users = f'{{"ana": "{good}", "bob": "{expanded}", "cy": "hunter2-hunter2"}}'
+    result = _run(["status", "--once"], {"FOLLOWBACK_NOTIFIER__USERS": users})
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "FOLLOWBACK_NOTIFIER__USERS: 2 of its 3 value(s) not a password hash" in said
+    assert "followback user hash" in said
+    assert "hunter2" not in said
+    assert "6384RB0" not in said
+    assert load_settings(notifier={"users": {"ana": good}}).notifier.users["ana"].get_secret_value() == good

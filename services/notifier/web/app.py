@@ -69,6 +69,18 @@ def signer_for(settings: Settings) -> Signer:
     return Signer(key, settings.notifier.session_max_age_s, secure=settings.production)
 
 
+def no_cookie_text(production: bool) -> str:
+    """Why a login came without the cookie the login page set. In production the cookie is Secure,
+    so a browser keeps it from a queue opened over plain HTTP (other than on the machine itself):
+    "The form expired. Please try again." was said, on every try, for ever."""
+    fix = (
+        "open the review queue over HTTPS (its cookies are Secure in production) and allow cookies"
+        if production
+        else "allow cookies for this site"
+    )
+    return f"Your browser sent no session cookie: {fix}, then try again."
+
+
 def score_text(score: float) -> str:
     """A score as the queue shows it: to the tenth, cut rather than rounded, so it never reads as a
     threshold it is below (69.96 under a high-value threshold of 70 read "70 · worth following")."""
@@ -149,6 +161,8 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
             return login_form(request)
         form = await _form(request)
         session = session_of(request)
+        if COOKIE not in request.cookies:  # (see no_cookie_text)
+            return login_form(request, 403, no_cookie_text(settings.production))
         if form is None or session is None or not session.csrf_matches(form.get("csrf")):
             return login_form(request, 403, "The form expired. Please try again.")
         name, password = form.get("username", "").strip()[:100], form.get("password", "")
