@@ -329,6 +329,14 @@ class Settings(BaseSettings):
             problems.append("FOLLOWBACK_INGEST__TOKENS must be set in production")
         if "notifier" in services and self.notifier.session_secret is None:
             problems.append("FOLLOWBACK_NOTIFIER__SESSION_SECRET must be set in production")
+        # Every push links to the review queue: without its address they linked to the notifier's
+        # own host and port (http://127.0.0.1:8084 in the image), which no one at the brand can open,
+        # and over plain HTTP its Secure session cookie never comes back, so no one can log in.
+        if "notifier" in services and urlsplit(self.notifier.public_url.strip()).scheme.lower() != "https":
+            problems.append(
+                "FOLLOWBACK_NOTIFIER__PUBLIC_URL must be the review queue's https:// address in production"
+                " (pushes link to it)"
+            )
         if not urlsplit(self.postgres.dsn.get_secret_value()).password:
             problems.append("FOLLOWBACK_POSTGRES__DSN has no password")
         short = [t for t in self.ingest.tokens if len(t.get_secret_value()) < 16]

@@ -24,6 +24,7 @@ from shared.settings import (
     Settings,
 )
 
+QUEUE = "https://queue.brand.example"
 SAFE_DSN = PostgresSettings(dsn=SecretStr("postgresql://fb:a-long-password@db:5432/followback"))
 
 
@@ -71,7 +72,7 @@ def test_a_service_names_its_own_missing_secrets_with_the_rest_at_once() -> None
 def test_a_short_session_secret_is_refused_in_production() -> None:
     """helper-64: FOLLOWBACK_NOTIFIER__SESSION_SECRET=x started the notifier in production (the
     tokens and the X consumer secret needed 16 characters, the key that signs sessions any)."""
-    notifier = NotifierSettings(session_secret=SecretStr("x"))
+    notifier = NotifierSettings(session_secret=SecretStr("x"), public_url=QUEUE)
     short = Settings(env="production", postgres=SAFE_DSN, notifier=notifier)
     assert short.production_problems("notifier") == [
         "FOLLOWBACK_NOTIFIER__SESSION_SECRET is shorter than 16 characters"
@@ -79,9 +80,28 @@ def test_a_short_session_secret_is_refused_in_production() -> None:
     with pytest.raises(InsecureConfigurationError, match="SESSION_SECRET is shorter than 16"):
         notifier_app(short)
     long_enough = Settings(
-        env="production", postgres=SAFE_DSN, notifier=NotifierSettings(session_secret=SecretStr("s" * 16))
+        env="production",
+        postgres=SAFE_DSN,
+        notifier=NotifierSettings(session_secret=SecretStr("s" * 16), public_url=QUEUE),
     )
     assert long_enough.production_problems("notifier") == []
+
+
+@pytest.mark.parametrize("public_url", ["", "http://queue.brand.example", "queue.brand.example", "  "])
+def test_production_needs_the_review_queues_https_address_for_the_links_of_pushes(public_url: str) -> None:
+    """Unset, pushes linked to the notifier's own host and port (http://127.0.0.1:8084 in the image),
+    which no one at the brand can open; over plain HTTP the queue's Secure cookie never comes back,
+    so no one could log in from a push's link either."""
+    notifier = NotifierSettings(session_secret=SecretStr("s" * 16), public_url=public_url)
+    settings = Settings(env="production", postgres=SAFE_DSN, notifier=notifier)
+    assert settings.production_problems("notifier") == [
+        "FOLLOWBACK_NOTIFIER__PUBLIC_URL must be the review queue's https:// address in production"
+        " (pushes link to it)"
+    ]
+    assert settings.production_problems("scorer") == []  # (the notifier's alone)
+    assert Settings(env="development", notifier=notifier).production_problems("notifier") == []
+    with pytest.raises(InsecureConfigurationError, match="PUBLIC_URL must be the review queue's https"):
+        notifier_app(settings)
 
 
 def test_run_all_names_every_services_problem_at_once_and_starts_nothing(
