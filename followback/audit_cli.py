@@ -95,7 +95,7 @@ def export(
         raise typer.BadParameter(f"no such directory: {file.parent}")
     settings = load_settings()
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, int]:
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("exporting the event log", total=None)
             return await eventlog.export_range(
@@ -108,10 +108,15 @@ def export(
 
     with kafka_reached(settings), _topic_exists():
         try:
-            written, read = asyncio.run(run())
+            written, read, not_events = asyncio.run(run())
         except OSError as unwritable:  # (the broker's errors are not OSErrors: see kafka_reached)
             err.print(f"error: cannot write {file}: {unwritable}")
             raise typer.Exit(1) from None
+    if not_events:  # (replay warns of them too: an auditor should not have to find them there)
+        err.print(
+            f"note: {not_events} record(s) of the topic are no event (they went to the dead-letter topic "
+            "when they arrived): left out of the file"
+        )
     if not written:
         err.print("note: no event of the log matched: the file holds none")
     elif since is not None or account is not None:
@@ -127,7 +132,7 @@ def export(
             f"note: the file holds {follower}'s events alone: a replay of it decides {follower} as a "
             "replay of the whole log does (unless another follower used one of its event ids first)"
         )
-    _json_line({"file": str(file), "events": written, "read": read})
+    _json_line({"file": str(file), "events": written, "read": read, "not_events": not_events})
 
 
 def _config_choice(config: str, account: str | None) -> int | str:

@@ -195,22 +195,29 @@ async def export_range(
     path: Path,
     on_total: Callable[[int], None] | None = None,
     on_read: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Stream the events topic's events inside ``window`` to an export file at ``path`` (see
     :func:`write_export`), holding one batch at a time however long the log; ``on_read`` hears
-    how many more events were read, every thousand. Returns the events written and read."""
-    written = read = 0
+    how many more records were read, every thousand. Returns the events written and read, and the
+    records of the topic that are no event (left out: they went to the dead-letter topic live)."""
+    written = read = not_events = 0
     with export_file(path) as handle:
-        async for record in from_kafka(settings, on_total):
-            read += 1
-            if window.holds(record.event):
-                handle.write(record.raw + b"\n")
-                written += 1
-            if on_read and read % 1000 == 0:
-                on_read(1000)
-    if on_read and read % 1000:
-        on_read(read % 1000)
-    return written, read
+        async for values in raw_from_kafka(settings, on_total):
+            for value in values:
+                try:
+                    event = Event.model_validate_json(value)
+                except ValidationError:
+                    not_events += 1
+                else:
+                    read += 1
+                    if window.holds(event):
+                        handle.write(value + b"\n")
+                        written += 1
+                if on_read and (read + not_events) % 1000 == 0:  # (the total counts every record)
+                    on_read(1000)
+    if on_read and (read + not_events) % 1000:
+        on_read((read + not_events) % 1000)
+    return written, read, not_events
 
 
 def describe(path: Path) -> dict[str, object]:

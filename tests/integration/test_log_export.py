@@ -59,7 +59,9 @@ async def test_export_writes_the_raw_bytes_of_the_events_in_the_range_and_accoun
         "file": str(path),
         "events": len(wanted),
         "read": len(events),
+        "not_events": 1,
     }
+    assert "1 record(s) of the topic are no event" in " ".join(done.stderr.split())
     with gzip.open(path, "rb") as handle:
         lines = handle.read().splitlines()
     # The bytes as produced (each follower's events in its partition's order, so in log order).

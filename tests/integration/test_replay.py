@@ -241,7 +241,7 @@ async def test_one_followers_replay_reads_its_shard_and_finds_what_the_whole_rep
 
     # Its events alone, exported: the file replays that follower as the whole log does.
     path = tmp_path / "one.ndjson.gz"
-    written, read = await eventlog.export_range(settings, Window(follower=changed[0]), path)
+    written, read, _ = await eventlog.export_range(settings, Window(follower=changed[0]), path)
     assert (written, read) == (sum(r.event.follower.id == changed[0] for r in records), len(records))
     from_file = await sharded_replay(settings, db, Window(follower=changed[0]), 2, path, replay.LATEST)
     assert from_file.differences == [d for d in whole.differences if d.follower_id == changed[0]]
