@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from services.notifier import profiles
 from services.notifier.web import listing
+from shared import accounts
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +187,26 @@ async def test_interactions_give_each_relationship_its_newest_five_and_its_count
     assert (await profiles.interactions(conn, [("brand", "fan")], per_follower=2))[
         ("brand", "fan")
     ].total == 8
+
+
+async def test_each_row_carries_its_brands_zone_from_its_newest_configuration(
+    conn: asyncpg.Connection,
+) -> None:
+    """The page's times are on each brand's clock: its newest configuration's zone (an older version's
+    is history), UTC for a brand with none or with a stored zone this machine does not know."""
+    await accounts.save(conn, "ny", accounts.AccountConfig(timezone="Europe/Paris"), "test")
+    await accounts.save(conn, "ny", accounts.AccountConfig(timezone="America/New_York"), "test")
+    await conn.execute(  # stored by a machine whose tz database knew it: this one does not
+        "INSERT INTO account_configs (account_id, version, config) VALUES ('elsewhere', 1, $1::text::jsonb)",
+        json.dumps({"timezone": "Mars/Olympus_Mons"}),
+    )
+    for account in ("ny", "plain", "elsewhere"):
+        await add_item(conn, account, "f1")
+        await add_item(conn, account, "f2")
+    page = await listing.queue_page(conn, listing.Filters(), 10)
+    assert {(r["account_id"], r["follower_id"]): r["zone"] for r in page.rows} == {
+        ("ny", "f1"): ZoneInfo("America/New_York"), ("ny", "f2"): ZoneInfo("America/New_York"),
+        ("plain", "f1"): UTC, ("plain", "f2"): UTC,
+        ("elsewhere", "f1"): UTC, ("elsewhere", "f2"): UTC,
+    }  # fmt: skip
+    assert (await listing.queue_page(conn, listing.Filters(account="nobody"), 10)).rows == []

@@ -13,7 +13,7 @@ from services.notifier.actions import followed_back_event
 from services.notifier.review_items import decided_how
 from shared.events import Event
 from tests.support import T0, event
-from tests.unit.test_queue_page import render_row
+from tests.unit.test_queue_page import page_text, render_row
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
 BRAND = {"id": "3001969357", "screen_name": "brand"}
@@ -60,7 +60,7 @@ def test_the_audit_id_derives_from_the_event_and_the_queue_says_on_x() -> None:
 
 
 def _render(**row: Any) -> str:
-    return render_row(**{"state": "followed_back", "decided_by": "x", "decided_at": T0, **row})
+    return page_text(render_row(**{"state": "followed_back", "decided_by": "x", "decided_at": T0, **row}))
 
 
 def test_the_queue_page_says_who_followed_back_where() -> None:

@@ -14,6 +14,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -87,6 +88,32 @@ def score_text(score: float) -> str:
     return f"{math.floor(round(score * 10, 6)) / 10:.1f}"
 
 
+def local_time(at: datetime | None, zone: tzinfo | None = None) -> str:
+    """An instant as the queue shows it: on the clock of the row's brand (``zone``, its newest
+    configuration's ``timezone``), named by that zone's abbreviation or offset for that instant
+    (``2026-11-27 22:12 EST``; ``EDT`` in summer), so a New York team never reads UTC as its own."""
+    if at is None:
+        return ""
+    return f"{at.astimezone(zone or UTC):%Y-%m-%d %H:%M %Z}"
+
+
+def utc_iso(at: datetime | None) -> str:
+    """An instant for machines (a ``<time datetime>``): UTC, whatever the brand's zone."""
+    return "" if at is None else f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def environment() -> Environment:
+    """The queue's templates: autoescaped, with the filters its pages use (the tests render with it)."""
+    templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
+    )
+    templates.filters["urlencode_query"] = lambda params: urlencode(params)
+    templates.filters["score"] = score_text
+    templates.filters["local_time"] = local_time
+    templates.filters["utc_iso"] = utc_iso
+    return templates
+
+
 def _safe_back(value: str | None) -> str:
     """A same-site path to return to; anything else (another host, a scheme) goes home."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
@@ -121,11 +148,7 @@ def create_web_app(settings: Settings, state: WebState) -> Starlette:
     signer = signer_for(settings)
     n = settings.notifier
     throttle = LoginThrottle(n.login_max_failures, n.login_max_failures_per_address, n.login_window_s)
-    templates = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
-    )
-    templates.filters["urlencode_query"] = lambda params: urlencode(params)
-    templates.filters["score"] = score_text
+    templates = environment()
 
     def pool() -> asyncpg.Pool:
         if state.pool is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import tzinfo
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ import asyncpg
 from services.notifier import profiles
 from services.notifier.retraction import RETRACTING
 from services.notifier.review_items import decided_how
+from shared import accounts as account_configs
 from shared.erasures import erased_followers
 
 CLASSES = ("high_value", "worth_following", "any")
@@ -166,6 +168,7 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
     found = [dict(row) for row in rows]
     seen = await profiles.interactions(conn, [(r["account_id"], r["follower_id"]) for r in found])
     forgotten = await erased_followers(conn, {r["follower_id"] for r in found})
+    zones = await brand_zones(conn, {r["account_id"] for r in found})
     for row in found:
         row["profile"] = row["profile"] or {}
         row["reasons"] = deciding_first(row["class"], row["reasons"] or [])
@@ -175,7 +178,20 @@ async def queue_page(conn: asyncpg.Connection, filters: Filters, size: int) -> P
         row["can_follow_back"] = row["class"] not in RETRACTING and row["account_state"] is None
         row["decided"] = decided_how(row["decided_by"], row["decided_via"])  # "by ana", "on X"
         row["interactions"] = seen.get((row["account_id"], row["follower_id"]))
+        row["zone"] = zones[row["account_id"]]  # the clock the row's times are shown on
     return Page(rows=found, total=int(total), pages=max(1, -(-int(total) // size)))
+
+
+async def brand_zones(conn: asyncpg.Connection, brands: Iterable[str]) -> dict[str, tzinfo]:
+    """The time zone of each brand account, as its digests read it: its newest configuration's
+    ``timezone`` (UTC without one, or for a zone unknown here: ``shared.accounts.zone_of``). One
+    query for the page's accounts (by the primary key of ``account_configs``), not one per row."""
+    wanted = sorted(set(brands))
+    newest = await account_configs.latest(conn, wanted) if wanted else {}
+    return {
+        brand: account_configs.zone_of(config.config if (config := newest.get(brand)) else None)
+        for brand in wanted
+    }
 
 
 async def accounts(conn: asyncpg.Connection) -> list[str]:
