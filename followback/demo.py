@@ -69,7 +69,10 @@ def print_summary(summary: Summary, personas: dict[str, str], seconds: float, ev
         f"{events} events in {seconds:.1f}s; {summary.relationships} relationships, "
         f"{summary.decision_rows} decision rows, {summary.churners} churners, "
         f"{summary.pushed} followers pushed to the review queue, {summary.retracted} retracted; "
-        f"{summary.followed_back_on_x} followed back on X, {summary.posts_erased} deleted posts erased."
+        f"{summary.followed_back_on_x} followed back on X, {summary.posts_erased} deleted posts erased; "
+        f"{summary.suspended_on_x + summary.deactivated_on_x} held back as not available on X "
+        f"({summary.suspended_on_x} suspended, {summary.deactivated_on_x} deactivated), "
+        f"{summary.unfollowed_back_on_x} unfollowed by the brand on X."
     )
     console.print(json.dumps(summary.as_dict()), soft_wrap=True, highlight=False)
 

@@ -38,7 +38,24 @@ accounts 1-48 hours after they follow (``blocked``), follows about 30% of the in
 X itself, 10 minutes to 2 days after they follow (``followed_back``, an id of X's kind: the review
 queue then shows them followed back "on X"), and about 10% of the engaged followers' mentions,
 replies and quotes are deleted by their author 1 hour to 3 days later (``deleted``, naming the
-post's event id).
+post's event id). Accounts also end on X, from a third random stream (so those draws stay too; the
+followers' unfollows below are added, every event without ``brand_acts`` stays as it was):
+
+* X suspends about 20% of the fake accounts the brand did not block, 2-6 days after they follow
+  (``suspended``, as the brand's tooling posts it from X's compliance data);
+* about 1% of the ordinary followers deactivate their account 1-10 days after following
+  (``deactivated``), and 2% block the brand, more than 7 days after following (a quicker one would
+  be a quick unfollow by the churn rules, which the churners stand for), so only those who followed
+  a week before the window ends: posted as ingest maps X's block of the brand, their ``unfollow``
+  and the brand's ``unfollowed_back`` at one instant;
+
+No clean-up of the brand's follow-backs (``unfollowed_back`` of someone it followed back on X): the
+demo posts two weeks at once, so the notifier would learn of such an unfollow before the follower's
+follow is decided, forget the follow-back, and push a follower the brand had followed and unfollowed
+on X (live, the item is decided "followed back on X" long before; see the README's limits).
+
+At the demo's seed, of 3,000 followers 77 are suspended (2.6%), 7 deactivate their account and 16
+block the brand (116 events more); of 1,000, 19, 2 and 7.
 """
 
 from __future__ import annotations
@@ -132,6 +149,7 @@ def generate_with_personas(
               for a in accounts}  # fmt: skip
     rows: list[tuple[datetime, int, Profile, _Step]] = []  # the int breaks ties in creation order
     brand_rng = random.Random(f"{seed}-brand")  # (its own stream: the followers' events stay the same)
+    ends_rng = random.Random(f"{seed}-ends")  # (and the ends' own: the brand's acts draw as before)
     deletes: dict[int, int] = {}  # a deletion's row -> the deleted post's row
     persona_of: dict[str, str] = {}
     taken: set[str] = set()
@@ -149,7 +167,9 @@ def generate_with_personas(
         for step in steps:
             rows.append((step[0], len(rows), profile, step))
         if brand_acts:
+            acted = len(rows)
             _brand_acts(brand_rng, persona, steps, profile, end, rows, deletes)
+            _ends_on_x(ends_rng, persona, steps[0], rows[acted:], profile, end, rows)
     rows.sort(key=lambda row: (row[0], row[1]))
     ids = {row[1]: f"sample-{seed}-{n}" for n, row in enumerate(rows)}
     events = [
@@ -192,6 +212,35 @@ def _brand_acts(
                 if at < end:
                     deletes[len(rows)] = post[1]
                     rows.append((at, len(rows), profile, (at, post[3][1], EventType.DELETED, None)))
+
+
+def _ends_on_x(
+    rng: random.Random,
+    persona: str,
+    follow: _Step,
+    acted: list[_Row],
+    profile: Profile,
+    end: datetime,
+    rows: list[_Row],
+) -> None:
+    """Suspensions, deactivations and blocks of the brand (module doc), after the brand's acts on this
+    follower (``acted``: a blocked fake is not suspended). Each is drawn whether or not it falls in
+    the window."""
+    first, account = follow[0], follow[1]
+    done = {row[3][2]: row[0] for row in acted}
+    ends: list[tuple[datetime, EventType]] = []
+    if persona == "spam" and EventType.BLOCKED not in done and rng.random() < 0.2:
+        ends.append((first + _uniform(rng, 2 * _DAY, 6 * _DAY), EventType.SUSPENDED))
+    elif persona == "ordinary":
+        draw = rng.random()
+        if draw < 0.01:
+            ends.append((first + _log_uniform(rng, _DAY, 10 * _DAY), EventType.DEACTIVATED))
+        elif draw < 0.03:  # (as the webhook maps a follower's block of the brand: their unfollow first)
+            at = first + _uniform(rng, 7 * _DAY + _HOUR, max(end - first, 7 * _DAY + 2 * _HOUR))
+            ends += [(at, EventType.UNFOLLOW), (at, EventType.UNFOLLOWED_BACK)]
+    for at, kind in ends:
+        if at < end:
+            rows.append((at, len(rows), profile, (at, account, kind, None)))
 
 
 def to_ndjson(events: Iterable[Event]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from followback import sample
 from followback.sample import (
     PERSONA_SHARES,
     generate,
@@ -289,10 +290,31 @@ def acting() -> Sample:
     return generate_with_personas(followers=3000, accounts=ACCOUNTS, seed=11, brand_acts=True)
 
 
+ENDS = (EventType.SUSPENDED, EventType.DEACTIVATED, EventType.UNFOLLOWED_BACK)
+
+
+def _ends(events: list[Event]) -> set[str]:
+    """The ids of the accounts' ends on X: suspensions, deactivations, the brand's unfollows, and the
+    follower's unfollows at or after the brand's (a block of the brand, an unfollow in return)."""
+    out: set[str] = set()
+    for rel in by_relationship(events).values():
+        unfollowed = [e.occurred_at for e in rel if e.type is EventType.UNFOLLOWED_BACK]
+        for event in rel:
+            if event.type in ENDS or (
+                event.type is EventType.UNFOLLOW and unfollowed and event.occurred_at >= unfollowed[0]
+            ):
+                out.add(event.event_id)
+    return out
+
+
 def _own(events: list[Event]) -> list[tuple[object, ...]]:
-    """The followers' own events, without the ids (numbered across the whole stream)."""
-    own = (EventType.FOLLOW, EventType.UNFOLLOW, EventType.INTERACTION)
-    return [(e.type, e.account_id, e.follower, e.interaction, e.occurred_at) for e in events if e.type in own]
+    """The followers' own events, without the ids (numbered across the whole stream) and the ends."""
+    own, ends = (EventType.FOLLOW, EventType.UNFOLLOW, EventType.INTERACTION), _ends(events)
+    return [
+        (e.type, e.account_id, e.follower, e.interaction, e.occurred_at)
+        for e in events
+        if e.type in own and e.event_id not in ends
+    ]
 
 
 def test_the_brands_acts_leave_the_followers_own_events_as_they_were(multi: Sample, acting: Sample) -> None:
@@ -336,3 +358,80 @@ def test_the_brand_blocks_spam_follows_influencers_back_and_engaged_followers_de
     assert 0.08 * spam < acts[(EventType.BLOCKED, "spam")] < 0.22 * spam
     assert 0.15 * influencers < acts[(EventType.FOLLOWED_BACK, "influencer")] < 0.45 * influencers
     assert acts[(EventType.DELETED, "engaged")] > 0
+
+
+def _read(events: list[Event]) -> list[tuple[object, ...]]:
+    """Each event as it reads without the ids (numbered across the stream): a deletion names its post
+    by the post's time."""
+    at = {e.event_id: e.occurred_at for e in events}
+    return [
+        (e.type, e.account_id, e.follower, e.interaction, e.occurred_at, e.deletes and at[e.deletes])
+        for e in events
+    ]
+
+
+def test_the_accounts_ends_leave_the_brands_earlier_acts_as_they_were(
+    acting: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sample, "_ends_on_x", lambda *args: None)
+    without, _ = generate_with_personas(followers=3000, accounts=ACCOUNTS, seed=11, brand_acts=True)
+    events, _ = acting
+    ends = _ends(events)
+    assert ends
+    assert _read([e for e in events if e.event_id not in ends]) == _read(without)
+
+
+def test_accounts_end_on_x_a_few_percent_and_as_x_and_the_brand_would(acting: Sample) -> None:
+    events, personas = acting
+    seen: Counter[tuple[str, str]] = Counter()
+    for (_, follower), rel in by_relationship(events).items():
+        persona, follow, kinds = personas[follower], rel[0], [e.type for e in rel]
+        for event in rel:
+            after = event.occurred_at - follow.occurred_at
+            if event.type is EventType.SUSPENDED:  # a fake the brand did not block, days after its follow
+                assert (persona, kinds) == ("spam", [EventType.FOLLOW, EventType.SUSPENDED])
+                assert timedelta(days=2) <= after < timedelta(days=6)
+                seen[("suspended", persona)] += 1
+            elif event.type is EventType.DEACTIVATED:
+                assert (persona, kinds) == ("ordinary", [EventType.FOLLOW, EventType.DEACTIVATED])
+                assert timedelta(days=1) <= after <= timedelta(days=10)
+                seen[("deactivated", persona)] += 1
+            elif event.type is EventType.UNFOLLOWED_BACK and persona == "ordinary":
+                # their block of the brand: their unfollow and the brand's at one instant, past a week
+                assert kinds == [EventType.FOLLOW, EventType.UNFOLLOW, EventType.UNFOLLOWED_BACK]
+                assert rel[1].occurred_at == event.occurred_at
+                assert after > timedelta(days=7)
+                seen[("blocked the brand", persona)] += 1
+            else:
+                assert event.type not in ENDS  # (no clean-up of the brand's follow-backs: module doc)
+    counts = Counter(personas.values())
+    # Measured at seed 11 (3,000 followers): about 90 of 600 fakes suspended, about 10 of 1,350
+    # ordinary followers deactivated and about 15 blocked the brand.
+    assert 0.05 * counts["spam"] < seen[("suspended", "spam")] < 0.25 * counts["spam"]
+    assert 0 < seen[("deactivated", "ordinary")] < 0.02 * counts["ordinary"]
+    assert 0 < seen[("blocked the brand", "ordinary")] < 0.03 * counts["ordinary"]
+    assert sum(seen.values()) < 0.06 * len(personas)
+
+
+def test_the_ends_make_no_churner_and_hold_the_follower_back(acting: Sample) -> None:
+    events, personas = acting
+    ends = _ends(events)
+    decided: Counter[tuple[EventType, DecisionClass]] = Counter()
+    for (_, follower), rel in fold(events).items():
+        if personas[follower] == "churner" or not any(e.event_id in ends for e, _ in rel):
+            continue
+        assert rel[-1][1].patterns == (), follower  # (an unfollow in return, a block past a week)
+        for event, annotation in rel:
+            if event.type is EventType.UNFOLLOWED_BACK:  # ends the brand's follow, not theirs
+                assert (annotation.following, annotation.followed_back_at) == (True, None)
+        # The brand's follow-backs and unfollows decide nothing: the follower's last event does.
+        event, annotation = [
+            (e, a) for e, a in rel if e.type not in (EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK)
+        ][-1]
+        decided[(event.type, score(AnnotatedEvent(event=event, relationship=annotation)).decision_class)] += 1
+    assert set(decided) <= {
+        (EventType.SUSPENDED, DecisionClass.IGNORE),  # held back: "not available on X"
+        (EventType.DEACTIVATED, DecisionClass.WITHDRAWN),
+        (EventType.UNFOLLOW, DecisionClass.WITHDRAWN),  # their block of the brand, or in return
+    }
+    assert {kind for kind, _ in decided} == {EventType.SUSPENDED, EventType.DEACTIVATED, EventType.UNFOLLOW}
