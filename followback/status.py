@@ -120,5 +120,6 @@ def measure(settings: Settings, interval: float = 1.0) -> Status:
         topic = settings.topic(WORK_TOPIC[service]) if service in WORK_TOPIC else None
         status.stages.append(StageStatus.of(service, second[service], first[service], interval, topic))
     for labels, value in (second["scorer"] or {}).get("followback_decisions_total", []):
-        status.decisions[labels["class"]] = value
+        if value:  # (the scorer exports every class from 0: "none yet" still says none was made)
+            status.decisions[labels["class"]] = value
     return status

@@ -64,9 +64,9 @@ class Settled(Totals):
     churn_ends: tuple[AwareDatetime, ...] = ()
     # The follow whose "retained" event was emitted (one per follow).
     retained_follow_at: AwareDatetime | None = None
-    # The newest move among them (a follow, an unfollow, or a block, suspension or deactivation or
-    # their lifting: services.churn.patterns.MOVES), whether or not it changed the tally (a follow
-    # while following does not): a late move older than it changes nothing.
+    # The newest move of the follow among them (a follow, an unfollow, a block or an unblock:
+    # services.churn.patterns.MOVES), whether or not it changed the tally (a follow while following
+    # does not): a late move older than it changes nothing.
     last_move_at: AwareDatetime | None = None
     # Event times of the unfollows that ended follows shorter than the minimum dwell (the newest
     # ``serial_glitches`` within the horizon): a mis-tap repeated that often is no glitch.
@@ -74,6 +74,11 @@ class Settled(Totals):
     # The newest of the brand's unfollows of the follower among them ('unfollowed_back'): a late
     # follow-back at or before it had ended by then, and is not taken for one standing.
     unfollowed_back_at: AwareDatetime | None = None
+    # The newest suspension or lifting of it among them, and the newest deactivation or reactivation
+    # (services.churn.patterns.STATES): a late one of the pair older than it changes nothing, and
+    # neither is a move of the follow (a late unfollow older than them still ends it).
+    suspension_moved_at: AwareDatetime | None = None
+    deactivation_moved_at: AwareDatetime | None = None
 
 
 # An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).

@@ -26,8 +26,12 @@ _TIMES = frozenset({
 })  # fmt: skip
 _SETTLED_ONLY = (
     "cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends", "unfollowed_back_at",
+    "suspension_moved_at", "deactivation_moved_at",
 )  # fmt: skip
-_SETTLED_TIMES = frozenset({"retained_follow_at", "last_move_at", "unfollowed_back_at", "through"})
+_SETTLED_TIMES = frozenset({
+    "retained_follow_at", "last_move_at", "unfollowed_back_at", "suspension_moved_at",
+    "deactivation_moved_at", "through",
+})  # fmt: skip
 assert Tally._fields == (*_TOTALS, *_SETTLED_ONLY)
 
 
@@ -125,6 +129,8 @@ def to_rel(state: RelationshipState) -> Rel:
             last_move_at=s.last_move_at,
             glitch_ends=s.glitch_ends,
             unfollowed_back_at=s.unfollowed_back_at,
+            suspension_moved_at=s.suspension_moved_at,
+            deactivation_moved_at=s.deactivation_moved_at,
         ),
         through=s.through,
         pending=tuple(Item(at, kind, event_id, revision) for at, kind, event_id, revision in state.pending),
@@ -144,6 +150,8 @@ def to_state(rel: Rel, now: Tally) -> RelationshipState:
         last_move_at=rel.settled.last_move_at,
         glitch_ends=rel.settled.glitch_ends,
         unfollowed_back_at=rel.settled.unfollowed_back_at,
+        suspension_moved_at=rel.settled.suspension_moved_at,
+        deactivation_moved_at=rel.settled.deactivation_moved_at,
     )
     return RelationshipState.model_construct(
         **{name: getattr(now, name) for name in _TOTALS},

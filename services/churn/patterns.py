@@ -43,14 +43,21 @@ from shared.settings import ChurnSettings
 
 # Patterns are kept in this canonical order, so the same history always serializes the same way.
 ORDER = tuple(ChurnPattern)
-# The events that move a relationship (whether the follower follows, whether the brand blocks them,
-# whether their account is suspended or deactivated): a late one older than the newest of them
-# settled changes nothing (services.churn.timeline). The brand's follow-back and unfollow are none:
-# they move the brand's follow, not the follower's.
-MOVES = frozenset({
-    EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED,
-    EventType.SUSPENDED, EventType.UNSUSPENDED, EventType.DEACTIVATED, EventType.REACTIVATED,
-})  # fmt: skip
+# The events that move the follower's follow (whether they follow, whether the brand blocks them): a
+# late one older than the newest of them settled changes nothing (services.churn.timeline). The
+# brand's follow-back and unfollow are none: they move the brand's follow, not the follower's.
+MOVES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW, EventType.BLOCKED, EventType.UNBLOCKED})
+# The events that move the account's state on X, each pair its own (a suspension and its lifting, a
+# deactivation and its): a late one older than the newest of its pair settled, or than a new follow
+# (which lifts both), changes nothing. They are no moves of the follow, nor it of them: a late
+# unfollow older than a settled suspension still ends the follow, and a late suspension older than a
+# settled unfollow or block still holds.
+STATES = {
+    EventType.SUSPENDED: EventType.UNSUSPENDED,
+    EventType.UNSUSPENDED: EventType.UNSUSPENDED,
+    EventType.DEACTIVATED: EventType.REACTIVATED,
+    EventType.REACTIVATED: EventType.REACTIVATED,
+}  # (each to its pair's lifting)
 
 
 # The rules' meaning, in the fingerprint beside their values: raised when the same values decide
@@ -133,9 +140,9 @@ class Tally(NamedTuple):
     cycle_ends: tuple[datetime, ...] = ()
     churn_ends: tuple[datetime, ...] = ()
     retained_follow_at: datetime | None = None
-    # The newest move (follow, unfollow, block, suspension, deactivation, their liftings: ``MOVES``)
-    # settled, whether or not it changed anything (a repeated follow does not move last_follow_at): a
-    # late move older than it changes nothing.
+    # The newest move of the follow (follow, unfollow, block, unblock: ``MOVES``) settled, whether or
+    # not it changed anything (a repeated follow does not move last_follow_at): a late move older than
+    # it changes nothing.
     last_move_at: datetime | None = None
     # Event times of the unfollows that ended short follows (glitches, and those too many to be):
     # the newest ``serial_glitches`` within the horizon, all that the rule reads.
@@ -143,6 +150,10 @@ class Tally(NamedTuple):
     # The newest of the brand's unfollows of the follower (``unfollowed_back``), whether or not a
     # follow-back stood: a late follow-back at or before it had ended by then (timeline._late_point).
     unfollowed_back_at: datetime | None = None
+    # The newest suspension or lifting of it, and the newest deactivation or reactivation (``STATES``),
+    # whether or not it changed anything: a late one of the pair older than it changes nothing.
+    suspension_moved_at: datetime | None = None
+    deactivation_moved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +222,22 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
         return tally._replace(blocked_at=None), NOTHING
     # X's suspension and the follower's deactivation: the follow stands (a repeated one changes nothing).
     if kind is EventType.SUSPENDED:
-        return tally._replace(suspended_at=tally.suspended_at or at), NOTHING
+        moved = _newest(tally.suspension_moved_at, at)
+        return tally._replace(suspended_at=tally.suspended_at or at, suspension_moved_at=moved), NOTHING
     if kind is EventType.UNSUSPENDED:
-        return tally._replace(suspended_at=None), NOTHING
+        moved = _newest(tally.suspension_moved_at, at)
+        return tally._replace(suspended_at=None, suspension_moved_at=moved), NOTHING
     if kind is EventType.DEACTIVATED:
-        return tally._replace(deactivated_at=tally.deactivated_at or at), NOTHING
+        moved = _newest(tally.deactivation_moved_at, at)
+        return tally._replace(deactivated_at=tally.deactivated_at or at, deactivation_moved_at=moved), NOTHING
     if kind is EventType.REACTIVATED:
-        return tally._replace(deactivated_at=None), NOTHING
+        moved = _newest(tally.deactivation_moved_at, at)
+        return tally._replace(deactivated_at=None, deactivation_moved_at=moved), NOTHING
     return tally, NOTHING  # a "retained" notice is the detector's own output, never an input
+
+
+def _newest(last: datetime | None, at: datetime) -> datetime:
+    return at if last is None or at > last else last
 
 
 def blocked(tally: Tally, at: datetime) -> Tally:

@@ -43,7 +43,7 @@ from services.churn.history import (
     view,
     with_cross,
 )
-from services.churn.patterns import MOVES, ChurnRules, Facts, Tally, canonical, in_horizon, step
+from services.churn.patterns import MOVES, STATES, ChurnRules, Facts, Tally, canonical, in_horizon, step
 from services.churn.retention import next_due, settle
 from shared.events import EventType, after_all
 from shared.relationships import Annotation
@@ -53,12 +53,15 @@ __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
 
 def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
     """A late event folded onto the settled tally, after everything there: where it can no longer
-    reorder anything. A move (``MOVES``: a follow, unfollow, block, suspension, deactivation or their
-    lifting) older than the last one settled changes nothing (but a block still ends the follow
-    standing since before it), and so does a follow stamped with the settled unfollow's, block's,
-    suspension's or deactivation's second (in event time it comes first). A follow-back at or before
-    the brand's newest settled unfollow had ended by then: nothing; a brand's unfollow ends the
-    settled follow-back unless that is newer (patterns.unfollowed_back)."""
+    reorder anything. A move of the follow (``MOVES``: a follow, unfollow, block or unblock) older
+    than the last one settled changes nothing (but a block still ends the follow standing since
+    before it), and so does a follow stamped with the settled unfollow's or block's second (in event
+    time it comes first). A suspension, deactivation or their lifting (``STATES``) older than the last
+    of its pair settled, or than a new follow, changes nothing (:func:`_state_settled_after`); a
+    follow older than a settled suspension or deactivation leaves it standing (in event time it came
+    after the follow, and ends nothing). A follow-back at or before the brand's newest settled
+    unfollow had ended by then: nothing; a brand's unfollow ends the settled follow-back unless that
+    is newer (patterns.unfollowed_back)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
@@ -66,11 +69,13 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         default=None,
     )
     moves = item.kind in MOVES
-    # The settled moves a follow of their second comes before (each ranks after a follow).
-    after_follows = (tally.last_unfollow_at, tally.blocked_at, tally.suspended_at, tally.deactivated_at)
     before_it = last_move is not None and (
         item.at < last_move
-        or (item.kind is EventType.FOLLOW and item.at == last_move and last_move in after_follows)
+        or (
+            item.kind is EventType.FOLLOW
+            and item.at == last_move
+            and last_move in (tally.last_unfollow_at, tally.blocked_at)
+        )
     )
     if item.kind is EventType.BLOCKED and before_it:
         # Older than a settled move: the block still ended the follow standing then, if that is the
@@ -83,7 +88,7 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         else:
             after = tally._replace(followed_back_at=None) if back is not None and back <= item.at else tally
         facts = Facts()
-    elif moves and before_it:
+    elif (moves and before_it) or (item.kind in STATES and _state_settled_after(tally, item)):
         after, facts = tally, Facts()
     elif item.kind is EventType.FOLLOWED_BACK and _ended(item.at, tally.unfollowed_back_at):
         after, facts = tally, Facts()  # (at the unfollow's instant too: a follow-back comes first)
@@ -104,6 +109,8 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         after, facts = step(tally, item.kind, item.at, rules)
         if moves:
             after = after._replace(last_move_at=item.at)
+        if item.kind is EventType.FOLLOW:
+            after = _states_standing(after, tally, item.at)
     ends = {a: tuple((t, -1, "") for t in r.settled.churn_ends) for a, r in follower.items()}
     ends[account] = tuple((t, -1, "") for t in after.churn_ends)
     churned = count_churned(ends, after_all(item.at), rules)
@@ -111,6 +118,35 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     if churned >= rules.cross_accounts and CROSS not in after.patterns:
         after, new = with_cross(after), canonical({*new, CROSS})
     return Point(item, after, facts.dwell, new, churned, in_horizon(after.cycle_ends, item.at, rules))
+
+
+def _state_settled_after(tally: Tally, item: Item) -> bool:
+    """Whether the settled tally already holds what came after this late suspension, deactivation or
+    lifting of either, in event time: a newer one of its pair (or at its second, when it is the
+    suspension or deactivation: its lifting ranks after it), or a newer new follow (only an active
+    account follows, and a follow ranks before them at its second)."""
+    follow = tally.last_follow_at
+    if follow is not None and item.at < follow:
+        return True
+    suspension = STATES[item.kind] is EventType.UNSUSPENDED
+    moved = tally.suspension_moved_at if suspension else tally.deactivation_moved_at
+    return moved is not None and (
+        item.at < moved or (item.at == moved and STATES[item.kind] is not item.kind)
+    )
+
+
+def _states_standing(after: Tally, settled: Tally, follow: datetime) -> Tally:
+    """A late follow lifts no suspension or deactivation that settled at or after its time (in event
+    time it came first: they end nothing, and stand)."""
+    suspended, deactivated = settled.suspended_at, settled.deactivated_at
+    keep_suspended = suspended is not None and (settled.suspension_moved_at or suspended) >= follow
+    keep_deactivated = deactivated is not None and (settled.deactivation_moved_at or deactivated) >= follow
+    if not keep_suspended and not keep_deactivated:
+        return after
+    return after._replace(
+        suspended_at=suspended if keep_suspended else after.suspended_at,
+        deactivated_at=deactivated if keep_deactivated else after.deactivated_at,
+    )
 
 
 def _ended(follow_back: datetime, unfollowed_back: datetime | None) -> bool:

@@ -90,6 +90,7 @@ async def _allocate_day(
         f"daily push budget of {budget} reached for {account} on {day.isoformat()} ({zone}); "
         "waiting for room",
     )
-    if budget > 0:  # (a budget of 0 pushes nothing by choice: nothing waits for room there)
-        PUSHES_WAITING_FOR_BUDGET.labels(account).set(int(waiting.split()[-1]))
+    # A budget of 0 pushes nothing by choice: nothing waits for room there (and what the account's
+    # figure said under a budget before it is no longer so).
+    PUSHES_WAITING_FOR_BUDGET.labels(account).set(int(waiting.split()[-1]) if budget > 0 else 0)
     return [row["decision_id"] for row in chosen]

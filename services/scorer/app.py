@@ -11,6 +11,7 @@ from faststream.kafka import KafkaMessage
 from services.scorer.decider import Outcome, process
 from services.scorer.scoring import ScoringRules
 from shared.consuming import Backoff, after_commit, isolating, parse_batch, rejecter
+from shared.decisions import DecisionClass
 from shared.kafka import create_broker, publish_all
 from shared.metrics import DECISION_LATENCY, DECISIONS
 from shared.relationships import AnnotatedEvent
@@ -63,5 +64,10 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
 
         await backoff.guard(step(), "scorer batch")
 
+    # Every class exported at 0 from the start: a class's first decision after a (re)start would be
+    # its series' first sample, which increase() never counts (FollowbackNoDecisions would say a
+    # quiet brand's scorer decided nothing: deploy/prometheus/alerts.yml).
+    for cls in DecisionClass:
+        DECISIONS.labels(cls.value)
     lag_of = [(settings.group("scorer"), settings.topic("annotated"))]
     return create_service_app(broker, settings, lag_of=lag_of)

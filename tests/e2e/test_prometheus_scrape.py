@@ -24,6 +24,7 @@ import yaml
 
 from followback.infra.prometheus import find_prometheus
 from followback.runner import SERVICES, port_of
+from shared.decisions import DecisionClass
 from shared.settings import Settings
 from tests.e2e.conftest import free_port
 from tests.support import REAL_PERSON, SPAM_ACCOUNT, event, eventually
@@ -171,7 +172,9 @@ async def test_prometheus_scrapes_the_pipeline_with_the_shipped_configuration(
 
         decisions = await ask("followback_decisions_total", lambda r: sum(by_label(r, "class").values()) == 3)
         # The real person is worth following, then high value once they replied; the bot is spam.
-        assert by_label(decisions, "class") == {"worth_following": 1, "high_value": 1, "spam": 1}
+        counted = by_label(decisions, "class")  # (every class exported from 0: the alert needs it)
+        assert {c: n for c, n in counted.items() if n} == {"worth_following": 1, "high_value": 1, "spam": 1}
+        assert set(counted) == {c.value for c in DecisionClass}
         assert {s["metric"]["service"] for s in decisions} == {"scorer"}
 
         dashboard = dashboard_queries()

@@ -155,6 +155,32 @@ async def test_the_daily_budget_pushes_the_highest_scores_and_the_rest_wait_with
     assert waiting_for_budget("brand") == 1
 
 
+async def test_a_budget_set_to_0_reports_nothing_waiting_for_room_any_more(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A budget of 0 pushes nothing by choice, and nothing waits for room there: the figure of the
+    budget it replaced (pushes waiting) was kept for ever, and the alert on it fired for ever."""
+
+    async def gauge() -> float | None:
+        return waiting_for_budget("brand")
+
+    async def queued() -> int:
+        return int(await db.fetchval("SELECT count(*) FROM notifications WHERE follower_id = 'c'"))
+
+    with WebhookReceiver() as slack:
+        await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=1)
+        config = with_notifier(settings)
+        PUSHES_WAITING.clear()
+        await send(config, db, [(decision(f, "high_value", 80, at=T0 + timedelta(minutes=i)), 1)
+                                for i, f in enumerate("ab")])  # fmt: skip
+        async with create_app(config).start_lifespan_context():
+            assert await eventually(gauge, lambda n: n == 1) == 1
+            await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=0)
+            await send(config, db, [(decision("c", "high_value", 90, at=T0 + timedelta(minutes=5)), 1)])
+            assert await eventually(queued, lambda n: n == 1) == 1
+            assert await eventually(gauge, lambda n: n == 0, timeout=3) == 0
+
+
 async def test_a_pushed_follower_who_leaves_gets_a_retraction_on_each_channel(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

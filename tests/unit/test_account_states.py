@@ -31,7 +31,7 @@ from services.scorer.scoring import (
 )
 from shared.accounts import AccountConfig, VersionedConfig
 from shared.decisions import Decision, DecisionClass
-from shared.events import EVENT_TIME_RANK, Event, EventType
+from shared.events import EVENT_TIME_RANK, Event, EventType, event_order
 from shared.relationships import AnnotatedEvent, RelationshipState
 from shared.validation import parse_body
 from tests.churn_support import Loop, without_revisions
@@ -177,6 +177,131 @@ def test_a_late_follow_of_a_settled_suspensions_second_comes_before_it() -> None
     assert loop.states()[("brand", "7")].suspended_at == stream[2].occurred_at
 
 
+def test_a_late_unfollow_older_than_a_settled_suspension_still_ends_the_follow() -> None:
+    """X's replay job re-delivers an unfollow after the suspension (compliance data) settled: the
+    suspension ends nothing and starts no follow, so the unfollow before it ends the follow, as in
+    event order (it was dropped as older than a settled move: once the suspension was lifted, the
+    follower who had left was scored as following, and pushed)."""
+    stream = [ev("f1", "follow", 0), ev("p1", "suspended", 300), ev("u1", "unsuspended", 310),
+              ev("t", "follow", 600, follower="8"), ev("x1", "unfollow", 100)]  # fmt: skip
+    for kind in ("suspended", "deactivated"):
+        lifting = "unsuspended" if kind == "suspended" else "reactivated"
+        events = [stream[0], ev("p1", kind, 300), ev("u1", lifting, 310), *stream[3:]]
+        loop = Loop(RULES).feed(events).finish()
+        assert loop.late == {"x1"}
+        in_order = Loop(RULES).feed(sorted(events, key=event_order)).finish()
+        state, expected = loop.states()[("brand", "7")], in_order.states()[("brand", "7")]
+        assert (state.following, state.unfollows) == (expected.following, expected.unfollows) == (False, 1)
+
+
+def test_a_late_follow_older_than_a_settled_suspension_follows_and_the_suspension_stands() -> None:
+    """A follow before the suspension (at its second too: a follow ranks first) arriving late: the
+    follower follows, and is still suspended (it was dropped: withdrawn once the suspension lifted)."""
+    for minute in (200, 300):
+        for kind in ("suspended", "deactivated"):
+            events = [ev("f1", "follow", 0), ev("x1", "unfollow", 100), ev("p1", kind, 300),
+                      ev("t", "follow", 600, follower="8"), ev("f2", "follow", minute)]  # fmt: skip
+            loop = Loop(RULES).feed(events).finish()
+            assert loop.late == {"f2"}
+            state = loop.states()[("brand", "7")]
+            in_order = Loop(RULES).feed(sorted(events, key=event_order)).finish().states()[("brand", "7")]
+            since = events[2].occurred_at
+            assert (state.following, state.follows) == (in_order.following, in_order.follows) == (True, 2)
+            assert (
+                (state.suspended_at, state.deactivated_at)
+                == (
+                    in_order.suspended_at,
+                    in_order.deactivated_at,
+                )
+                == ((since, None) if kind == "suspended" else (None, since))
+            )
+
+
+def test_a_late_block_older_than_a_settled_deactivation_still_blocks() -> None:
+    """The brand's block, re-delivered after the follower's deactivation and reactivation settled:
+    neither lifts a block (it was taken as lifted: the follower was no longer harmful)."""
+    events = [ev("f1", "follow", 0), ev("d1", "deactivated", 200), ev("r1", "reactivated", 300),
+              ev("t", "follow", 600, follower="8"), ev("b1", "blocked", 100)]  # fmt: skip
+    loop = Loop(RULES).feed(events).finish()
+    assert loop.late == {"b1"}
+    state = loop.states()[("brand", "7")]
+    assert (state.following, state.blocked_at) == (False, events[-1].occurred_at)
+
+
+def test_a_late_suspension_or_lifting_older_than_a_settled_block_or_unfollow_still_counts() -> None:
+    """Compliance data posted days later, after the brand blocked the follower (or they left): the
+    block and the unfollow move the follow, not the account's state (the suspension was dropped, and
+    a lifting too: the follower stayed suspended for ever)."""
+    for move in ("blocked", "unfollow"):
+        events = [ev("f1", "follow", 0), ev("m1", move, 200), ev("t", "follow", 600, follower="8"),
+                  ev("p1", "suspended", 100)]  # fmt: skip
+        loop = Loop(RULES).feed(events).finish()
+        assert loop.late == {"p1"}
+        assert loop.states()[("brand", "7")].suspended_at == events[-1].occurred_at
+        lifted = [ev("f1", "follow", 0), ev("p1", "suspended", 50), ev("m1", move, 200),
+                  ev("t", "follow", 600, follower="8"), ev("u1", "unsuspended", 100)]  # fmt: skip
+        loop = Loop(RULES).feed(lifted).finish()
+        assert loop.late == {"u1"}
+        assert loop.states()[("brand", "7")].suspended_at is None
+
+
+def test_a_late_suspension_older_than_its_settled_lifting_or_a_new_follow_changes_nothing() -> None:
+    """Its own kind's newer move settled (the lifting, at its second too: a lifting ranks after), or
+    a new follow (only an active account follows): nothing, as in event order."""
+    for minute in (100, 200):
+        events = [ev("f1", "follow", 0), ev("p0", "suspended", 50), ev("u1", "unsuspended", 200),
+                  ev("t", "follow", 600, follower="8"), ev("p1", "suspended", minute)]  # fmt: skip
+        loop = Loop(RULES).feed(events).finish()
+        assert loop.late == {"p1"}
+        assert loop.states()[("brand", "7")].suspended_at is None
+    events = [ev("f1", "follow", 0), ev("x1", "unfollow", 50), ev("f2", "follow", 200),
+              ev("t", "follow", 600, follower="8"), ev("d1", "deactivated", 100)]  # fmt: skip
+    loop = Loop(RULES).feed(events).finish()
+    assert loop.late == {"d1"}
+    assert loop.states()[("brand", "7")].deactivated_at is None
+
+
+def _lived(rng: Any) -> list[Event]:
+    """A history a follower can live, a few minutes to hours apart: they follow and unfollow only
+    while their account is active, X suspends and lifts it, they deactivate and reactivate it."""
+    following = suspended = deactivated = False
+    minute, events = 0, []
+    for n in range(rng.randint(2, 9)):
+        minute += rng.choice([30, 100, 300])
+        active = not suspended and not deactivated
+        kinds = ["unsuspended" if suspended else "suspended", "reactivated" if deactivated else "deactivated"]
+        if active:
+            kinds.append("unfollow" if following else "follow")
+        kind = rng.choice(kinds)
+        following = following if kind not in ("follow", "unfollow") else kind == "follow"
+        suspended = suspended if kind not in ("suspended", "unsuspended") else kind == "suspended"
+        deactivated = deactivated if kind not in ("deactivated", "reactivated") else kind == "deactivated"
+        events.append(ev(f"e{n}", kind, minute))
+    return events
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_any_one_event_arriving_late_leaves_the_follow_and_the_accounts_state_as_event_order(
+    rng: Any,
+) -> None:
+    """Follows and unfollows move the follow, suspensions and deactivations the account's state: one
+    of either arriving late (past the grace period, after the rest settled) ends where event order
+    does, whichever it is."""
+    events = _lived(rng)
+    late = events.pop(rng.randrange(len(events)))
+    clock = ev("t", "follow", 100_000, follower="8")
+    arrived = Loop(RULES).feed([*events, clock, late]).finish()
+    in_order = Loop(RULES).feed([*sorted([*events, late], key=event_order), clock]).finish()
+    assert late.event_id in arrived.late
+    state, expected = arrived.states()[("brand", "7")], in_order.states()[("brand", "7")]
+    assert (state.following, state.suspended_at is None, state.deactivated_at is None) == (
+        expected.following,
+        expected.suspended_at is None,
+        expected.deactivated_at is None,
+    )
+
+
 def test_suspensions_and_deactivations_come_from_xs_compliance_data_and_do_not_move_the_clock() -> None:
     """A batch compliance job's results may be posted beside an older stream (an import): one far
     ahead of the followers' stream must not make every follower's next event late."""
@@ -201,6 +326,23 @@ def test_a_relationship_that_never_saw_them_is_stored_and_annotated_as_before() 
     assert datetime.fromisoformat(body["suspended_at"]) == ev("p1", "suspended", 10).occurred_at
     assert codec.from_json(json.loads(json.dumps(body))) == suspended.rels["7"]["brand"]
     assert RelationshipState.model_validate(body).suspended_at is not None
+    # Settled, the newest suspension or lifting is kept (a late one older than it changes nothing),
+    # and read back; a relationship that never saw one stores none.
+    assert "moved_at" not in json.dumps(stored)
+    lifted = Loop(RULES).feed([ev("f1", "follow", 0), ev("p1", "suspended", 10),
+                               ev("u1", "unsuspended", 20), ev("d1", "deactivated", 30),
+                               ev("t", "follow", 600, follower="8")]).finish()  # fmt: skip
+    body = json.loads(json.dumps(codec.to_json(lifted.rels["7"]["brand"], lifted.now[("brand", "7")])))
+    assert (
+        datetime.fromisoformat(body["settled"]["suspension_moved_at"])
+        == ev("u1", "unsuspended", 20).occurred_at
+    )
+    assert (
+        datetime.fromisoformat(body["settled"]["deactivation_moved_at"])
+        == ev("d1", "deactivated", 30).occurred_at
+    )
+    assert codec.from_json(body) == lifted.rels["7"]["brand"]
+    assert codec.to_rel(codec.load(body)) == lifted.rels["7"]["brand"]
 
 
 KINDS = ["follow", "followed_back", "interaction", "unfollow", "blocked", "unblocked", *STATES]

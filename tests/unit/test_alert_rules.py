@@ -22,6 +22,7 @@ from followback.infra.prometheus import find_promtool
 from services.notifier.channels import Channel
 from services.notifier.delivery import OUTCOMES, DeliveryWorker
 from services.scorer.app import create_app as scorer_app
+from shared.decisions import DecisionClass
 from shared.settings import KafkaSettings, NotifierSettings, Settings
 from tests.unit.test_monitoring_files import METRIC_NAME, SCRAPE_CONFIG, exported_series
 
@@ -110,3 +111,12 @@ def test_the_delivery_worker_exports_every_outcome_of_its_channels_from_the_star
     for outcome in OUTCOMES:
         labels = {"channel": "alert-rules-test", "outcome": outcome}
         assert REGISTRY.get_sample_value("followback_deliveries_total", labels) == 0.0, outcome
+
+
+def test_the_scorer_exports_every_class_of_its_decision_count_from_the_start() -> None:
+    """A class's first decision after a (re)start was its series' first sample, which increase()
+    never counts: a restarted scorer of a quiet brand, deciding each class once, was "deciding
+    nothing" to FollowbackNoDecisions (critical) while follows arrived."""
+    scorer_app(Settings(kafka=KafkaSettings(topic_prefix="alert-rules-test.")))
+    for cls in DecisionClass:
+        assert REGISTRY.get_sample_value("followback_decisions_total", {"class": cls.value}) is not None, cls

@@ -284,3 +284,36 @@ def test_a_late_event_decides_only_when_its_annotation_is_newer_than_the_latest_
     annotation is as of the settled time (``as_of``). When a pending event made the latest
     decision, the late one decides nothing, and the relationship ends where event time has it."""
     assert live(arrivals) == replay(arrivals)
+
+
+@pytest.mark.parametrize(
+    "arrivals",
+    [
+        # An unfollow re-delivered late, older than a suspension (or a deactivation) that settled and
+        # was lifted: the follower left; they were scored as following again once it lifted.
+        [one("F", "follow", -60 * DAY), one("S", kind, 5 * HOUR),
+         one("clock", "follow", 10 * HOUR, follower="x"), one("X", "unfollow", 2 * HOUR),
+         one("U", lifting, 11 * HOUR), one("clock2", "follow", 20 * HOUR, follower="x2")]
+        for kind, lifting in [("suspended", "unsuspended"), ("deactivated", "reactivated")]
+    ]
+    + [
+        # A follow (a new one, after the follower left) arriving late, older than a suspension that
+        # settled, or stamped with its second: they follow; they were withdrawn once it lifted.
+        [one("F", "follow", -120 * DAY), one("X", "unfollow", -60 * DAY), one("S", "suspended", 5 * HOUR),
+         one("clock", "follow", 10 * HOUR, follower="x"), one("F2", "follow", at),
+         one("U", "unsuspended", 11 * HOUR), one("clock2", "follow", 20 * HOUR, follower="x2")]
+        for at in (2 * HOUR, 5 * HOUR)
+    ]
+    + [
+        # The brand's block re-delivered late, older than a deactivation and its lifting: harmful.
+        [one("F", "follow", -60 * DAY), one("D", "deactivated", 5 * HOUR), one("R", "reactivated", 6 * HOUR),
+         one("clock", "follow", 10 * HOUR, follower="x"), one("B", "blocked", 2 * HOUR),
+         one("clock2", "follow", 20 * HOUR, follower="x2")],
+    ],
+)  # fmt: skip
+def test_a_late_move_of_the_follow_older_than_a_settled_account_state_decides_as_event_time(
+    arrivals: list[Event],
+) -> None:
+    """A suspension or deactivation (and their lifting) move the account's state, not the follow: a
+    follow, unfollow or block older than them, arriving late, still moves it."""
+    assert live(arrivals) == replay(arrivals)

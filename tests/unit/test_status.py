@@ -65,3 +65,15 @@ def test_the_notifiers_throughput_counts_its_decisions_not_the_events_it_reads_f
     stages = {s.service: s for s in status_module.measure(settings).stages}
     assert stages["notifier"].processed == 40.0
     assert stages["churn"].processed == 9_040.0  # (one service reading one topic: everything it reads)
+
+
+def test_decisions_per_class_leave_out_the_classes_exported_at_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scorer exports every class from 0 (for the alert on no decisions): none decided yet is
+    still "none yet", not a list of zeros."""
+    from shared.settings import load_settings
+
+    counted = "followback_decisions_total"
+    samples = {counted: [({"class": "spam"}, 0.0), ({"class": "high_value"}, 3.0)]}
+    monkeypatch.setattr(status_module, "scrape", lambda settings, service: samples)
+    monkeypatch.setattr(status_module.time, "sleep", lambda seconds: None)
+    assert status_module.measure(load_settings()).decisions == {"high_value": 3.0}
