@@ -14,8 +14,9 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import make_asgi_app
 
 from services.ingest.routes import router
+from shared.events import EventType
 from shared.kafka import create_producer, ensure_topics
-from shared.metrics import REQUESTS_REJECTED
+from shared.metrics import EVENTS_RECEIVED, REQUESTS_REJECTED
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,11 @@ Next = Callable[[Request], Awaitable[Response]]
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     settings.require_safe("ingest")
+    # Every type it accepts counted from 0: a type's first event after a (re)start would be its
+    # series' first sample, which increase() never counts (FollowbackNoDecisions reads the follows).
+    for kind in EventType:
+        if kind is not EventType.RETAINED:  # (the churn detector's own notice: never accepted)
+            EVENTS_RECEIVED.labels(kind.value)
     if not settings.ingest.tokens:  # (in production, require_safe refused it)
         log.warning("no FOLLOWBACK_INGEST__TOKENS: POST /v1/events is open (development only)")
 

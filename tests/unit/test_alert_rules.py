@@ -19,10 +19,12 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from followback.infra.prometheus import find_promtool
+from services.ingest.app import create_app as ingest_app
 from services.notifier.channels import Channel
 from services.notifier.delivery import OUTCOMES, DeliveryWorker
 from services.scorer.app import create_app as scorer_app
 from shared.decisions import DecisionClass
+from shared.events import EventType
 from shared.settings import KafkaSettings, NotifierSettings, Settings
 from tests.unit.test_monitoring_files import METRIC_NAME, SCRAPE_CONFIG, exported_series
 
@@ -120,3 +122,12 @@ def test_the_scorer_exports_every_class_of_its_decision_count_from_the_start() -
     scorer_app(Settings(kafka=KafkaSettings(topic_prefix="alert-rules-test.")))
     for cls in DecisionClass:
         assert REGISTRY.get_sample_value("followback_decisions_total", {"class": cls.value}) is not None, cls
+
+
+def test_ingest_exports_every_type_it_accepts_from_the_start() -> None:
+    """The same for ingest's count of events received: the first follow after a restart went
+    uncounted by increase(), so FollowbackNoDecisions could miss a stuck pipeline."""
+    ingest_app(Settings(kafka=KafkaSettings(topic_prefix="alert-rules-test.")))
+    for kind in EventType:
+        found = REGISTRY.get_sample_value("followback_events_received_total", {"type": kind.value})
+        assert (found is None) is (kind is EventType.RETAINED), kind
