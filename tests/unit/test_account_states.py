@@ -34,20 +34,17 @@ from shared.decisions import Decision, DecisionClass
 from shared.events import EVENT_TIME_RANK, Event, EventType, event_order
 from shared.relationships import AnnotatedEvent, RelationshipState
 from shared.validation import parse_body
-from tests.churn_support import Loop, without_revisions
+from tests.churn_support import (
+    Loop,
+    kept_and_stored_as_stepped_again,
+    shuffled_as_in_order,
+)
 from tests.support import event
-from tests.unit.test_blocks_in_event_time import Stored
+from tests.unit.test_brand_blocks import ev, make
 from tests.unit.test_churn_event_time import RULES, M, within_grace
 from tests.unit.test_queue_page import render_row
 
 STATES = ["suspended", "unsuspended", "deactivated", "reactivated"]
-
-
-def ev(event_id: str, kind: str, minute: int, account: str = "brand", follower: str = "7") -> Event:
-    like = "like" if kind == "interaction" else None
-    return Event.model_validate(
-        event(event_id, kind, follower, minute * M, account=account, interaction=like)
-    )
 
 
 # -- ingest -------------------------------------------------------------------------------------------
@@ -345,14 +342,16 @@ def test_a_relationship_that_never_saw_them_is_stored_and_annotated_as_before() 
     assert codec.to_rel(codec.load(body)) == lifted.rels["7"]["brand"]
 
 
-KINDS = ["follow", "followed_back", "interaction", "unfollow", "blocked", "unblocked", *STATES]
-
-
-def make(history: list[tuple[str, str, int]]) -> list[Event]:
-    ordered = sorted(history, key=lambda s: (s[2], EVENT_TIME_RANK[EventType(s[1])]))
-    return [
-        ev(f"e{n:03}", kind, minute, account=account) for n, (account, kind, minute) in enumerate(ordered)
-    ]
+KINDS = [
+    "follow",
+    "followed_back",
+    "interaction",
+    "unfollowed_back",
+    "unfollow",
+    "blocked",
+    "unblocked",
+    *STATES,
+]
 
 
 @settings(max_examples=150, deadline=None)
@@ -367,9 +366,7 @@ def test_in_any_arrival_order_within_the_grace_period_the_results_are_event_time
     events = make(history)
     shuffled = list(events)
     rng.shuffle(shuffled)
-    in_order, permuted = Loop(RULES).feed(events).finish(), Loop(RULES).feed(shuffled).finish()
-    assert without_revisions(permuted) == without_revisions(in_order)
-    assert in_order.first == in_order.annotations  # in order, nothing is revised
+    in_order = shuffled_as_in_order(events, shuffled, RULES)
     for e, note in zip(events, (in_order.annotations[e.event_id] for e in events), strict=True):
         assert note.unfollows <= note.follows
         if e.type in (EventType.SUSPENDED, EventType.DEACTIVATED):
@@ -387,12 +384,7 @@ def test_the_views_kept_and_the_stored_state_give_what_stepping_everything_again
 ) -> None:
     events = make(history)
     for arrival in (events, within_grace(events, delays + [0] * len(events)), events[::-1]):
-        again = Loop(RULES, keep_views=False).feed(arrival).finish()
-        for loop in (Loop(RULES), Stored(RULES, keep_views=False)):
-            loop.feed(arrival).finish()
-            for part in ("first", "annotations", "alerts", "retained", "late"):
-                assert getattr(loop, part) == getattr(again, part), part
-            assert loop.states() == again.states()
+        kept_and_stored_as_stepped_again(arrival, RULES)
 
 
 def test_without_the_new_types_the_suspension_and_deactivation_never_count_an_unfollow() -> None:

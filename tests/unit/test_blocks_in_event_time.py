@@ -4,16 +4,11 @@ stepping onto the views the last fold left, and a state stored and read back bet
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.churn import codec
 from shared.events import EVENT_TIME_RANK, Event, EventType
-from tests.churn_support import Loop
+from tests.churn_support import kept_and_stored_as_stepped_again
 from tests.support import event
 from tests.unit.test_churn_event_time import ACCOUNTS, RULES, M, within_grace
 
@@ -38,20 +33,6 @@ def steps(span_minutes: int, max_size: int = 40) -> st.SearchStrategy[list[tuple
     )
 
 
-@dataclass
-class Stored(Loop):
-    """The loop with each relationship written to its stored JSON and read back after every fold."""
-
-    def _take(self, follower: str, out: Any) -> None:
-        super()._take(follower, out)
-        self.rels[follower] = {
-            account: codec.from_json(
-                json.loads(json.dumps(codec.to_json(rel, self.now[(account, follower)])))
-            )
-            for account, rel in self.rels[follower].items()
-        }
-
-
 @settings(max_examples=200, deadline=None)
 @given(steps(span_minutes=3 * 24 * 60), st.lists(st.integers(min_value=0, max_value=10**6)))
 def test_with_blocks_the_views_kept_and_the_stored_state_give_what_stepping_everything_again_gives(
@@ -59,12 +40,7 @@ def test_with_blocks_the_views_kept_and_the_stored_state_give_what_stepping_ever
 ) -> None:
     events = make(history)
     for arrival in (events, within_grace(events, delays + [0] * len(events)), events[::-1]):
-        again = Loop(RULES, keep_views=False).feed(arrival).finish()
-        for loop in (Loop(RULES), Stored(RULES, keep_views=False)):
-            loop.feed(arrival).finish()
-            for part in ("first", "annotations", "alerts", "retained", "late"):
-                assert getattr(loop, part) == getattr(again, part), part
-            assert loop.states() == again.states()
+        again = kept_and_stored_as_stepped_again(arrival, RULES)
         for note in again.annotations.values():
             assert not (note.following and note.blocked_at is not None)
             assert note.unfollows <= note.follows

@@ -22,20 +22,13 @@ from shared.relationships import AnnotatedEvent
 from shared.validation import parse_body, validate
 from tests.churn_support import Loop
 from tests.support import event
-from tests.unit.test_brand_blocks import VIP
+from tests.unit.test_brand_blocks import VIP, ev
 from tests.unit.test_churn_event_time import RULES, M
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
 BRAND = "3001969357"
 AFTER_FOLLOW_BACK = "unfollow_after_follow_back"
 H = 60  # minutes
-
-
-def ev(event_id: str, kind: str, minute: int, account: str = "brand", follower: str = "7") -> Event:
-    like = "like" if kind == "interaction" else None
-    return Event.model_validate(
-        event(event_id, kind, follower, minute * M, account=account, interaction=like)
-    )
 
 
 # -- ingest -------------------------------------------------------------------------------------------
