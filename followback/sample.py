@@ -49,10 +49,8 @@ followers' unfollows below are added, every event without ``brand_acts`` stays a
   a week before the window ends: posted as ingest maps X's block of the brand, their ``unfollow``
   and the brand's ``unfollowed_back`` at one instant;
 
-No clean-up of the brand's follow-backs (``unfollowed_back`` of someone it followed back on X): the
-demo posts two weeks at once, so the notifier would learn of such an unfollow before the follower's
-follow is decided, forget the follow-back, and push a follower the brand had followed and unfollowed
-on X (live, the item is decided "followed back on X" long before; see the README's limits).
+The brand unfollows no one it followed back (``unfollowed_back`` only comes with a block of the
+brand here); the tests of services/notifier/follow_backs.py cover such a clean-up, in any order.
 
 At the demo's seed, of 3,000 followers 77 are suspended (2.6%), 7 deactivate their account and 16
 block the brand (116 events more); of 1,000, 19, 2 and 7.

@@ -34,7 +34,7 @@ class Summary:
     followed_back_on_x: int = 0  # review items a follow-back made on X itself decided
     posts_erased: int = 0  # deleted posts whose text was erased
     # Relationships held back as "not available on X" (X's compliance data: suspended by X, or
-    # deactivated by the follower), and those the brand unfollowed on X (its newest unfollow each).
+    # deactivated by the follower), and those the brand unfollowed on X (once or more: each counts once).
     suspended_on_x: int = 0
     deactivated_on_x: int = 0
     unfollowed_back_on_x: int = 0
@@ -76,7 +76,9 @@ async def summarize(dsn: str) -> Summary:
             posts_erased=await conn.fetchval("SELECT count(*) FROM post_deletions"),
             suspended_on_x=unavailable["suspended"],
             deactivated_on_x=unavailable["deactivated"],
-            unfollowed_back_on_x=await conn.fetchval("SELECT count(*) FROM platform_unfollows"),
+            unfollowed_back_on_x=await conn.fetchval(
+                "SELECT count(*) FROM (SELECT DISTINCT account_id, follower_id FROM platform_unfollows) u"
+            ),
             current={row["follower_id"]: row["class"] for row in rows},
         )
     finally:

@@ -4,8 +4,8 @@ phone, say), not with the review queue's button.
 The ingest maps the brand's own follow on X to a ``followed_back`` event of that follower; the
 scorer decides nothing on it, so the notifier reads those events from the ``events`` topic itself
 (:func:`parse`), and leaves out the ones its own Follow back published (their ids derive from the
-action: ``followed-back:<action id>``). Each is remembered in ``platform_follow_backs`` (the
-earliest in event time per relationship), and an *open* review item with one is decided: state
+action: ``followed-back:<action id>``). Each is remembered in ``platform_follow_backs``, and an
+*open* review item one answers is decided (by the earliest in event time that does): state
 ``followed_back``, ``decided_by`` and ``decided_via`` the platform (``x``: shown "on X", never
 taken for a person of that name), ``decided_at`` the follow-back's time on the platform; audited as
 ``platform_follow_back`` by the platform, with the event's id. Its pushes not sent yet are
@@ -20,12 +20,18 @@ Everything is keyed by the relationship and the event, so a redelivery changes n
 
 A block by the brand (a ``blocked`` event, read from the same topic) ends the brand's follow on X
 too, and so does its unfollow (an ``unfollowed_back`` event: X's follow event of the brand's
-unfollow): the follow-backs at or before it are forgotten, and the newest block and the newest
-unfollow are remembered (``platform_blocks``, ``platform_unfollows``) so that one older than them
-arriving late is not kept. Otherwise the follower who follows again after a block (unblock or not)
-or after the brand's unfollow would be decided "followed back on X" by a follow-back that had
-ended. (What is kept is the earliest follow-back after the newest end when they arrive in order; an
-end arriving after a newer follow-back forgets both.) An item already decided stays decided.
+unfollow). A block forgets the follow-backs at or before it, and the newest block is remembered
+(``platform_blocks``) so that one older than it arriving late is not kept: the follower who follows
+again after a block (unblock or not) is not decided "followed back on X" by a follow-back that had
+ended (a follower the brand blocked is not one to push anyway). An unfollow forgets nothing:
+every follow-back and every unfollow is kept (``platform_unfollows``), and a follow-back answers an
+item unless an unfollow of the brand's came between them, at or after the follow-back and before the
+item's event (the item's ``occurred_at``, its decision's event time). So the item of the follow
+the brand answered is decided followed back on X even where the notifier learns of the unfollow
+before that item's first decision (a backfill: history posted at once, or the decisions consumer
+lagging behind this one), while the item of an event after the unfollow (the follower followed
+again) is open and pushed like any other. Whatever order the events arrive in, what is kept, and so
+what is decided, is the same. An item already decided stays decided: an unfollow reopens nothing.
 """
 
 from __future__ import annotations
@@ -93,12 +99,8 @@ def parse(bodies: Iterable[bytes], records: Iterable[object]) -> list[tuple[Even
 
 _FOLLOWED_BACK = EventType.FOLLOWED_BACK.value.encode()  # (in "unfollowed_back" too)
 _BLOCKED = EventType.BLOCKED.value.encode()  # (in "unblocked" too: parsed, then left out)
-# The brand's acts that end its follow on the platform: where the newest of each relationship is
-# remembered (the table, its time column).
-_ENDS = {
-    EventType.BLOCKED: ("platform_blocks", "blocked_at"),
-    EventType.UNFOLLOWED_BACK: ("platform_unfollows", "unfollowed_at"),
-}
+# The brand's acts that end its follow on the platform.
+_ENDS = {EventType.BLOCKED, EventType.UNFOLLOWED_BACK}
 
 
 async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
@@ -116,100 +118,124 @@ async def lock(conn: asyncpg.Connection, account_ids: Iterable[str]) -> None:
 async def record(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
     """Remember these platform follow-backs (and the blocks and unfollows that end them) and decide
     the open items they concern, in the caller's transaction; returns how many items were decided."""
-    made: dict[Key, list[Event]] = {}
-    newest_end: dict[EventType, dict[Key, datetime]] = {kind: {} for kind in _ENDS}
+    made: list[Event] = []
+    unfollows: set[tuple[Key, datetime]] = set()
+    newest_block: dict[Key, datetime] = {}
     for event in events:
         key = (event.account_id, event.follower.id)
-        ends = newest_end.get(event.type)
-        if ends is None:
-            made.setdefault(key, []).append(event)
-        elif key not in ends or event.occurred_at > ends[key]:
-            ends[key] = event.occurred_at
-    ended = [key for ends in newest_end.values() for key in ends]
-    if not made and not ended:
+        if event.type is EventType.UNFOLLOWED_BACK:
+            unfollows.add((key, event.occurred_at))
+        elif event.type is EventType.BLOCKED:
+            if key not in newest_block or event.occurred_at > newest_block[key]:
+                newest_block[key] = event.occurred_at
+        else:
+            made.append(event)
+    keys = {(e.account_id, e.follower.id) for e in made}
+    if not keys and not unfollows and not newest_block:
         return 0
-    ids = sorted({account for account, _ in (*made, *ended)})
+    ids = sorted({account for account, _ in (*keys, *newest_block, *(key for key, _ in unfollows))})
     await digest.lock(conn, ids, await accounts.latest(conn, ids))  # as intake and actions take it
     await lock(conn, ids)
-    for kind, ends in newest_end.items():
-        if ends:
-            await _ended(conn, kind, sorted(ends.items()))
+    if newest_block:
+        await _blocked(conn, sorted(newest_block.items()))
+    if unfollows:
+        await _unfollowed(conn, sorted(unfollows))
     if not made:
-        return 0
-    # Every follow-back of the batch, not only each relationship's earliest: one a block or an
-    # unfollow of the same batch ended is left out, and the earliest after it is kept (a pass over
-    # the topic from its start, on upgrade, brings a follower's whole history in one batch).
-    rows = [(key, e) for key, found in made.items() for e in found]  # (the statement takes the earliest)
+        return 0  # an unfollow decides no item, and reopens none
+    # Every follow-back of the batch (a pass over the topic from its start, on upgrade, brings a
+    # follower's whole history in one batch): one a block ended is left out.
     await conn.execute(
         """
         INSERT INTO platform_follow_backs (account_id, follower_id, platform, event_id, occurred_at)
-        SELECT DISTINCT ON (n.account_id, n.follower_id) n.*
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
             AS n(account_id, follower_id, platform, event_id, occurred_at)
-        -- one the brand's block or unfollow ended (either comes after a follow-back of its instant)
-        -- is not kept
+        -- a block comes after a follow-back of its instant
         WHERE NOT EXISTS (SELECT 1 FROM platform_blocks b WHERE b.account_id = n.account_id
                           AND b.follower_id = n.follower_id AND b.blocked_at >= n.occurred_at)
-          AND NOT EXISTS (SELECT 1 FROM platform_unfollows u WHERE u.account_id = n.account_id
-                          AND u.follower_id = n.follower_id AND u.unfollowed_at >= n.occurred_at)
-        ORDER BY n.account_id, n.follower_id, n.occurred_at, n.event_id COLLATE "C"
-        ON CONFLICT (account_id, follower_id) DO UPDATE SET
-            platform = EXCLUDED.platform, event_id = EXCLUDED.event_id,
-            occurred_at = EXCLUDED.occurred_at, recorded_at = now()
-        -- the earliest stays: the same one whatever the arrival order
-        WHERE (EXCLUDED.occurred_at, EXCLUDED.event_id)
-              < (platform_follow_backs.occurred_at, platform_follow_backs.event_id)
+        ON CONFLICT (account_id, follower_id, event_id) DO NOTHING
         """,
-        [a for (a, _), _ in rows],
-        [f for (_, f), _ in rows],
-        [e.platform for _, e in rows],
-        [e.event_id for _, e in rows],
-        [e.occurred_at for _, e in rows],
+        [e.account_id for e in made],
+        [e.follower.id for e in made],
+        [e.platform for e in made],
+        [e.event_id for e in made],
+        [e.occurred_at for e in made],
     )
-    return len(await apply(conn, list(made)))
+    return len(await apply(conn, sorted(keys)))
 
 
-async def _ended(conn: asyncpg.Connection, kind: EventType, ends: Sequence[tuple[Key, datetime]]) -> None:
-    """Remember the newest block (or unfollow: ``kind``) of each relationship, and forget the
-    follow-backs it ended."""
-    table, at = _ENDS[kind]  # (names from the table above, never from input)
+async def _blocked(conn: asyncpg.Connection, blocks: Sequence[tuple[Key, datetime]]) -> None:
+    """Remember the newest block of each relationship, and forget the follow-backs at or before it
+    (ended by an unfollow or not): the follower who follows again after the block is not decided by
+    one of them. (Unlike an unfollow's, a block's follow-backs need not decide the items of the
+    follows they answered: a follower the brand blocked is not one to push.)"""
     await conn.execute(
-        f"""
-        INSERT INTO {table} (account_id, follower_id, {at})
+        """
+        INSERT INTO platform_blocks (account_id, follower_id, blocked_at)
         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
         ON CONFLICT (account_id, follower_id) DO UPDATE SET
-            {at} = EXCLUDED.{at}, recorded_at = now()
-        WHERE EXCLUDED.{at} > {table}.{at}
-        """,  # noqa: S608
-        [a for (a, _), _ in ends],
-        [f for (_, f), _ in ends],
-        [when for _, when in ends],
+            blocked_at = EXCLUDED.blocked_at, recorded_at = now()
+        WHERE EXCLUDED.blocked_at > platform_blocks.blocked_at
+        """,
+        [a for (a, _), _ in blocks],
+        [f for (_, f), _ in blocks],
+        [when for _, when in blocks],
     )
     await conn.execute(
-        f"""
-        DELETE FROM platform_follow_backs p USING {table} e
-        WHERE e.account_id = p.account_id AND e.follower_id = p.follower_id
+        """
+        DELETE FROM platform_follow_backs p USING platform_blocks b
+        WHERE b.account_id = p.account_id AND b.follower_id = p.follower_id
           AND (p.account_id, p.follower_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-          AND p.occurred_at <= e.{at}
-        """,  # noqa: S608
-        [a for (a, _), _ in ends],
-        [f for (_, f), _ in ends],
+          AND p.occurred_at <= b.blocked_at
+        """,
+        [a for (a, _), _ in blocks],
+        [f for (_, f), _ in blocks],
+    )
+
+
+async def _unfollowed(conn: asyncpg.Connection, unfollows: Sequence[tuple[Key, datetime]]) -> None:
+    """Remember every unfollow of the brand's: each ends the follow-backs before it (:func:`apply`),
+    which are kept, since they still decide the items of the follows they answered."""
+    await conn.execute(
+        """
+        INSERT INTO platform_unfollows (account_id, follower_id, unfollowed_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+        ON CONFLICT (account_id, follower_id, unfollowed_at) DO NOTHING
+        """,
+        [a for (a, _), _ in unfollows],
+        [f for (_, f), _ in unfollows],
+        [when for _, when in unfollows],
     )
 
 
 async def apply(conn: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key, str]:
-    """Decide the open review items among ``keys`` that have a remembered platform follow-back;
-    returns their new state. The caller holds :func:`lock` of their accounts."""
+    """Decide the open review items among ``keys`` that a remembered platform follow-back answers:
+    one the brand still follows with, or one its unfollow ended at or after the item's event (the
+    item of the follow it answered, brought in late by a backfill), never one ended before it (the
+    follower followed again). The earliest such follow-back decides. Returns the items' new state;
+    the caller holds :func:`lock` of their accounts."""
     if not keys:
         return {}
     rows = await conn.fetch(
         """
+        WITH answered AS (
+            SELECT DISTINCT ON (r.account_id, r.follower_id)
+                r.account_id, r.follower_id, p.platform, p.event_id, p.occurred_at
+            FROM unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
+            JOIN review_items r ON r.account_id = k.account_id AND r.follower_id = k.follower_id
+            JOIN platform_follow_backs p ON p.account_id = r.account_id AND p.follower_id = r.follower_id
+            -- no unfollow of the brand's between the follow-back and the item's event (an unfollow
+            -- comes after a follow-back of its instant, and the event of its instant is before it)
+            WHERE r.state = 'open'
+              AND NOT EXISTS (SELECT 1 FROM platform_unfollows u
+                              WHERE u.account_id = p.account_id AND u.follower_id = p.follower_id
+                                AND u.unfollowed_at >= p.occurred_at AND u.unfollowed_at < r.occurred_at)
+            ORDER BY r.account_id, r.follower_id, p.occurred_at, p.event_id COLLATE "C"
+        )
         UPDATE review_items r
         SET state = 'followed_back', decided_by = p.platform, decided_via = p.platform,
             decided_at = p.occurred_at, updated_at = now()
-        FROM unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
-        JOIN platform_follow_backs p ON p.account_id = k.account_id AND p.follower_id = k.follower_id
-        WHERE r.account_id = k.account_id AND r.follower_id = k.follower_id AND r.state = 'open'
+        FROM answered p
+        WHERE r.account_id = p.account_id AND r.follower_id = p.follower_id AND r.state = 'open'
         RETURNING r.account_id, r.follower_id, r.decision_id, r.class, r.score::float8 AS score,
                   p.platform, p.event_id, p.occurred_at
         """,

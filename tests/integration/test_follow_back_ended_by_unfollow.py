@@ -1,11 +1,14 @@
 """A follow-back made on X that the brand's later unfollow on X ended (an ``unfollowed_back`` event)
-does not decide the item of the follower who is decided worth a look afterwards: the brand no longer
-follows them, so they are open and pushed like any new follower worth a look. The same holds within
+does not decide the item of an event after the unfollow (the follower followed again): the brand no
+longer follows them, so they are open and pushed like any new follower worth a look. It still decides
+the item of an event at or before the unfollow (the follow it answered), which a backfill brings in
+after the notifier learned of both. The same holds within
 one batch of the events topic (the pass over the topic from its start on upgrade reads a follower's
 whole history at once), for the brand's unfollows and blocks alike."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -15,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from followback.summary import summarize
 from services.ingest.webhook import map_payload
 from services.notifier.app import create_app
 from shared.db import create_pool
@@ -60,12 +64,53 @@ async def test_a_follow_back_the_brands_unfollow_ended_does_not_decide_the_follo
     assert await db.fetchval("SELECT count(*) FROM notifications WHERE follower_id = '1'") == 1
     assert await state(db, "2") == "followed_back"  # a follow-back after the unfollow stands
     assert await state(db, "3") == "followed_back"
-    assert await db.fetchval("SELECT occurred_at FROM platform_follow_backs WHERE follower_id = '3'") == (
-        T0 + timedelta(minutes=20)
+    assert await db.fetchval("SELECT decided_at FROM review_items WHERE follower_id = '3'") == (
+        T0 + timedelta(minutes=20)  # the follow-back of minute 5 ended before the item's event
     )
     assert await db.fetchval("SELECT unfollowed_at FROM platform_unfollows WHERE follower_id = '1'") == (
         T0 + timedelta(minutes=10)
     )
+
+
+@pytest.mark.parametrize("order", ["in_order", "unfollow_first", "one_batch", "decision_between"])
+async def test_a_follow_back_the_brands_unfollow_ended_still_decides_the_item_of_the_follow_it_answered(
+    settings: Settings, db: asyncpg.Connection, pool: asyncpg.Pool, order: str
+) -> None:
+    """A backfill: the brand followed 1, 2 and 3 back on X at minute 5 and unfollowed them at minute
+    60, and the notifier learns of both before their decisions (or, ``decision_between``, the
+    unfollow before the follow-back, both after the decisions). The items of events at or before the
+    unfollow are of the follow the brand answered: decided followed back on X, never pushed. Before,
+    the unfollow forgot the follow-back and they were pushed although the brand had handled them. The
+    item of an event after the unfollow (4: the follower followed again) is open and pushed."""
+    await configure(db, "brand", slack_webhook_url="http://slack.example/hook", daily_push_budget=5)
+    followers = ("1", "2", "3", "4")
+    acts = {f: (brand_act("followed_back", f, 5), brand_act("unfollowed_back", f, 60)) for f in followers}
+    # 1: its follow (before the follow-back), 2: between, 3: at the unfollow's instant, 4: after it.
+    when = {"1": T0, "2": T0 + timedelta(minutes=30), "3": T0 + timedelta(minutes=60),
+            "4": T0 + timedelta(minutes=61)}  # fmt: skip
+    decisions = [decision(f, "high_value", 85, at=when[f]) for f in followers]
+    await record(db, [(d, 1) for d in decisions])
+    if order == "decision_between":
+        await intake_now(pool, settings, decisions)
+    if order == "one_batch":
+        await x_events(pool, [e for f in followers for e in acts[f]])
+    else:
+        for f in followers:
+            fb, ub = acts[f]
+            for e in [fb, ub] if order == "in_order" else [ub, fb]:
+                await x_events(pool, [e])
+    if order != "decision_between":
+        await intake_now(pool, settings, decisions)
+    for f in ("1", "2", "3"):
+        assert await state(db, f) == "followed_back", f
+        assert await db.fetchval(
+            "SELECT decided_at FROM review_items WHERE follower_id = $1", f
+        ) == T0 + timedelta(minutes=5)
+    assert await state(db, "4") == "open"
+    pushed = "SELECT follower_id FROM notifications WHERE push <> 'cancelled' ORDER BY follower_id"
+    assert [r["follower_id"] for r in await db.fetch(pushed)] == ["4"]  # (1-3's cancelled, if any)
+    audited = "SELECT follower_id FROM review_audit WHERE action = 'platform_follow_back' ORDER BY 1"
+    assert [r["follower_id"] for r in await db.fetch(audited)] == ["1", "2", "3"]
 
 
 async def test_a_follow_back_a_block_of_the_same_batch_ended_gives_way_to_the_one_after_it(
@@ -96,7 +141,8 @@ async def test_the_notifier_reads_the_brands_unfollows_on_x_from_the_events_topi
 ) -> None:
     """On the real broker: X's webhook mapped by the ingest, the notifier running. The brand follows
     4242 back on X and later unfollows them there; a decision that brings 4242 into the queue after
-    both finds no follow-back standing: open, and pushed."""
+    both (an event an hour after the unfollow: the follower followed again) finds no follow-back
+    standing: open, and pushed."""
     person = {"id": "4242", "id_str": "4242", "screen_name": "ana"}
     start = int(T0.timestamp() * 1000)
     followed = _x_follow_event("follow", person, start)
@@ -114,7 +160,7 @@ async def test_the_notifier_reads_the_brands_unfollows_on_x_from_the_events_topi
             await publish_events(config, [unfollowed])
             ended = "SELECT count(*) FROM platform_unfollows WHERE follower_id = '4242'"
             assert await eventually(lambda: db.fetchval(ended), lambda n: n == 1) == 1
-            assert await db.fetchval(remembered) == 0
+            assert await db.fetchval(remembered) == 1  # kept: it decides no item of a later event
             at = datetime.fromisoformat(unfollowed["occurred_at"]) + timedelta(hours=1)
             later = decision("4242", "high_value", 90, at=at, account="3001969357")
             await send(config, db, [(later, 1)])
@@ -130,3 +176,39 @@ async def test_the_notifier_reads_the_brands_unfollows_on_x_from_the_events_topi
 
 async def _pushed(slack: WebhookReceiver) -> int:
     return len(slack.delivered())
+
+
+async def test_follow_backs_and_unfollows_decide_the_same_in_any_arrival_order(
+    settings: Settings, db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Followed back at minute 5, unfollowed at 10, followed back at 20, unfollowed at 30, in every
+    arrival order (then all redelivered), before the decisions of three followers per order: an event
+    at minute 3 is answered by the follow-back of minute 5, one at 15 by the one of 20 (the brand
+    followed back after it), one at 40 by none (the follower followed again after both ended).
+    Before, the earliest follow-back after the newest end was all that was kept."""
+    await configure(db, "brand", slack_webhook_url="http://slack.example/hook", daily_push_budget=0)
+    acts = [("followed_back", 5), ("unfollowed_back", 10), ("followed_back", 20), ("unfollowed_back", 30)]
+    five, twenty = ("followed_back", T0 + timedelta(minutes=5)), ("followed_back", T0 + timedelta(minutes=20))
+    wanted = {3: five, 15: twenty, 40: ("open", None)}  # the item's event's minute: its state, decided_at
+    orders = list(itertools.permutations(range(4)))
+    decisions = []
+    for n, order in enumerate(orders):
+        for i in [*order, *order]:  # then all redelivered
+            await x_events(pool, [brand_act(acts[i][0], f"{n}-{minute}", acts[i][1]) for minute in wanted])
+        decisions += [decision(f"{n}-{m}", "high_value", 85, at=T0 + timedelta(minutes=m)) for m in wanted]
+    await record(db, [(d, 1) for d in decisions])
+    await intake_now(pool, settings, decisions)
+    got = {}
+    for row in await db.fetch("SELECT follower_id, state, decided_at FROM review_items"):
+        n, minute = map(int, row["follower_id"].split("-"))
+        got[(orders[n], minute)] = (row["state"], row["decided_at"])
+    assert got == {(order, minute): wanted[minute] for order in orders for minute in wanted}
+
+
+async def test_the_summary_counts_a_follower_the_brand_unfollowed_twice_once(
+    settings: Settings, db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Every unfollow is kept now: the summary still counts the followers the brand unfollowed."""
+    await x_events(pool, [brand_act("unfollowed_back", f, m) for f, m in (("1", 10), ("1", 30), ("2", 10))])
+    summary = await summarize(settings.postgres.dsn.get_secret_value())
+    assert summary.unfollowed_back_on_x == 2
