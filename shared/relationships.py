@@ -79,6 +79,10 @@ class Settled(Totals):
     # neither is a move of the follow (a late unfollow older than them still ends it).
     suspension_moved_at: AwareDatetime | None = None
     deactivation_moved_at: AwareDatetime | None = None
+    # The newest unblock among them, whether or not it changed anything: a late block at its second
+    # was lifted by it (an unblock ranks after a block), and tells which move the newest settled one
+    # was (services.churn.timeline._late_point).
+    unblocked_at: AwareDatetime | None = None
 
 
 # An event not yet settled: (occurred_at, type, event_id, revision of its published annotation).

@@ -26,11 +26,11 @@ _TIMES = frozenset({
 })  # fmt: skip
 _SETTLED_ONLY = (
     "cycle_ends", "churn_ends", "retained_follow_at", "last_move_at", "glitch_ends", "unfollowed_back_at",
-    "suspension_moved_at", "deactivation_moved_at",
+    "suspension_moved_at", "deactivation_moved_at", "unblocked_at",
 )  # fmt: skip
 _SETTLED_TIMES = frozenset({
     "retained_follow_at", "last_move_at", "unfollowed_back_at", "suspension_moved_at",
-    "deactivation_moved_at", "through",
+    "deactivation_moved_at", "unblocked_at", "through",
 })  # fmt: skip
 assert Tally._fields == (*_TOTALS, *_SETTLED_ONLY)
 
@@ -131,6 +131,7 @@ def to_rel(state: RelationshipState) -> Rel:
             unfollowed_back_at=s.unfollowed_back_at,
             suspension_moved_at=s.suspension_moved_at,
             deactivation_moved_at=s.deactivation_moved_at,
+            unblocked_at=s.unblocked_at,
         ),
         through=s.through,
         pending=tuple(Item(at, kind, event_id, revision) for at, kind, event_id, revision in state.pending),
@@ -152,6 +153,7 @@ def to_state(rel: Rel, now: Tally) -> RelationshipState:
         unfollowed_back_at=rel.settled.unfollowed_back_at,
         suspension_moved_at=rel.settled.suspension_moved_at,
         deactivation_moved_at=rel.settled.deactivation_moved_at,
+        unblocked_at=rel.settled.unblocked_at,
     )
     return RelationshipState.model_construct(
         **{name: getattr(now, name) for name in _TOTALS},

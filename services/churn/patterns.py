@@ -154,6 +154,10 @@ class Tally(NamedTuple):
     # whether or not it changed anything: a late one of the pair older than it changes nothing.
     suspension_moved_at: datetime | None = None
     deactivation_moved_at: datetime | None = None
+    # The newest unblock, whether or not it changed anything (an unblock of no block does not): a late
+    # block at its second was lifted by it, and a move settled at another time is no unblock
+    # (timeline._late_point).
+    unblocked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +223,7 @@ def step(tally: Tally, kind: EventType, at: datetime, rules: ChurnRules) -> tupl
     if kind is EventType.BLOCKED:
         return blocked(tally, at), NOTHING
     if kind is EventType.UNBLOCKED:  # (the follow the block ended stays ended)
-        return tally._replace(blocked_at=None), NOTHING
+        return tally._replace(blocked_at=None, unblocked_at=_newest(tally.unblocked_at, at)), NOTHING
     # X's suspension and the follower's deactivation: the follow stands (a repeated one changes nothing).
     if kind is EventType.SUSPENDED:
         moved = _newest(tally.suspension_moved_at, at)

@@ -55,13 +55,14 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     """A late event folded onto the settled tally, after everything there: where it can no longer
     reorder anything. A move of the follow (``MOVES``: a follow, unfollow, block or unblock) older
     than the last one settled changes nothing (but a block still ends the follow standing since
-    before it), and so does a follow stamped with the settled unfollow's or block's second (in event
-    time it comes first). A suspension, deactivation or their lifting (``STATES``) older than the last
-    of its pair settled, or than a new follow, changes nothing (:func:`_state_settled_after`); a
-    follow older than a settled suspension or deactivation leaves it standing (in event time it came
-    after the follow, and ends nothing). A follow-back at or before the brand's newest settled
-    unfollow had ended by then: nothing; a brand's unfollow ends the settled follow-back unless that
-    is newer (patterns.unfollowed_back)."""
+    before it, :func:`_late_block`), and so does a follow stamped with the settled unfollow's or
+    block's second (in event time it comes first); a block stamped with a settled unblock's second
+    is lifted by it. A suspension, deactivation or their
+    lifting (``STATES``) older than the last of its pair settled, or than a new follow, changes
+    nothing (:func:`_state_settled_after`); a follow older than a settled suspension or deactivation
+    leaves it standing (in event time it came after the follow, and ends nothing). A follow-back at
+    or before the brand's newest settled unfollow had ended by then: nothing; a brand's unfollow ends
+    the settled follow-back unless that is newer (patterns.unfollowed_back)."""
     rel = follower.get(account, Rel())
     tally = rel.settled
     last_move = max(
@@ -69,33 +70,32 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
         default=None,
     )
     moves = item.kind in MOVES
+    at_move = last_move is not None and item.at == last_move
     before_it = last_move is not None and (
         item.at < last_move
         or (
-            item.kind is EventType.FOLLOW
-            and item.at == last_move
+            at_move
+            and item.kind is EventType.FOLLOW
             and last_move in (tally.last_unfollow_at, tally.blocked_at)
         )
+        # (at one second an unblock ranks after a block: the instant ends unblocked)
+        or (at_move and item.kind is EventType.BLOCKED and last_move == tally.unblocked_at)
     )
     if item.kind is EventType.BLOCKED and before_it:
-        # Older than a settled move: the block still ended the follow standing then, if that is the
-        # one standing now; it blocks no more (what moved since lifted it, or is a newer block).
-        # It ended the brand's follow-back standing then too, also when a re-follow has settled since.
-        start, back = tally.last_follow_at, tally.followed_back_at
-        ended = tally.following and start is not None and start <= item.at
-        if ended:
-            after = tally._replace(following=False, followed_back_at=None)
-        else:
-            after = tally._replace(followed_back_at=None) if back is not None and back <= item.at else tally
-        facts = Facts()
+        after, facts = _late_block(tally, item.at), Facts()
     elif (moves and before_it) or (item.kind in STATES and _state_settled_after(tally, item)):
         after, facts = tally, Facts()
     elif item.kind is EventType.FOLLOWED_BACK and _ended(item.at, tally.unfollowed_back_at):
         after, facts = tally, Facts()  # (at the unfollow's instant too: a follow-back comes first)
-    elif item.kind is EventType.FOLLOWED_BACK and last_move is not None and item.at < last_move:
-        # Older than a settled follow or unfollow: a follow-back if the follower followed then (in
-        # the follow that settled last), not now; one from before it tells nothing (a brand that
-        # followed first, before the follower did, was no follow-back in event time either).
+    elif (
+        item.kind is EventType.FOLLOWED_BACK
+        and last_move is not None
+        and (item.at < last_move or (at_move and last_move == tally.last_unfollow_at))
+    ):
+        # Older than a settled follow or unfollow, or at the unfollow's second (where it ranks
+        # first): a follow-back if the follower followed then (in the follow that settled last), not
+        # now; one from before it tells nothing (a brand that followed first, before the follower
+        # did, was no follow-back in event time either). The settled unfollow is not judged again.
         start, end = tally.last_follow_at, tally.last_unfollow_at
         then = (
             start is not None
@@ -118,6 +118,17 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     if churned >= rules.cross_accounts and CROSS not in after.patterns:
         after, new = with_cross(after), canonical({*new, CROSS})
     return Point(item, after, facts.dwell, new, churned, in_horizon(after.cycle_ends, item.at, rules))
+
+
+def _late_block(tally: Tally, at: datetime) -> Tally:
+    """A block older than a settled move (or at a settled unblock's second): it still ended the
+    follow standing then, if that is the one standing now; it blocks no more (what moved since
+    lifted it, or is a newer block). It ended the brand's follow-back standing then too, also when a
+    re-follow has settled since."""
+    start, back = tally.last_follow_at, tally.followed_back_at
+    if tally.following and start is not None and start <= at:
+        return tally._replace(following=False, followed_back_at=None)
+    return tally._replace(followed_back_at=None) if back is not None and back <= at else tally
 
 
 def _state_settled_after(tally: Tally, item: Item) -> bool:

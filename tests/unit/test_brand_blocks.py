@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.churn import codec
 from services.churn.rules import InMemory
 from services.ingest.webhook import PayloadError, map_payload
 from services.notifier import messages
@@ -361,3 +362,53 @@ def test_a_late_block_ends_the_settled_follow_back_before_it_also_after_a_new_fo
     loop = Loop(RULES).feed([*stream, again, ev("t2", "follow", 500, follower="8"), late, leaving])
     assert loop.annotations["b1"].followed_back_at == again.occurred_at
     assert "unfollow_after_follow_back" in loop.annotations["x2"].patterns
+
+
+# -- late events at or around a settled move that changed nothing ------------------------------------
+
+
+def _late_and_in_order(stream: list[Event], late: list[Event]) -> tuple[Loop, Loop]:
+    """The stream fed in order (its last event, another follower's follow, settles the rest), then
+    ``late`` past the grace period; and everything fed in event order."""
+    return Loop(RULES).feed([*stream, *late]), Loop(RULES).feed(sorted([*stream, *late], key=event_order))
+
+
+def test_a_late_block_at_its_settled_unblocks_second_is_lifted_by_it() -> None:
+    """At one second an unblock ranks after a block: the instant ends with the follow ended, unblocked."""
+    stream = [ev("f1", "follow", 0), ev("u1", "unblocked", 100), ev("t", "follow", 300, follower="8")]
+    loop, in_order = _late_and_in_order(stream, [ev("b1", "blocked", 100)])
+    assert loop.late == {"b1"}
+    state, expected = loop.states()[("brand", "7")], in_order.states()[("brand", "7")]
+    assert (state.following, state.blocked_at) == (expected.following, expected.blocked_at) == (False, None)
+    assert loop.annotations["b1"].blocked_at is None
+
+
+def test_a_late_follow_back_at_the_second_of_a_settled_unfollow_counts() -> None:
+    """At one second a follow-back ranks before an unfollow: the brand followed back someone still
+    following, and that follow-back stands after the unfollow (until the brand unfollows). The settled
+    unfollow is not judged again: ``unfollow_after_follow_back`` is new at the next unfollow, not at it."""
+    stream = [ev("f1", "follow", 0), ev("x1", "unfollow", 100), ev("t", "follow", 300, follower="8")]
+    late, again, leaving = ev("fb", "followed_back", 100), ev("f2", "follow", 400), ev("x2", "unfollow", 500)
+    loop, in_order = _late_and_in_order(stream, [late, again, leaving])
+    assert loop.late == {"fb"}
+    assert loop.states()[("brand", "7")].followed_back_at == late.occurred_at
+    note, expected = loop.annotations["x2"], in_order.annotations["x2"]
+    assert note.model_dump(exclude={"new_patterns"}) == expected.model_dump(exclude={"new_patterns"})
+    assert "unfollow_after_follow_back" in note.patterns
+
+
+def test_a_relationship_never_unblocked_is_stored_as_before() -> None:
+    """The settled unblock's time is left out of the stored state while empty, so a relationship
+    never unblocked is stored exactly as before; one that was keeps it, and reads it back."""
+
+    def stored(stream: list[Event]) -> tuple[dict[str, Any], Any]:
+        loop = Loop(RULES).feed([*stream, ev("t", "follow", 600, follower="8")]).finish()  # (they settle)
+        rel = loop.rels["7"]["brand"]
+        return json.loads(json.dumps(codec.to_json(rel, loop.now[("brand", "7")]))), rel
+
+    before, _ = stored([ev("f1", "follow", 0), ev("b1", "blocked", 5)])
+    assert "unblocked_at" not in before["settled"]
+    after, rel = stored([ev("f1", "follow", 0), ev("b1", "blocked", 5), ev("u1", "unblocked", 9)])
+    assert after["settled"]["unblocked_at"] == "2026-03-01T09:09:00Z"
+    assert codec.from_json(after) == rel
+    assert codec.to_rel(codec.load(after)) == rel
