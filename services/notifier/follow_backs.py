@@ -30,8 +30,13 @@ item's event (the item's ``occurred_at``, its decision's event time). So the ite
 the brand answered is decided followed back on X even where the notifier learns of the unfollow
 before that item's first decision (a backfill: history posted at once, or the decisions consumer
 lagging behind this one), while the item of an event after the unfollow (the follower followed
-again) is open and pushed like any other. Whatever order the events arrive in, what is kept, and so
-what is decided, is the same. An item already decided stays decided: an unfollow reopens nothing.
+again) is open and pushed like any other. Whatever order the follow-backs and ends arrive in, what is
+kept is the same. What the item's event stands for is not: it is its newest decision's, and a
+decision of the same follow on an event after the unfollow (a like that moved the score) is taken
+for a follow after it, so where such a decision reached the queue before the follow-back was
+applied (a backfill, or the decisions consumer ahead of this one) the follower is pushed. Telling
+the two apart needs the follow's own time on the decision, which it does not carry. An item
+already decided stays decided: an unfollow reopens nothing.
 """
 
 from __future__ import annotations
