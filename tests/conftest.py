@@ -151,6 +151,14 @@ async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The services' own pool (its jsonb codecs) on the test's database."""
+    found = await create_pool(settings.postgres)
+    yield found
+    await found.close()
+
+
+@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
     yield conn

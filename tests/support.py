@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.events import Event
@@ -152,3 +154,13 @@ async def eventually(
         await asyncio.sleep(0.2)
         value = await probe()
     return value
+
+
+def required_tool(found: str | None, reason: str) -> str:
+    """The path of a tool a test needs (Chromium, Prometheus, promtool): without it the test is
+    skipped on a developer's machine, and fails in CI and under ``make test``, which install it."""
+    if found is None:
+        if os.environ.get("CI") or os.environ.get("FOLLOWBACK_REQUIRE_INFRA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found

@@ -7,7 +7,6 @@ tests skip on a developer's machine and fail where the infrastructure is require
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from services.notifier.app import create_app
 from services.notifier.passwords import hash_password
 from shared.settings import HttpSettings, NotifierSettings, Settings
 from tests.receivers import free_port
+from tests.support import required_tool
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in a container has no user namespace for the sandbox
@@ -40,13 +40,7 @@ class Served:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        reason = "no Chromium: run `make browser` (installs Debian's chromium)"
-        if os.environ.get("CI") or os.environ.get("FOLLOWBACK_REQUIRE_INFRA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return required_tool(find_chromium(), "no Chromium: run `make browser` (installs Debian's chromium)")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ Grafana dashboard is run through Prometheus' HTTP API as well, and the alerting 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from followback.runner import SERVICES, port_of
 from shared.decisions import DecisionClass
 from shared.settings import Settings
 from tests.e2e.conftest import free_port
-from tests.support import REAL_PERSON, SPAM_ACCOUNT, event, eventually
+from tests.support import REAL_PERSON, SPAM_ACCOUNT, event, eventually, required_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -87,13 +86,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
     """Debian's Prometheus; skipped without it on a developer's machine, a failure in CI."""
-    found = find_prometheus()
-    if found is None:
-        reason = "no Prometheus: run `make prometheus` (installs Debian's prometheus)"
-        if os.environ.get("CI") or os.environ.get("FOLLOWBACK_REQUIRE_INFRA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return required_tool(
+        find_prometheus(), "no Prometheus: run `make prometheus` (installs Debian's prometheus)"
+    )
 
 
 @pytest.fixture

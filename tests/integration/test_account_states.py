@@ -9,7 +9,6 @@ replay of the log finds zero differences."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -21,25 +20,15 @@ from services.notifier.actions import Action, perform
 from services.scorer import store
 from shared.accounts import AccountConfig
 from shared.db import create_pool
-from shared.events import Event
 from shared.settings import Settings
-from tests.integration.test_brand_blocks import decisions_of
+from tests.integration.test_brand_blocks import BO, decisions_of, ev
 from tests.integration.test_replay import live_run, run_replay
 from tests.notifier_support import intake_now
-from tests.support import REAL_PERSON, event
+from tests.support import REAL_PERSON
 
 pytestmark = pytest.mark.integration
 
-M = timedelta(minutes=1)
-BO = {**REAL_PERSON, "screen_name": "bo_brews", "name": "Bo"}
 CONFIG = AccountConfig(vips=["ana_roasts", "bo_brews"], slack_webhook_url="http://127.0.0.1:9/hook")
-
-
-def ev(
-    event_id: str, kind: str, follower: str, minute: int, profile: dict[str, object] | None = None
-) -> Event:
-    like = "like" if kind == "interaction" else None
-    return Event.model_validate(event(event_id, kind, follower, minute * M, profile, interaction=like))
 
 
 STREAM = [

@@ -4,14 +4,12 @@ whose suspension was lifted) and the brand's unfollows on X (its clean-up, a fol
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from followback.summary import summarize
-from shared.db import create_pool
 from shared.events import Event, EventType
 from shared.settings import Settings
 from tests.integration.test_follow_back_ended_by_block import x_events
@@ -33,13 +31,6 @@ STREAM = [
     }.items()
     for n, (kind, at) in enumerate(moves)
 ]
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    found = await create_pool(settings.postgres)
-    yield found
-    await found.close()
 
 
 async def test_the_summary_counts_who_is_not_available_on_x_and_the_brands_unfollows(

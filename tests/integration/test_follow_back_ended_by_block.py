@@ -4,27 +4,18 @@ follows them, so they are open and pushed like any new follower worth a look."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from services.notifier import follow_backs
-from shared.db import create_pool
 from shared.events import Event
 from shared.settings import Settings
 from tests.notifier_support import configure, decision, intake_now, record
 from tests.support import T0, event
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    found = await create_pool(settings.postgres)
-    yield found
-    await found.close()
 
 
 def brand_act(kind: str, follower: str, minutes: int) -> Event:

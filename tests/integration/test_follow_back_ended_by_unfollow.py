@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import pytest
 from followback.summary import summarize
 from services.ingest.webhook import map_payload
 from services.notifier.app import create_app
-from shared.db import create_pool
 from shared.settings import NotifierSettings, Settings
 from tests.integration.test_follow_back_ended_by_block import brand_act, state, x_events
 from tests.notifier_support import configure, decision, intake_now, record, send
@@ -30,13 +28,6 @@ from tests.support import T0, eventually, publish_events
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    found = await create_pool(settings.postgres)
-    yield found
-    await found.close()
 
 
 @pytest.mark.parametrize("order", ["in_order", "unfollow_first", "one_batch"])

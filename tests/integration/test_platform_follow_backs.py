@@ -5,7 +5,6 @@ arrival order, once however often it is delivered, and never on top of a person'
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from services.notifier import follow_backs
 from services.notifier.actions import Action, Outcome, perform
 from services.notifier.app import create_app
 from services.notifier.web import listing
-from shared.db import create_pool
 from shared.events import Event
 from shared.settings import NotifierSettings, Settings
 from tests.notifier_support import configure, decision, intake_now, record, send
@@ -28,13 +26,6 @@ from tests.support import T0, event, eventually, publish_events
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    found = await create_pool(settings.postgres)
-    yield found
-    await found.close()
 
 
 async def follow_back(pool: asyncpg.Pool, settings: Settings, actor: str, follower: str) -> Outcome:

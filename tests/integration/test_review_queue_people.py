@@ -15,20 +15,12 @@ import pytest
 from followback.explain import SECTIONS
 from services.notifier import messages, users
 from services.notifier.web.app import WebState, create_web_app
-from shared.db import create_pool
 from shared.settings import Settings
 from tests.notifier_support import configure, decision, intake_now, record
 from tests.support import T0
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a long passphrase for ana"
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    found = await create_pool(settings.postgres)
-    yield found
-    await found.close()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from services.scorer.app import create_app as scorer_app
 from shared.decisions import DecisionClass
 from shared.events import EventType
 from shared.settings import KafkaSettings, NotifierSettings, Settings
+from tests.support import required_tool
 from tests.unit.test_monitoring_files import METRIC_NAME, SCRAPE_CONFIG, exported_series
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +42,7 @@ def alerts() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = find_promtool()
-    if found is None:
-        reason = "no promtool: run `make prometheus` (installs Debian's prometheus)"
-        if os.environ.get("CI") or os.environ.get("FOLLOWBACK_REQUIRE_INFRA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return required_tool(find_promtool(), "no promtool: run `make prometheus` (installs Debian's prometheus)")
 
 
 def run(promtool: str, *args: str) -> None:

@@ -7,7 +7,6 @@ checks need none (``promtool`` is Debian's, installed by ``make test``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 import shared.metrics  # noqa: F401 - registers followback's metrics
 from followback.infra.prometheus import find_promtool
 from followback.runner import SERVICES
+from tests.support import required_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -55,12 +55,9 @@ def dashboard() -> dict[str, Any]:
 
 
 def test_promtool_accepts_the_scrape_configuration() -> None:
-    promtool = find_promtool()
-    if promtool is None:
-        reason = "no promtool: run `make prometheus` (installs Debian's prometheus)"
-        if os.environ.get("CI") or os.environ.get("FOLLOWBACK_REQUIRE_INFRA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    promtool = required_tool(
+        find_promtool(), "no promtool: run `make prometheus` (installs Debian's prometheus)"
+    )
     done = subprocess.run(
         [promtool, "check", "config", str(SCRAPE_CONFIG)], capture_output=True, text=True, check=False
     )
