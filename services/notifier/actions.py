@@ -20,7 +20,7 @@ import asyncpg
 
 from services.notifier import digest, outbox
 from services.notifier.outbox import NewDelivery
-from services.notifier.retraction import BLOCKED, DEACTIVATED, RETRACTING, SUSPENDED
+from services.notifier.retraction import BLOCKED, DEACTIVATED, HOLDING_RULES, RETRACTING, SUSPENDED, held_by
 from services.notifier.review_items import decided_how
 from shared import accounts
 from shared.events import DEFAULT_PLATFORM, Event, EventType, Profile
@@ -84,32 +84,32 @@ async def perform(
         configs = await accounts.latest(conn, [account_id])
         await digest.lock(conn, [account_id], configs)
         item = await conn.fetchrow(
-            # (held: what the decision says holds the follower back, by its hard rule's reason:
-            # retraction.retracted_as)
-            """SELECT *, CASE WHEN reasons @> '[{"signal": "blocked_by_brand"}]' THEN 'blocked'
-                              WHEN reasons @> '[{"signal": "suspended_by_platform"}]' THEN 'suspended'
-                              WHEN reasons @> '[{"signal": "account_deactivated"}]' THEN 'deactivated'
-                         END AS held
+            # (held_by: the reason of the hard rule that holds the follower back, if any: a decision
+            # has one at most; retraction.held_by names it)
+            """SELECT *, (SELECT r ->> 'signal' FROM jsonb_array_elements(reasons) r
+                          WHERE r ->> 'signal' = ANY($3::text[]) LIMIT 1) AS held_by
             FROM review_items WHERE account_id = $1 AND follower_id = $2 FOR UPDATE""",
             account_id,
             follower_id,
+            list(HOLDING_RULES),
         )
         if item is None:
             return Outcome(False, f"{follower_id} is not in the review queue of {account_id}")
+        held = held_by([item["held_by"]])
         handle = f"@{item['screen_name'] or follower_id}"
         action_id, at = str(uuid.uuid4()), datetime.now(UTC)
         if action in DECIDING:
             if item["state"] != "open":
                 by = decided_how(item["decided_by"], item["decided_via"])  # "by ana", "on X"
                 return Outcome(False, f"{handle} was already {item['state'].replace('_', ' ')} {by}".rstrip())
-            if action is Action.FOLLOW_BACK and (item["class"] in RETRACTING or item["held"] == SUSPENDED):
+            if action is Action.FOLLOW_BACK and (item["class"] in RETRACTING or held == SUSPENDED):
                 # The page the person pressed on may be older than the decision: a follower who has
                 # since left, or turned out a churner, spam or harmful, or whose account X suspended,
                 # is not followed back (their push was retracted with "no action needed"); Dismiss
                 # and Mark as spam still work. One whose score merely fell below the thresholds
                 # (ignore) keeps their push, and a person may still follow them back.
-                if (why := HELD.get(item["held"])) is not None:
-                    return Outcome(False, f"{handle} was not followed back: {why}")
+                if held is not None:
+                    return Outcome(False, f"{handle} was not followed back: {HELD[held]}")
                 now = item["class"].replace("_", " ")
                 return Outcome(False, f"{handle} was not followed back: their decision is now {now}")
             await _decide(conn, item, DECIDING[action], actor, at)

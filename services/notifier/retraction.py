@@ -8,7 +8,7 @@ follower is left out of a digest not sent yet, and a digest that went out gets t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -28,11 +28,17 @@ BLOCKED, SUSPENDED, DEACTIVATED = "blocked", "suspended", "deactivated"
 BLOCKED_RULE = "blocked_by_brand"
 SUSPENDED_RULE = "suspended_by_platform"
 DEACTIVATED_RULE = "account_deactivated"
-_AS = {BLOCKED_RULE: BLOCKED, SUSPENDED_RULE: SUSPENDED, DEACTIVATED_RULE: DEACTIVATED}
+HOLDING_RULES = {BLOCKED_RULE: BLOCKED, SUSPENDED_RULE: SUSPENDED, DEACTIVATED_RULE: DEACTIVATED}
+
+
+def held_by(signals: Iterable[str | None]) -> str | None:
+    """What holds the follower back (``blocked``, ``suspended``, ``deactivated``), by the reason of
+    its hard rule among a decision's ``signals``; None: no such rule."""
+    return next((HOLDING_RULES[s] for s in signals if s in HOLDING_RULES), None)
 
 
 def retracted_as(decision: Decision) -> str:
-    return next((_AS[r.signal] for r in decision.reasons if r.signal in _AS), decision.decision_class.value)
+    return held_by(r.signal for r in decision.reasons) or decision.decision_class.value
 
 
 def retracts(decision: Decision) -> bool:

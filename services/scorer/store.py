@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
-from services.scorer.scoring import Current
+from services.scorer.scoring import ACCOUNT_STATES, Current
 from shared.decisions import Decision, DecisionClass, reasons_json
 from shared.erasures import erased_followers
 from shared.events import EVENT_TIME_RANK, EventType
@@ -44,10 +44,9 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
                d.account_id, d.follower_id, d.class, d.score::float8 AS score, d.version, d.occurred_at,
                d.event_type, d.event_ids[1] AS event_id,
                p.occurred_at AS seen_at, p.event_type AS seen_type, p.event_id AS seen_id,
-               -- the account's state on X the version rests on (scoring.account_state)
-               CASE WHEN d.reasons @> '[{"signal": "suspended_by_platform"}]' THEN 'suspended'
-                    WHEN d.reasons @> '[{"signal": "account_deactivated"}]' THEN 'deactivated'
-               END AS account_state
+               -- the reason of the account state's rule the version rests on (scoring.account_state)
+               (SELECT r ->> 'signal' FROM jsonb_array_elements(d.reasons) r
+                WHERE r ->> 'signal' = ANY($3::text[]) LIMIT 1) AS state_rule
         FROM decisions d
         JOIN unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
           ON d.account_id = k.account_id AND d.follower_id = k.follower_id
@@ -56,6 +55,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
         """,
         list(accounts),
         list(followers),
+        list(ACCOUNT_STATES),
     )
     found = {}
     for row in rows:
@@ -66,7 +66,7 @@ async def current(conn: asyncpg.Connection, keys: Iterable[Key]) -> dict[Key, Cu
             row["occurred_at"],
             EventType(row["event_type"]) if row["event_type"] is not None else None,
             row["event_id"],
-            row["account_state"],
+            ACCOUNT_STATES.get(row["state_rule"]),
         )
         if row["seen_at"] is not None:
             version = version.standing_for(row["seen_at"], EventType(row["seen_type"]), row["seen_id"])
