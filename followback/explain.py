@@ -50,7 +50,9 @@ SECTIONS: dict[str, str] = {
     """,
     "decisions": """
         SELECT version, class, score::float8 AS score, reasons::text AS reasons, scorer_version,
-               config_version, event_ids, event_type, revision, occurred_at, decided_at
+               config_version, event_ids, event_type, revision, occurred_at,
+               followed_at,  -- the follow the decision is about (NULL: recorded before 0024)
+               decided_at
         FROM decisions WHERE account_id = $1 AND follower_id = $2 ORDER BY version
     """,
     "notifications": """
@@ -70,7 +72,7 @@ SECTIONS: dict[str, str] = {
     "review": """
         SELECT state, class, score::float8 AS score, version, decided_by,
                decided_via,  -- the platform (x) for a follow-back made there, not in the queue
-               decided_at, updated_at
+               decided_at, followed_at, updated_at
         FROM review_items WHERE account_id = $1 AND follower_id = $2
     """,
     "actions": """
@@ -178,14 +180,14 @@ def _events_table(rows: list[dict[str, Any]]) -> Table:
 
 def _decisions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
-    for column in ("version", "class", "score", "at", "scorer", "config", "events", "top reasons"):
+    for column in ("version", "class", "score", "at", "follow", "scorer", "config", "events", "top reasons"):
         table.add_column(column, overflow="fold")  # ids wrap, never cut
     for d in rows:
         top = ", ".join(f"{r['signal']} {r['contribution']:+g}" for r in d["reasons"][:5])
         revised = f" (revision {d['revision']})" if d["revision"] else ""  # a revised annotation's
         kind = f"{d['event_type']} " if d.get("event_type") else ""  # None: recorded before 0013
         table.add_row(f"v{d['version']}", d["class"], f"{d['score']:.2f}", _cell(d["occurred_at"]),
-                      _cell(d["scorer_version"]), _cell(d["config_version"]),
+                      _cell(d.get("followed_at")), _cell(d["scorer_version"]), _cell(d["config_version"]),
                       _cell(kind + ", ".join(d["event_ids"]) + revised), _cell(top))  # fmt: skip
     return table
 

@@ -59,6 +59,14 @@ class Decision(BaseModel):
         description="The type of the event it was decided on (its place in event time, with "
         "occurred_at and the event id); None: recorded before decisions kept it.",
     )
+    # Left out when None (as the annotation's blocked_at): a decision without it is what it was before.
+    followed_at: Instant | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="When the follow the decision is about began (the annotation's last_follow_at: the "
+        "follower's newest follow as of the event, which a like after it does not move); None: never "
+        "followed, or decided by a scorer from before decisions carried it.",
+    )
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 

@@ -28,7 +28,9 @@ def decision(
     version: int = 1,
     at: datetime = T0,
     account: str = "brand",
+    followed: datetime | None = None,
 ) -> Decision:
+    """``followed``: the time of the follow it is about (None: as a scorer before follow times)."""
     return Decision.model_validate(
         {
             "decision_id": decision_id_for(f"{account}:{follower}:{version}"),
@@ -42,6 +44,7 @@ def decision(
             "config_version": "test",
             "event_ids": (f"ev-{account}-{follower}-{version}",),
             "occurred_at": at,
+            "followed_at": followed,
         }
     )
 
@@ -52,12 +55,12 @@ async def record(db: asyncpg.Connection, decisions: list[tuple[Decision, int]], 
         await db.execute(
             """
             INSERT INTO decisions (decision_id, account_id, follower_id, version, screen_name, class, score,
-                reasons, scorer_version, config_version, event_ids, occurred_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10, $11, $12)
+                reasons, scorer_version, config_version, event_ids, occurred_at, followed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10, $11, $12, $13)
             """,
             d.decision_id, d.account_id, d.follower_id, version, d.screen_name, d.decision_class.value,
             d.score, json.dumps([r.model_dump(mode="json") for r in d.reasons]), d.scorer_version,
-            d.config_version, list(d.event_ids), d.occurred_at,
+            d.config_version, list(d.event_ids), d.occurred_at, d.followed_at,
         )  # fmt: skip
         event = Event.model_validate(
             {

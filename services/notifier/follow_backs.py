@@ -26,17 +26,20 @@ again after a block (unblock or not) is not decided "followed back on X" by a fo
 ended (a follower the brand blocked is not one to push anyway). An unfollow forgets nothing:
 every follow-back and every unfollow is kept (``platform_unfollows``), and a follow-back answers an
 item unless an unfollow of the brand's came between them, at or after the follow-back and before the
-item's event (the item's ``occurred_at``, its decision's event time). So the item of the follow
-the brand answered is decided followed back on X even where the notifier learns of the unfollow
-before that item's first decision (a backfill: history posted at once, or the decisions consumer
-lagging behind this one), while the item of an event after the unfollow (the follower followed
-again) is open and pushed like any other. Whatever order the follow-backs and ends arrive in, what is
-kept is the same. What the item's event stands for is not: it is its newest decision's, and a
-decision of the same follow on an event after the unfollow (a like that moved the score) is taken
-for a follow after it, so where such a decision reached the queue before the follow-back was
-applied (a backfill, or the decisions consumer ahead of this one) the follower is pushed. Telling
-the two apart needs the follow's own time on the decision, which it does not carry. An item
-already decided stays decided: an unfollow reopens nothing.
+follow the item is about (its ``followed_at``: its newest decision's, the follower's newest follow as
+of that decision's event). So the item of the follow the brand answered is decided followed back on
+X even where the notifier learns of the unfollow before that item's first decision (a backfill:
+history posted at once, or the decisions consumer lagging behind this one), and even where that
+decision rests on a later event of the same follow, after the unfollow (a like that moved the
+score), while the item of a follow after the unfollow (the follower followed again) is open and
+pushed like any other. Whatever order the follow-backs and ends arrive in, what is kept is the
+same. An item with no follow time (its decision is from a scorer before decisions carried it, or the
+item is from before migration 0024 and not decided again since) stands for its event instead (its
+``occurred_at``), as before: a decision of the same follow on an event after the unfollow is then
+taken for a follow after it. An item already decided stays decided: an unfollow reopens nothing, so
+an unfollow read after the follow-back it ended was applied to the item of a later follow (that
+item's decision reached the queue first: the decisions consumer ahead of this one, with the
+follow-back and the unfollow in two batches) leaves it followed back on X.
 """
 
 from __future__ import annotations
@@ -214,10 +217,10 @@ async def _unfollowed(conn: asyncpg.Connection, unfollows: Sequence[tuple[Key, d
 
 async def apply(conn: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key, str]:
     """Decide the open review items among ``keys`` that a remembered platform follow-back answers:
-    one the brand still follows with, or one its unfollow ended at or after the item's event (the
-    item of the follow it answered, brought in late by a backfill), never one ended before it (the
-    follower followed again). The earliest such follow-back decides. Returns the items' new state;
-    the caller holds :func:`lock` of their accounts."""
+    one the brand still follows with, or one its unfollow ended at or after the item's follow (the
+    follow it answered, whatever later event of it the item's decision rests on, brought in late by a
+    backfill), never one ended before it (the follower followed again). The earliest such follow-back
+    decides. Returns the items' new state; the caller holds :func:`lock` of their accounts."""
     if not keys:
         return {}
     rows = await conn.fetch(
@@ -228,12 +231,14 @@ async def apply(conn: asyncpg.Connection, keys: Sequence[Key]) -> dict[Key, str]
             FROM unnest($1::text[], $2::text[]) AS k(account_id, follower_id)
             JOIN review_items r ON r.account_id = k.account_id AND r.follower_id = k.follower_id
             JOIN platform_follow_backs p ON p.account_id = r.account_id AND p.follower_id = r.follower_id
-            -- no unfollow of the brand's between the follow-back and the item's event (an unfollow
-            -- comes after a follow-back of its instant, and the event of its instant is before it)
+            -- no unfollow of the brand's between the follow-back and the item's follow (an unfollow
+            -- comes after a follow-back of its instant, and the follow of its instant is before it);
+            -- an item with no follow time (decided before decisions carried it): its event's
             WHERE r.state = 'open'
               AND NOT EXISTS (SELECT 1 FROM platform_unfollows u
                               WHERE u.account_id = p.account_id AND u.follower_id = p.follower_id
-                                AND u.unfollowed_at >= p.occurred_at AND u.unfollowed_at < r.occurred_at)
+                                AND u.unfollowed_at >= p.occurred_at
+                                AND u.unfollowed_at < coalesce(r.followed_at, r.occurred_at))
             ORDER BY r.account_id, r.follower_id, p.occurred_at, p.event_id COLLATE "C"
         )
         UPDATE review_items r

@@ -2,7 +2,9 @@
 
 A follower enters when a decision makes them worth a look (``high_value`` or ``worth_following``)
 and then follows every later decision version, so a follower who leaves drops out of the queue's
-class filters. What a person decided (``state``) is never overwritten by a decision.
+class filters. What a person decided (``state``) is never overwritten by a decision. The item keeps
+its newest decision's event time and follow time (``followed_at``): a follow-back made on X is
+judged by the follow (``services.notifier.follow_backs``).
 """
 
 from __future__ import annotations
@@ -36,17 +38,17 @@ Key = tuple[str, str]
 
 _COLUMNS = (
     "account_id", "follower_id", "decision_id", "version", "class", "score", "reasons", "screen_name",
-    "profile", "occurred_at",
+    "profile", "occurred_at", "followed_at",
 )  # fmt: skip
 # The rows of a batch as one set: unnest of one array per column. The reasons travel as JSON text
 # (a JSON array in a jsonb[] parameter would read as a second array dimension).
 _ROWS = """(
     SELECT account_id, follower_id, decision_id, version, class, score, reasons::jsonb AS reasons,
-           screen_name, profile, occurred_at
+           screen_name, profile, occurred_at, followed_at
     FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::text[], $6::numeric[], $7::text[],
-                $8::text[], $9::jsonb[], $10::timestamptz[])
+                $8::text[], $9::jsonb[], $10::timestamptz[], $11::timestamptz[])
         AS u(account_id, follower_id, decision_id, version, class, score, reasons, screen_name, profile,
-             occurred_at)
+             occurred_at, followed_at)
 ) AS n"""
 
 
@@ -69,7 +71,7 @@ def _columns(
     rows = [
         (
             d.account_id, d.follower_id, d.decision_id, v, d.decision_class.value, d.score,
-            _reasons_json(d), d.screen_name, profile.get(key), d.occurred_at,
+            _reasons_json(d), d.screen_name, profile.get(key), d.occurred_at, d.followed_at,
         )
         for key, (d, v) in newest.items()
     ]  # fmt: skip
@@ -90,13 +92,13 @@ async def apply(
         await conn.execute(
             f"""
             INSERT INTO review_items (account_id, follower_id, decision_id, version, class, score,
-                reasons, screen_name, profile, occurred_at)
+                reasons, screen_name, profile, occurred_at, followed_at)
             SELECT * FROM {_ROWS}
             ON CONFLICT (account_id, follower_id) DO UPDATE SET
                 decision_id = EXCLUDED.decision_id, version = EXCLUDED.version, class = EXCLUDED.class,
                 score = EXCLUDED.score, reasons = EXCLUDED.reasons, screen_name = EXCLUDED.screen_name,
                 profile = coalesce(EXCLUDED.profile, review_items.profile),
-                occurred_at = EXCLUDED.occurred_at, updated_at = now()
+                occurred_at = EXCLUDED.occurred_at, followed_at = EXCLUDED.followed_at, updated_at = now()
             WHERE review_items.version < EXCLUDED.version
             """,  # noqa: S608
             *entering,
@@ -106,7 +108,8 @@ async def apply(
             f"""
             UPDATE review_items r SET decision_id = n.decision_id, version = n.version, class = n.class,
                 score = n.score, reasons = n.reasons, screen_name = n.screen_name,
-                profile = coalesce(n.profile, r.profile), occurred_at = n.occurred_at, updated_at = now()
+                profile = coalesce(n.profile, r.profile), occurred_at = n.occurred_at,
+                followed_at = n.followed_at, updated_at = now()
             FROM {_ROWS}
             WHERE r.account_id = n.account_id AND r.follower_id = n.follower_id AND r.version < n.version
             """,  # noqa: S608

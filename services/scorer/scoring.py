@@ -350,6 +350,7 @@ def score(
         occurred_at=event.occurred_at,
         revision=rel.revision,
         event_type=event.type,
+        followed_at=rel.last_follow_at,  # the notifier tells the follow apart from its later events by it
     )
 
 

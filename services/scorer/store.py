@@ -16,7 +16,7 @@ Key = tuple[str, str]
 
 _COLUMNS = """decision_id::text, account_id, follower_id, version, screen_name, class,
     score::float8 AS score, reasons, scorer_version, config_version, event_ids, occurred_at, revision,
-    event_type"""
+    event_type, followed_at"""
 
 
 def _decision(row: asyncpg.Record) -> Decision:
@@ -100,7 +100,7 @@ async def record_positions(conn: asyncpg.Connection, versions: Mapping[Key, Curr
 
 _INSERTED = (
     "decision_id", "account_id", "follower_id", "version", "screen_name", "class", "score", "reasons",
-    "scorer_version", "config_version", "event_ids", "occurred_at", "revision", "event_type",
+    "scorer_version", "config_version", "event_ids", "occurred_at", "revision", "event_type", "followed_at",
 )  # fmt: skip
 
 
@@ -118,7 +118,7 @@ async def insert(conn: asyncpg.Connection, rows: Sequence[tuple[Decision, int]])
                 d.decision_id, d.account_id, d.follower_id, version, d.screen_name,
                 d.decision_class.value, d.score, reasons_json(d.reasons),
                 d.scorer_version, d.config_version, list(d.event_ids), d.occurred_at, d.revision,
-                d.event_type.value if d.event_type is not None else None,
+                d.event_type.value if d.event_type is not None else None, d.followed_at,
             )
             for d, version in rows
         ],

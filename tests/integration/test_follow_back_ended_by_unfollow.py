@@ -20,6 +20,8 @@ import pytest
 from followback.summary import summarize
 from services.ingest.webhook import map_payload
 from services.notifier.app import create_app
+from shared.decisions import Decision
+from shared.events import Event
 from shared.settings import NotifierSettings, Settings
 from tests.integration.test_follow_back_ended_by_block import brand_act, state, x_events
 from tests.notifier_support import configure, decision, intake_now, record, send
@@ -102,6 +104,87 @@ async def test_a_follow_back_the_brands_unfollow_ended_still_decides_the_item_of
     assert [r["follower_id"] for r in await db.fetch(pushed)] == ["4"]  # (1-3's cancelled, if any)
     audited = "SELECT follower_id FROM review_audit WHERE action = 'platform_follow_back' ORDER BY 1"
     assert [r["follower_id"] for r in await db.fetch(audited)] == ["1", "2", "3"]
+
+
+async def _arrive(
+    pool: asyncpg.Pool, settings: Settings, order: str, acts: list[Event], decisions: list[Decision]
+) -> None:
+    """The brand's follow-back and unfollow on X (``acts``, in that order) and the decisions, in one
+    of these arrival orders: ``backfill`` (both acts, one by one, then the decisions), ``one_batch``
+    (the decisions, then both acts in one batch), ``unfollow_first`` (the decisions, then the
+    unfollow, then the follow-back), ``in_order`` (the decisions, then the follow-back, then the
+    unfollow), ``decision_between`` (the follow-back, the decisions, the unfollow)."""
+    follow_back, unfollow = acts
+    steps: dict[str, list[list[Event] | None]] = {
+        "backfill": [[follow_back], [unfollow], None],
+        "one_batch": [None, [follow_back, unfollow]],
+        "unfollow_first": [None, [unfollow], [follow_back]],
+        "in_order": [None, [follow_back], [unfollow]],
+        "decision_between": [[follow_back], None, [unfollow]],
+    }
+    for step in steps[order]:
+        if step is None:
+            await intake_now(pool, settings, decisions)
+        else:
+            await x_events(pool, step)
+
+
+@pytest.mark.parametrize("order", ["backfill", "one_batch", "unfollow_first", "in_order", "decision_between"])
+async def test_a_like_after_the_brands_unfollow_is_still_of_the_follow_the_brand_followed_back(
+    settings: Settings, db: asyncpg.Connection, pool: asyncpg.Pool, order: str
+) -> None:
+    """1 followed the brand at T0, the brand followed them back on X at minute 5 and unfollowed them
+    there at 60, and 1 liked a post at 90 (the like moved the score: the decision the item rests on).
+    The like's decision reaches the queue before the follow-back and the unfollow are applied (or
+    after both: a backfill). The item is of the follow the brand followed back: decided followed
+    back on X, never pushed. Before, the item's event (the like, after the unfollow) was taken for a
+    follow after it, and 1 was open and pushed in every order but ``in_order`` and
+    ``decision_between`` (where the follow-back was applied before the unfollow was read). 2 is the
+    same with two versions (the follow's, the like's) reaching the queue at once."""
+    await configure(db, "brand", slack_webhook_url="http://slack.example/hook", daily_push_budget=5)
+    like = decision("1", "high_value", 85, at=T0 + timedelta(minutes=90), followed=T0)
+    two = [
+        decision("2", "worth_following", 60, at=T0, followed=T0),
+        decision("2", "high_value", 85, version=2, at=T0 + timedelta(minutes=90), followed=T0),
+    ]
+    await record(db, [(like, 1), (two[0], 1), (two[1], 2)])
+    for follower in ("1", "2"):
+        acts = [brand_act("followed_back", follower, 5), brand_act("unfollowed_back", follower, 60)]
+        await _arrive(pool, settings, order, acts, [like] if follower == "1" else two)
+    for follower in ("1", "2"):
+        assert await state(db, follower) == "followed_back", follower
+        decided = "SELECT decided_at, decided_via, followed_at FROM review_items WHERE follower_id = $1"
+        assert tuple(await db.fetchrow(decided, follower)) == (T0 + timedelta(minutes=5), "x", T0)
+    pushed = "SELECT count(*) FROM notifications WHERE push <> 'cancelled'"
+    assert await db.fetchval(pushed) == 0  # (one the decision made before the follow-back: cancelled)
+    audited = "SELECT follower_id FROM review_audit WHERE action = 'platform_follow_back' ORDER BY 1"
+    assert [r["follower_id"] for r in await db.fetch(audited)] == ["1", "2"]
+
+
+@pytest.mark.parametrize("order", ["backfill", "one_batch", "unfollow_first"])
+async def test_a_follow_after_the_brands_unfollow_is_open_and_pushed_whatever_its_decisions_event(
+    settings: Settings, db: asyncpg.Connection, pool: asyncpg.Pool, order: str
+) -> None:
+    """3 followed at T0, was followed back on X at minute 5 and unfollowed there at 60, unfollowed
+    the brand at 70 and followed again at 80, then liked a post at 90: the item is of the follow at
+    80, which no follow-back answered: open and pushed, in every order where the unfollow is read
+    no later than the follow-back is applied (an unfollow reopens nothing: see
+    ``services.notifier.follow_backs``). 4, a follower the brand still follows (it unfollowed them
+    before following back, at minute 1): its follow at 80 is answered by the follow-back of 5."""
+    await configure(db, "brand", slack_webhook_url="http://slack.example/hook", daily_push_budget=5)
+    after = T0 + timedelta(minutes=80)
+    again = decision("3", "high_value", 85, at=T0 + timedelta(minutes=90), followed=after)
+    kept = decision("4", "high_value", 85, at=T0 + timedelta(minutes=90), followed=after)
+    await record(db, [(again, 1), (kept, 1)])
+    for follower, unfollowed, made in (("3", 60, again), ("4", 1, kept)):
+        acts = [brand_act("followed_back", follower, 5), brand_act("unfollowed_back", follower, unfollowed)]
+        await _arrive(pool, settings, order, acts, [made])
+    assert await state(db, "3") == "open"
+    assert await db.fetchval("SELECT followed_at FROM review_items WHERE follower_id = '3'") == after
+    assert await state(db, "4") == "followed_back"
+    pushed = "SELECT follower_id FROM notifications WHERE push <> 'cancelled' ORDER BY follower_id"
+    assert [r["follower_id"] for r in await db.fetch(pushed)] == ["3"]
+    assert await db.fetchval("SELECT count(*) FROM review_audit WHERE action = 'platform_follow_back'") == 1
 
 
 async def test_a_follow_back_a_block_of_the_same_batch_ended_gives_way_to_the_one_after_it(

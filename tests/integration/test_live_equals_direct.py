@@ -50,7 +50,7 @@ async def recorded(db: asyncpg.Connection) -> list[str]:
     rows = await db.fetch(
         "SELECT version, decision_id::text, account_id, follower_id, screen_name, class, "
         "score::float8 AS score, reasons::text AS reasons, scorer_version, config_version, event_ids, "
-        "occurred_at, revision, event_type FROM decisions"
+        "occurred_at, revision, event_type, followed_at FROM decisions"
     )
     out = []
     for row in rows:

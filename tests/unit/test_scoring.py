@@ -14,11 +14,11 @@ from services.scorer.scoring import (
     score,
     split_label,
 )
-from shared.decisions import DecisionClass, decision_id_for
+from shared.decisions import Decision, DecisionClass, decision_id_for
 from shared.events import Event, EventType
 from shared.relationships import AnnotatedEvent, RelationshipState
 from shared.settings import ChurnSettings
-from tests.support import REAL_PERSON, SPAM_ACCOUNT, event
+from tests.support import REAL_PERSON, SPAM_ACCOUNT, T0, event
 
 
 def annotated(steps: list[tuple[str, timedelta]], profile: dict[str, Any]) -> AnnotatedEvent:
@@ -138,6 +138,46 @@ def test_a_decision_records_its_provenance() -> None:
     assert stricter.config_version.startswith("7+")
     assert score(item, ScoringRules(config_version="7")).config_version == decision.config_version
     assert decision.occurred_at == item.event.occurred_at
+
+
+def test_a_decision_carries_the_time_of_the_follow_it_is_about() -> None:
+    """The notifier tells a like of a follow the brand followed back on X (and later unfollowed)
+    from a follow after that unfollow by it: a decision on the like is of the follow at T0, one on
+    the follow again of the follow at 3 hours."""
+    like = annotated([*FOLLOW, ("interaction", timedelta(hours=2))], REAL_PERSON)
+    assert like.relationship.last_follow_at == T0
+    assert score(like).followed_at == T0
+    assert score(like).occurred_at == T0 + timedelta(hours=2)
+    again = [*FOLLOW, ("unfollow", timedelta(hours=1)), ("follow", timedelta(hours=3)),
+             ("interaction", timedelta(hours=4))]  # fmt: skip
+    assert score(annotated(again, REAL_PERSON)).followed_at == T0 + timedelta(hours=3)
+    # on the wire and read back
+    decision = score(like)
+    assert Decision.model_validate_json(decision.model_dump_json(by_alias=True)).followed_at == T0
+    assert '"followed_at":"2026-03-01T09:00:00Z"' in decision.model_dump_json(by_alias=True)
+
+
+def test_a_decision_without_a_follow_time_serializes_as_before() -> None:
+    """A decision with no follow time (none known, or read back from before decisions kept it) is the
+    same JSON as before the field was added."""
+    decision = Decision.model_validate(
+        {
+            "decision_id": decision_id_for("e1"), "account_id": "brand", "follower_id": "9",
+            "screen_name": "ana", "class": "high_value", "score": 80.5,
+            "reasons": [{"signal": "engagement", "value": 3, "contribution": 30.5}],
+            "scorer_version": "0.5.0", "config_version": "1", "event_ids": ["e1"],
+            "occurred_at": "2026-03-01T09:00:00Z", "revision": 0, "event_type": "follow",
+        }
+    )  # fmt: skip
+    assert decision.followed_at is None
+    assert decision.model_dump_json(by_alias=True) == (
+        '{"schema_version":1,"decision_id":"' + decision_id_for("e1") + '","account_id":"brand",'
+        '"follower_id":"9","screen_name":"ana","class":"high_value","score":80.5,"reasons":[{"signal":'
+        '"engagement","value":3,"contribution":30.5,"detail":""}],"scorer_version":"0.5.0",'
+        '"config_version":"1","event_ids":["e1"],"occurred_at":"2026-03-01T09:00:00Z","revision":0,'
+        '"event_type":"follow"}'
+    )
+    assert "followed_at" not in decision.model_dump(by_alias=True)
 
 
 def test_the_churn_rules_fingerprint_is_the_settings_and_stays_the_same_across_releases() -> None:
