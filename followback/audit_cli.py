@@ -36,6 +36,12 @@ def _json_line(value: Any) -> None:
     typer.echo(json.dumps(value, default=str))
 
 
+def _progress() -> Progress:
+    """The progress bars, on a terminal only: on anything else (a log file, a pipe, a test) they
+    drew nothing and left a blank line on stderr when they stopped."""
+    return Progress(console=err, transient=True, disable=not err.is_terminal)
+
+
 Since = Annotated[datetime | None, typer.Option(help="Event time from (inclusive), RFC 3339.")]
 Until = Annotated[datetime | None, typer.Option(help="Event time until (exclusive), RFC 3339.")]
 Account = Annotated[str | None, typer.Option(help="Only this brand account.")]
@@ -44,16 +50,21 @@ Follower = Annotated[
 ]
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime | None, option: str) -> datetime | None:
+    """A time with its offset, within Python's dates in UTC; else refused naming ``option`` (it
+    said "Invalid value: give an offset", which left the auditor to guess which of the two times)."""
     if value is None:
         return None
     if value.tzinfo is None:
-        raise typer.BadParameter("give an offset, e.g. 2026-01-05T00:00:00Z")
+        raise typer.BadParameter(
+            f"{value.isoformat()} has no offset: give one, e.g. 2026-01-05T00:00:00Z",
+            param_hint=f"'{option}'",
+        )
     try:
         value.astimezone(UTC)
     except OverflowError:
         raise typer.BadParameter(
-            f"{value} is out of range: in UTC it falls outside the years 1-9999"
+            f"{value} is out of range: in UTC it falls outside the years 1-9999", param_hint=f"'{option}'"
         ) from None
     return value
 
@@ -61,7 +72,7 @@ def _aware(value: datetime | None) -> datetime | None:
 def _window(
     since: datetime | None, until: datetime | None, account: str | None, follower: str | None
 ) -> Window:
-    window = Window(_aware(since), _aware(until), account, follower)
+    window = Window(_aware(since, "--since"), _aware(until, "--until"), account, follower)
     if window.since is not None and window.until is not None and window.since >= window.until:
         raise typer.BadParameter(f"--since {since} is not before --until {until}: the range holds nothing")
     return window
@@ -89,14 +100,14 @@ def export(
 ) -> None:
     """Write the raw events of an event-time range to compressed NDJSON."""
     window = _window(since, until, account, follower)
-    if file.is_dir():
-        raise typer.BadParameter(f"{file} is a directory: give the name of the file to write")
-    if not file.parent.is_dir():
-        raise typer.BadParameter(f"no such directory: {file.parent}")
+    try:  # (before the log is read: what the export would be written to)
+        eventlog.export_target(file)
+    except eventlog.ExportTargetError as refused:
+        raise typer.BadParameter(str(refused), param_hint="FILE") from None
     settings = load_settings()
 
     async def run() -> tuple[int, int, int]:
-        with Progress(console=err, transient=True) as progress:
+        with _progress() as progress:
             task = progress.add_task("exporting the event log", total=None)
             return await eventlog.export_range(
                 settings,
@@ -139,9 +150,11 @@ def _config_choice(config: str, account: str | None) -> int | str:
     if config in (replay.AS_RECORDED, replay.LATEST):
         return config
     if not (config.isascii() and config.isdigit()):
-        raise typer.BadParameter(f"--config takes recorded, latest or a version number, not {config!r}")
+        raise typer.BadParameter(
+            f"--config takes recorded, latest or a version number, not {config!r}", param_hint="'--config'"
+        )
     if account is None:
-        raise typer.BadParameter("--config with a version number needs --account")
+        raise typer.BadParameter("--config with a version number needs --account", param_hint="'--config'")
     return int(config)
 
 
@@ -181,9 +194,13 @@ def replay_command(
     choice = _config_choice(config, account)
     path = None if source == "kafka" else Path(source)
     if path is not None and not path.exists():
-        raise typer.BadParameter(f"no such file: {path}")
+        raise typer.BadParameter(
+            f"no such file: {path} (give kafka, or an exported file)", param_hint="'--source'"
+        )
     if path is not None and not path.is_file():
-        raise typer.BadParameter(f"{path} is not a file: give an exported file, or kafka")
+        raise typer.BadParameter(
+            f"{path} is not a file: give an exported file, or kafka", param_hint="'--source'"
+        )
 
     try:  # one follower's shard is one task: in this process, unless --workers asks for a pool
         count = (
@@ -197,14 +214,14 @@ def replay_command(
                 replay.brand_configs_at(settings.postgres.dsn.get_secret_value(), account, choice)
             )
     except LookupError as missing:
-        raise typer.BadParameter(str(missing)) from None
+        raise typer.BadParameter(str(missing), param_hint="'--config'") from None
     gc_tuning.tune(settings.gc_threshold)  # this process reads and deals; the pool tunes its workers
     # The workers start first: a process must not fork once the progress bar's thread runs.
     with (
         kafka_reached(settings),
         _topic_exists(),
         replay_workers.pool(count, settings.gc_threshold) as processes,
-        Progress(console=err, transient=True) as bar,
+        _progress() as bar,
     ):
         reading = bar.add_task("reading events", total=None)
         replaying = bar.add_task("replaying", total=None, visible=False)
@@ -228,7 +245,11 @@ def replay_command(
             err.print(f"error: {broken}")
             raise typer.Exit(2) from None
     if path is not None and not run.dealt:
-        err.print(f"error: {path} holds no record: it is not an event log (nor an export of events)")
+        # (log export writes such a file for a range no event fell in, and says so: it is no damage)
+        err.print(
+            f"error: {path} holds no record: nothing to replay (an export of a range or an account no event "
+            "fell in, or no export at all)"
+        )
         raise typer.Exit(2)
     if path is not None and not run.any_event:
         err.print(f"error: {path} is not an event log: none of its {run.dealt} records is an event")
@@ -302,21 +323,23 @@ def explain_command(
 ) -> None:
     """The whole trail of one relationship: events, churn annotations and alerts, decisions, pushes,
     reviews, preferences, actions."""
-    from followback.explain import render, trail
+    from followback.explain import accounts_of, nothing_held, render, trail
 
     settings = load_settings()
 
-    async def go() -> dict[str, Any]:
+    async def go() -> tuple[dict[str, Any], list[str]]:
         conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
         try:
-            return await trail(conn, account, follower)
+            found = await trail(conn, account, follower)
+            held = any(found[section] for section in ("events", "decisions"))
+            return found, [] if held else await accounts_of(conn, follower)
         finally:
             await conn.close()
 
     with database_reached(settings):
-        found = asyncio.run(go())
+        found, elsewhere = asyncio.run(go())
     if not any(found[section] for section in ("events", "decisions")):
-        err.print(f"no events or decisions for {follower} on {account}")
+        err.print(f"error: {nothing_held(account, follower, elsewhere)}")
         raise typer.Exit(1)
     if as_json:
         _json_line(found)

@@ -165,10 +165,37 @@ def from_file(path: Path) -> Iterator[Record]:
         yield Record(Event.model_validate_json(line), line)
 
 
+class ExportTargetError(ValueError):
+    """A name an export cannot be written to: a directory, a missing directory, or something other
+    than a regular file (a device, a pipe)."""
+
+
+def export_target(path: Path) -> Path:
+    """The regular file an export to ``path`` writes: a symbolic link's target (the link stays and
+    shows the new export), ``path`` otherwise. :class:`ExportTargetError` for what is no regular
+    file: the finished export is renamed into place, and renamed over ``/dev/null`` or
+    ``/dev/stdout`` it replaced the device with a regular file (for root, for everyone), or over a
+    link it replaced the link and left its target as it was."""
+    if path.is_dir():  # (through a link too)
+        raise ExportTargetError(f"{path} is a directory: give the name of the file to write")
+    if path.exists() and not path.is_file():
+        raise ExportTargetError(
+            f"{path} is not a regular file (a device, a pipe or a socket): an export is written whole "
+            "under another name and then renamed into place, which would replace it; give the name "
+            "of a file"
+        )
+    target = path.resolve() if path.is_symlink() else path
+    if not target.parent.is_dir():
+        raise ExportTargetError(f"no such directory: {target.parent}")
+    return target
+
+
 @contextmanager
 def export_file(path: Path) -> Iterator[gzip.GzipFile]:
     """A gzip file that appears at ``path`` only once it is complete: written beside it under
-    another name and renamed at the end, so a failed export leaves nothing (and no half of one)."""
+    another name and renamed at the end, so a failed export leaves nothing (and no half of one).
+    A symbolic link's target is written (:func:`export_target`)."""
+    path = export_target(path)
     partial = path.with_name(f".{path.name}.partial")
     try:
         # The header names the file as it ends up, with no time: the same events, the same bytes.

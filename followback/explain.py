@@ -139,6 +139,24 @@ async def trail(conn: asyncpg.Connection, account: str, follower: str) -> dict[s
     return found
 
 
+async def accounts_of(conn: asyncpg.Connection, follower: str) -> list[str]:
+    """The brand accounts the churn detector holds a relationship of ``follower`` with: where to look
+    when the account asked about has none (the follower is one of another brand account's)."""
+    rows = await conn.fetch(
+        "SELECT account_id FROM relationships WHERE follower_id = $1 ORDER BY account_id", follower
+    )
+    return [row["account_id"] for row in rows]
+
+
+def nothing_held(account: str, follower: str, elsewhere: list[str]) -> str:
+    """What ``explain`` says of a relationship nothing is held of: the accounts the follower has one
+    with, or that it has none (a handle, a typo)."""
+    said = f"no events or decisions for {follower} on {account}"
+    if elsewhere:
+        return f"{said}; {follower} has some on: {', '.join(elsewhere)}"
+    return f"{said}, nor on any account: check the id (the platform's user id, not the handle)"
+
+
 # The table form: every section of the JSON, in the same order, each under its own title.
 
 TITLES = {

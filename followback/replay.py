@@ -687,7 +687,15 @@ async def brand_configs(
             raise ValueError("a configuration version needs an account")
         pinned = await accounts.at_version(conn, account, choice)
         if pinned is None:
-            raise LookupError(f"{account} has no configuration version {choice}")
+            last = (await accounts.latest(conn, [account])).get(account)
+            raise LookupError(
+                f"{account} has no configuration version {choice}: "
+                + (
+                    f"its versions are 1 to {last.version} (followback account history {account})"
+                    if last is not None
+                    else "it has none: it is decided under the defaults (--config recorded or latest)"
+                )
+            )
         return Configs({account: pinned}, name=pinned.label)
     if choice not in (AS_RECORDED, LATEST):
         raise ValueError(f"not a configuration choice: {choice!r} ({AS_RECORDED}, {LATEST} or a version)")

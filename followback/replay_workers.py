@@ -618,8 +618,11 @@ def replay(
     if one is not None and since is not None and (earliest is None or earliest >= since):
         # The shard had nothing before --since; the log read may have (the warning is of the log).
         earliest = since - timedelta(microseconds=1) if dealt.any_before(since) else earliest
+    # A range no event of the log read falls in: no relationship starts it, so whether any would
+    # start it as new says nothing (it was the only warning of a mistyped year, beside "0 differences").
+    empty = _empty_range(job.window, report.events_in_window, sum(r.about for r in results))
     report.warnings = caveats(
-        job.window,
+        replace(job.window, since=None) if empty else job.window,
         job.rules,
         earliest,
         provenance,
@@ -646,7 +649,31 @@ def replay(
         report.warnings.append(
             f"no event of account {job.window.account} in the log read: check the id, as the events spell it"
         )
+    elif empty:
+        report.warnings.append(_nothing_in_range(job.window, None if one is not None else (earliest, latest)))
     return merged
+
+
+def _empty_range(window: Window, in_window: int, about: int) -> bool:
+    """Whether a range was asked for and no event of the account and follower asked for (of which
+    the log read holds some) falls in it."""
+    return (window.since is not None or window.until is not None) and about > 0 and in_window == 0
+
+
+def _nothing_in_range(window: Window, span: tuple[datetime | None, datetime | None] | None) -> str:
+    """The warning of a range no event falls in, with the span of the log read's events when known
+    (``span``: None for one follower's replay, which parses its shard alone)."""
+    since = window.since.isoformat() if window.since is not None else "the start"
+    until = window.until.isoformat() if window.until is not None else "the end"
+    whose = "".join(
+        f" of {name} {value}"
+        for name, value in (("account", window.account), ("follower", window.follower))
+        if value is not None
+    )
+    said = f"no event{whose} in the log read falls in the range from {since} to {until}: nothing was replayed"
+    if span is not None and span[0] is not None and span[1] is not None:
+        said += f" (its events run from {span[0].isoformat()} to {span[1].isoformat()})"
+    return said + "; check --since and --until"
 
 
 def _one_account(results: list[ShardResult], differences: list[Difference]) -> str | None:

@@ -53,12 +53,23 @@ def _known_zone(value: str) -> str:
         raise ValueError(f"not a time zone name the tz database knows: {value!r}") from None
 
 
-def zone_named(name: str) -> tzinfo:
-    """The IANA zone ``name`` (UTC when the tz database here does not know it, with a warning)."""
+# The (account, zone) pairs already warned of in this process: see zone_named.
+_warned_unknown: set[tuple[str | None, str]] = set()
+
+
+def zone_named(name: str, account: str | None = None) -> tzinfo:
+    """The IANA zone ``name`` (UTC when the tz database here does not know it, with a warning).
+
+    The warning comes once per account and zone in a process: the zone is looked up on every batch
+    of decisions and every review queue page, and an account whose stored zone the machine's tz
+    database lost (an upgrade of it) filled the log with the same line."""
     try:
         return _zone(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        log.warning("time zone %r is unknown here; using UTC", name)
+        if (account, name) not in _warned_unknown:
+            _warned_unknown.add((account, name))
+            whose = f"{account}'s " if account is not None else ""
+            log.warning("%stime zone %r is unknown here (its tz database); using UTC", whose, name)
         return UTC
 
 
@@ -67,9 +78,10 @@ def zone_name(zone: tzinfo) -> str:
     return str(getattr(zone, "key", None) or zone.tzname(None) or "UTC")
 
 
-def zone_of(config: AccountConfig | None) -> tzinfo:
-    """The account's time zone: its days (push budget, daily digests) run midnight to midnight there."""
-    return zone_named(config.timezone) if config is not None else UTC
+def zone_of(config: AccountConfig | None, account: str | None = None) -> tzinfo:
+    """The account's time zone: its days (push budget, daily digests) run midnight to midnight there
+    (``account``: the account ``config`` is of, named by the warning of a zone unknown here)."""
+    return zone_named(config.timezone, account) if config is not None else UTC
 
 
 def brand_version(config_version: str, account: str) -> int | None:

@@ -16,7 +16,9 @@ EVENTS_RECEIVED = Counter(
     "followback_events_received_total", "Events accepted by ingest and acknowledged by Kafka", ["type"]
 )
 REQUESTS_REJECTED = Counter(
-    "followback_ingest_rejected_total", "Requests ingest refused, by HTTP status", ["status"]
+    "followback_ingest_rejected_total",
+    "Requests ingest refused, by HTTP status and path (/v1/events, /v1/webhooks/x, or other)",
+    ["status", "path"],
 )
 ANNOTATED = Counter("followback_annotated_events_total", "Events annotated by the churn detector", ["type"])
 CHURN_ALERTS = Counter("followback_churn_alerts_total", "Churn pattern matches", ["pattern"])
@@ -53,7 +55,7 @@ DELIVERIES = Counter(
 )
 PUSHES_WAITING_FOR_BUDGET = Gauge(
     "followback_pushes_waiting_for_budget",
-    "Pushes the account's daily push budget left waiting for room at its latest allocation",
+    "Pushes waiting for room in the account's daily push budget (its newest day and the carry-over days)",
     ["account"],
 )
 

@@ -8,16 +8,19 @@ zone, the pushes already scheduled on a date still count against that date.
 Waiting pushes are scheduled highest priority (an "always notify" follower) and score first while
 the day has room; the rest keep waiting with the reason recorded, and compete for the next days'
 room for ``carry_over_days``. Accounts are locked one at a time (a transaction-scoped advisory
-lock), so notifier instances sharing an account never overspend its budget.
+lock), so notifier instances sharing an account never overspend its budget. How many wait is
+reported per account (``followback_pushes_waiting_for_budget``) at each allocation, and from the
+database every few seconds (:func:`report_waiting`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 
 import asyncpg
 
+from shared import accounts
 from shared.metrics import PUSHES_WAITING_FOR_BUDGET
 
 DEFAULT_BUDGET = 400
@@ -51,6 +54,7 @@ async def allocate(
         for day in sorted(by_account[account]):
             zone = (zones or {}).get((account, day), "UTC")
             scheduled += await _allocate_day(conn, account, day, budget, carry_over_days, zone)
+    _report(budgets, await waiting_for_room(conn, sorted(by_account), carry_over_days))
     return scheduled
 
 
@@ -79,7 +83,7 @@ async def _allocate_day(
         first,
         min(max(0, budget - int(used)), BIGINT_MAX),  # (LIMIT takes a bigint: a budget beyond is no limit)
     )
-    waiting = await conn.execute(
+    await conn.execute(
         """
         UPDATE notifications SET suppressed_reason = $4
         WHERE account_id = $1 AND push = 'waiting' AND status = 'pending' AND day BETWEEN $3 AND $2
@@ -90,7 +94,74 @@ async def _allocate_day(
         f"daily push budget of {budget} reached for {account} on {day.isoformat()} ({zone}); "
         "waiting for room",
     )
+    return [row["decision_id"] for row in chosen]
+
+
+async def waiting_for_room(
+    conn: asyncpg.Connection, account_ids: Sequence[str], carry_over_days: int
+) -> dict[str, int]:
+    """Per account, its pushes waiting for room that may still get some: those of the newest day its
+    budget was allocated for (its newest scheduled or waiting push's) and of the ``carry_over_days``
+    before it; older ones compete for no day's room any more. One index probe each (the partial
+    indexes of scheduled and of waiting pushes)."""
+    if not account_ids:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT a.account_id, (
+            SELECT count(*) FROM notifications w
+            WHERE w.account_id = a.account_id AND w.push = 'waiting' AND w.status = 'pending'
+              AND w.day BETWEEN n.newest - $2::int AND n.newest
+        ) AS waiting
+        FROM unnest($1::text[]) AS a(account_id)
+        CROSS JOIN LATERAL (
+            SELECT greatest(
+                (SELECT max(day) FROM notifications WHERE account_id = a.account_id AND push = 'waiting'),
+                (SELECT max(push_day) FROM notifications
+                 WHERE account_id = a.account_id AND push = 'scheduled')
+            ) AS newest
+        ) n
+        """,
+        list(account_ids),
+        carry_over_days,
+    )
+    return {row["account_id"]: int(row["waiting"]) for row in rows}
+
+
+def _report(budgets: Mapping[str, int], waiting: Mapping[str, int]) -> None:
+    """Set each account's gauge to its pushes waiting for room (DEFAULT_BUDGET without a budget)."""
     # A budget of 0 pushes nothing by choice: nothing waits for room there (and what the account's
     # figure said under a budget before it is no longer so).
-    PUSHES_WAITING_FOR_BUDGET.labels(account).set(int(waiting.split()[-1]) if budget > 0 else 0)
-    return [row["decision_id"] for row in chosen]
+    for account, count in waiting.items():
+        PUSHES_WAITING_FOR_BUDGET.labels(account).set(
+            count if budgets.get(account, DEFAULT_BUDGET) > 0 else 0
+        )
+
+
+async def report_waiting(conn: asyncpg.Connection, carry_over_days: int) -> None:
+    """Read every account's pushes waiting for room into its gauge, from the database.
+
+    An allocation sets an account's figure, but pushes also stop waiting with no allocation: a person
+    acts on the follower, or sets "never notify", the brand follows them back on X, or they leave
+    (a decision that queues no push). Another notifier instance may have allocated since, and a
+    restarted one has allocated nothing yet. The delivery worker calls this every few seconds: the
+    accounts with pushes waiting, and those this process reports, get the database's figure."""
+    reported = {s.labels["account"] for m in PUSHES_WAITING_FOR_BUDGET.collect() for s in m.samples}
+    found = await conn.fetch(
+        """
+        WITH RECURSIVE a(account_id) AS (  -- a loose scan of the waiting pushes' index
+            (SELECT account_id FROM notifications WHERE push = 'waiting' ORDER BY account_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT n.account_id FROM notifications n
+                    WHERE n.push = 'waiting' AND n.account_id > a.account_id ORDER BY n.account_id LIMIT 1)
+            FROM a WHERE a.account_id IS NOT NULL
+        )
+        SELECT account_id FROM a WHERE account_id IS NOT NULL
+        """
+    )
+    wanted = sorted(reported | {row["account_id"] for row in found})
+    if not wanted:
+        return
+    configs = await accounts.latest(conn, wanted)
+    budgets = {account: config.config.daily_push_budget for account, config in configs.items()}
+    _report(budgets, await waiting_for_room(conn, wanted, carry_over_days))

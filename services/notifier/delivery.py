@@ -3,7 +3,8 @@
 It runs as a task in the notifier's lifespan. Each row is marked ``sending`` in its own committed
 statement before the send and settled after it, so a crash leaves at most the rows in flight in
 doubt; those are never sent twice (see :func:`outbox.recover_interrupted`). Failures back off
-exponentially (with jitter, so a recovering receiver is not hit by every row at once).
+exponentially (with jitter, so a recovering receiver is not hit by every row at once). Its rounds
+also keep the gauge of pushes waiting for budget room true to the database (see ``_report_budgets``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Mapping
 
 import asyncpg
 
-from services.notifier import outbox
+from services.notifier import budget, outbox
 from services.notifier.channels import Channel, InDoubtError, Outgoing, PermanentError, RetryableError
 from shared.metrics import DELIVERIES
 from shared.settings import NotifierSettings
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 # How a send ended, counted per channel in ``followback_deliveries_total`` (the alerts on failing
 # channels read them: deploy/prometheus/alerts.yml).
 OUTCOMES = ("sent", "retrying", "dead", "unknown")
+# How often the worker reads the pushes waiting for budget room into their gauge (Prometheus scrapes
+# every 5 s): see budget.report_waiting.
+BUDGET_REPORT_INTERVAL_S = 5.0
 
 
 def backoff_s(attempts: int, settings: NotifierSettings, rng: random.Random | None = None) -> float:
@@ -41,6 +46,7 @@ class DeliveryWorker:
         self.pool, self.channels, self.settings = pool, dict(channels), settings
         self.worker_id = f"notifier-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        self._next_budget_report = 0.0  # (time.monotonic(): at the first round)
         for name in self.channels:  # exported at 0 from the start, so the first failure shows as one
             for outcome in OUTCOMES:
                 DELIVERIES.labels(name, outcome)
@@ -74,9 +80,11 @@ class DeliveryWorker:
                 self._wake.clear()
 
     async def step(self) -> bool:
-        """One round: settle interrupted sends, claim due rows, send them. True if any were sent."""
+        """One round: report the pushes waiting for budget room (every few seconds), settle interrupted
+        sends, claim due rows, send them. True if any were sent."""
         resendable = [name for name, channel in self.channels.items() if channel.deduplicates]
         async with self.pool.acquire() as conn:
+            await self._report_budgets(conn)  # (before any claim: a claimed row must be sent)
             if interrupted := await outbox.recover_interrupted(conn, self.settings.lease_s, resendable):
                 log.warning("%d deliveries were interrupted mid-send by a stop", interrupted)
             await outbox.cancel_orphaned_retractions(conn)
@@ -84,6 +92,21 @@ class DeliveryWorker:
         if claimed:
             await asyncio.gather(*(self._deliver(message) for message in claimed))
         return bool(claimed)
+
+    async def _report_budgets(self, conn: asyncpg.Connection) -> None:
+        """The pushes waiting for budget room, from the database, every few seconds: they also stop
+        waiting when no decision comes (budget.report_waiting). A failure is logged and leaves the
+        sends alone: the figure is only a report."""
+        if time.monotonic() < self._next_budget_report:
+            return
+        self._next_budget_report = time.monotonic() + BUDGET_REPORT_INTERVAL_S
+        try:
+            await budget.report_waiting(conn, self.settings.budget_carry_over_days)
+        except Exception as error:  # (never a reason to hold the sends back)
+            expected = isinstance(error, OSError | asyncpg.PostgresError | asyncpg.InterfaceError)
+            log.warning(
+                "could not report the pushes waiting for budget room: %r", error, exc_info=not expected
+            )
 
     async def _deliver(self, message: Outgoing) -> None:
         channel = self.channels.get(message.channel)

@@ -220,7 +220,7 @@ async def flush(conn: asyncpg.Connection, account: str, queue_url: str) -> list[
             "SELECT pg_advisory_xact_lock(hashtext('followback.notifier.digest'), hashtext($1))", account
         )
         current = (await accounts.latest(conn, [account])).get(account)
-        zone = accounts.zone_of(current.config if current else None)
+        zone = accounts.zone_of(current.config if current else None, account)
         return await close(conn, account, None, queue_url, "flush", zone)
 
 

@@ -81,7 +81,7 @@ async def _zones(
         config = found.get((account, version)) if version is not None else None
         if config is None and not label.endswith("/default"):
             config = latest.get(account)
-        zones[(account, label)] = accounts.zone_of(config.config if config else None)
+        zones[(account, label)] = accounts.zone_of(config.config if config else None, account)
     return zones
 
 
@@ -173,7 +173,7 @@ async def _digests(
         if d.account_id in digesting:
             newest[d.account_id] = max(d.occurred_at, newest.get(d.account_id, d.occurred_at))
     clocks = await digest.advance(conn, newest)
-    zones = {a: accounts.zone_of(c.config) for a, c in configs.items()}
+    zones = {a: accounts.zone_of(c.config, a) for a, c in configs.items()}
     return await digest.close_due(conn, clocks, config.notifier.digest_grace_s, config.queue_url, zones)
 
 

@@ -3,7 +3,11 @@ and alerts are in it, and events of one second come out in the detector's order,
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import asyncpg
@@ -13,6 +17,7 @@ from rich.console import Console
 from followback.explain import TITLES, render, trail
 from services.churn.app import create_app
 from shared.settings import Settings
+from tests.e2e.conftest import as_env
 from tests.support import T0, event, eventually, publish_events
 
 pytestmark = pytest.mark.integration
@@ -101,3 +106,34 @@ async def test_a_quick_unfollow_shows_its_alert_beside_the_annotation_that_raise
         assert title in table
     assert "review: none" in table
     assert "quick_unfollow" in table
+
+
+async def test_explain_of_a_relationship_nothing_is_held_of_names_the_accounts_the_follower_has_one_with(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """It said "no events or decisions for F on A" alike for a follower of another brand account and
+    for an id nobody has (a handle, a typo) (helper-75)."""
+    await detect(settings, db, [event("o1", "follow", "702", 0 * H, account="brand_eu")], retained=0)
+
+    def explain(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "followback", "explain", *args],
+            env={**os.environ, **as_env(settings)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    elsewhere = await asyncio.to_thread(explain, "brand", "702")
+    assert elsewhere.returncode == 1
+    assert " ".join(elsewhere.stderr.split()) == (
+        "error: no events or decisions for 702 on brand; 702 has some on: brand_eu"
+    )
+    nobody = await asyncio.to_thread(explain, "brand", "ana_roasts")
+    assert nobody.returncode == 1
+    assert " ".join(nobody.stderr.split()) == (
+        "error: no events or decisions for ana_roasts on brand, nor on any account: check the id (the "
+        "platform's user id, not the handle)"
+    )
+    assert (await asyncio.to_thread(explain, "brand_eu", "702")).returncode == 0

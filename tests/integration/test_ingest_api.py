@@ -229,7 +229,7 @@ async def test_a_payload_about_no_brand_account_and_no_follower_is_answered_200(
     assert await end_offsets(ingest_settings, ingest_settings.topic("events")) == 0
 
 
-async def test_metrics_count_accepted_events_by_type_and_rejections_by_status(
+async def test_metrics_count_accepted_events_by_type_and_rejections_by_status_and_path(
     client: httpx.AsyncClient,
 ) -> None:
     def value(text: str, line_start: str) -> float:
@@ -241,14 +241,26 @@ async def test_metrics_count_accepted_events_by_type_and_rejections_by_status(
         "/v1/events", json=[event("m1", "follow", "901", T0), event("m2", "unfollow", "901", T0)]
     )
     await client.post("/v1/events", json={"event_id": "bad"})
+    # A webhook signed with another secret (FollowbackIngestUnauthorized reads these by path), and a
+    # made-up path, counted as "other" so that requests to any path add no series.
+    body = (X_DATA / "activity_events.json").read_bytes()
+    await client.post(
+        "/v1/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": sign("old", body)}
+    )
+    await client.post("/v1/no-such-thing-4711", json={})
     after = (await client.get("/metrics/")).text
 
     follows = 'followback_events_received_total{type="follow"}'
     unfollows = 'followback_events_received_total{type="unfollow"}'
-    rejected = 'followback_ingest_rejected_total{status="422"}'
+    rejected = 'followback_ingest_rejected_total{path="/v1/events",status="422"}'
+    unsigned = 'followback_ingest_rejected_total{path="/v1/webhooks/x",status="401"}'
+    elsewhere = 'followback_ingest_rejected_total{path="other",status="404"}'
     assert value(after, follows) - value(before, follows) == 1
     assert value(after, unfollows) - value(before, unfollows) == 1
     assert value(after, rejected) - value(before, rejected) == 1
+    assert value(after, unsigned) - value(before, unsigned) == 1
+    assert value(after, elsewhere) - value(before, elsewhere) == 1
+    assert "no-such-thing-4711" not in after
 
 
 async def test_readiness_reports_kafka(client: httpx.AsyncClient) -> None:

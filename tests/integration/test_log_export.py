@@ -106,3 +106,33 @@ async def test_export_that_cannot_be_written_says_so_and_leaves_what_was_there(
     assert f"error: cannot write {tmp_path / 'log.ndjson.gz'}" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
     assert await asyncio.to_thread(files, tmp_path) == [blocked]
+
+
+async def test_an_export_of_a_range_no_event_falls_in_replays_as_such_not_as_damage(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The export says its file holds no event, exit 0; its replay said the file "is not an event log
+    (nor an export of events)" (helper-75), though the command had just written it. Nor is there a
+    blank line on stderr, where the progress bar drew nothing (stderr is no terminal here)."""
+    events = sample.generate(followers=5, seed=3)
+    await publish_events(settings, [e.model_dump(mode="json") for e in events])
+    path = tmp_path / "empty.ndjson.gz"
+    since = (events[-1].occurred_at + timedelta(days=365)).isoformat()
+    done = await asyncio.to_thread(export, settings, str(path), "--since", since)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["events"] == 0
+    assert done.stderr.startswith("note: no event of the log matched: the file holds none"), done.stderr
+    replayed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "followback", "replay", "--json", "--source", str(path)],
+        env={**os.environ, **as_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replayed.returncode == 2
+    assert " ".join(replayed.stderr.split()) == (
+        f"error: {path} holds no record: nothing to replay (an export of a range or an account no event "
+        "fell in, or no export at all)"
+    )

@@ -181,6 +181,51 @@ async def test_a_budget_set_to_0_reports_nothing_waiting_for_room_any_more(
             assert await eventually(gauge, lambda n: n == 0, timeout=3) == 0
 
 
+async def test_pushes_that_stop_waiting_for_room_without_a_new_push_leave_the_budget_figure(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """The figure of pushes waiting for budget room was set only when a decision queued a push: a
+    person who dismissed a waiting follower, or a follower who left, stayed in it (and its alert
+    fired on), and a restarted notifier reported nothing until its next push. The delivery worker
+    reads it from the database every few seconds."""
+
+    async def gauge() -> float | None:
+        return waiting_for_budget("brand")
+
+    async def waiting() -> int:
+        return int(await db.fetchval("SELECT count(*) FROM notifications WHERE push = 'waiting'"))
+
+    with WebhookReceiver() as slack:
+        await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=1)
+        config = with_notifier(settings)
+        PUSHES_WAITING.clear()
+        scores = [("a", 90), ("b", 80), ("c", 70), ("d", 60)]
+        await send(config, db, [(decision(f, "high_value", score, at=T0 + timedelta(minutes=i)), 1)
+                                for i, (f, score) in enumerate(scores)])  # fmt: skip
+        async with create_app(config).start_lifespan_context():
+            assert await eventually(gauge, lambda n: n == 3) == 3
+            # A person dismisses b in the review queue: no decision comes.
+            pool = await create_pool(config.postgres)
+            try:
+                async with pool.acquire() as conn:
+                    done = await perform(conn, actor="ana", action=Action.DISMISS, account_id="brand",
+                                         follower_id="b", events_topic=config.topic("events"))  # fmt: skip
+            finally:
+                await pool.close()
+            assert done.done, done.message
+            assert await waiting() == 2
+            assert await eventually(gauge, lambda n: n == 2, timeout=10) == 2
+            # c leaves: a decision that retracts, and queues no push of the account.
+            await send(
+                config, db, [(decision("c", "withdrawn", 0, version=2, at=T0 + timedelta(minutes=9)), 2)]
+            )
+            assert await eventually(waiting, lambda n: n == 1) == 1
+            assert await eventually(gauge, lambda n: n == 1, timeout=10) == 1
+        PUSHES_WAITING.clear()  # a restart: d still waits, and no decision comes
+        async with create_app(config).start_lifespan_context():
+            assert await eventually(gauge, lambda n: n == 1, timeout=10) == 1
+
+
 async def test_a_pushed_follower_who_leaves_gets_a_retraction_on_each_channel(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

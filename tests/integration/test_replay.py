@@ -350,7 +350,7 @@ async def test_the_replay_command_refuses_what_is_no_event_log_or_no_range_and_n
         f"{junk} is not an event log: none of its 2 records is an event": ("--source", str(junk)),
         # (one follower's replay parses its own shard alone: the rest is read for ids)
         f"{junk} is not an event log: none of its 2 records": ("--source", str(junk), "--follower", "4001"),
-        f"{empty} holds no record: it is not an event log": ("--source", str(empty)),
+        f"{empty} holds no record: nothing to replay": ("--source", str(empty)),
         # In UTC, the next year 10000: a traceback from the database once the whole log was read, before.
         "is out of range: in UTC it falls outside the years 1-9999": ("--until", "9999-12-31T23:59:59-01:00"),
         "--workers 100000 is more than": ("--workers", "100000"),  # (it started them all, before)
@@ -435,6 +435,15 @@ async def test_a_run_across_a_configuration_change_replays_as_recorded_to_zero_d
     first_half = {e.follower.id for e in events[:half]}
     assert latest.differences
     assert {d.follower_id for d in latest.differences} <= first_half  # the second half was v2 already
+
+    # A version the account does not have: refused naming --config and the versions it has (helper-75).
+    for args, said in {
+        ("brand", "3"): "brand has no configuration version 3: its versions are 1 to 2",
+        ("brand_eu", "1"): "brand_eu has no configuration version 1: it has none",
+    }.items():
+        done = await replay_command(settings, "--json", "--account", args[0], "--config", args[1])
+        assert done.returncode == 2, done.stderr
+        assert f"Invalid value for '--config': {said}" in " ".join(done.stderr.replace("│", " ").split())
 
 
 def late_unfollowers(records: list[Record], longer: timedelta, recorded_churners: set[str]) -> set[str]:

@@ -4,6 +4,7 @@ pages, and each follower's interactions, as the page shows them."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -190,10 +191,11 @@ async def test_interactions_give_each_relationship_its_newest_five_and_its_count
 
 
 async def test_each_row_carries_its_brands_zone_from_its_newest_configuration(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The page's times are on each brand's clock: its newest configuration's zone (an older version's
-    is history), UTC for a brand with none or with a stored zone this machine does not know."""
+    is history), UTC for a brand with none or with a stored zone this machine does not know (warned
+    of once, not on every page load)."""
     await accounts.save(conn, "ny", accounts.AccountConfig(timezone="Europe/Paris"), "test")
     await accounts.save(conn, "ny", accounts.AccountConfig(timezone="America/New_York"), "test")
     await conn.execute(  # stored by a machine whose tz database knew it: this one does not
@@ -203,7 +205,13 @@ async def test_each_row_carries_its_brands_zone_from_its_newest_configuration(
     for account in ("ny", "plain", "elsewhere"):
         await add_item(conn, account, "f1")
         await add_item(conn, account, "f2")
-    page = await listing.queue_page(conn, listing.Filters(), 10)
+    with caplog.at_level(logging.WARNING, logger=accounts.log.name):
+        for _ in range(3):
+            page = await listing.queue_page(conn, listing.Filters(), 10)
+    warned = [r.getMessage() for r in caplog.records if r.name == accounts.log.name]
+    assert warned == [
+        "elsewhere's time zone 'Mars/Olympus_Mons' is unknown here (its tz database); using UTC"
+    ]
     assert {(r["account_id"], r["follower_id"]): r["zone"] for r in page.rows} == {
         ("ny", "f1"): ZoneInfo("America/New_York"), ("ny", "f2"): ZoneInfo("America/New_York"),
         ("plain", "f1"): UTC, ("plain", "f2"): UTC,

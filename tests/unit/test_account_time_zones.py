@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -159,6 +160,24 @@ def test_the_time_zone_is_an_iana_name_the_tz_database_knows() -> None:
     # A stored configuration stays readable where the zone is unknown (an older tz database): UTC.
     stored = accounts._config('{"timezone": "Mars/Olympus_Mons"}')
     assert accounts.zone_of(stored) == UTC
+
+
+def test_a_zone_unknown_here_is_warned_of_once_per_account_and_zone(caplog: pytest.LogCaptureFixture) -> None:
+    """Each batch of decisions and each review queue page looks the brand's zone up: an account whose
+    stored zone this machine's tz database does not know (after an upgrade of it) logged the same
+    warning on every one. Once per account and zone now; each use still stands for UTC."""
+    lost = accounts._config('{"timezone": "Mars/Jezero_Crater"}')
+    other = accounts._config('{"timezone": "Mars/Gale_Crater"}')
+    with caplog.at_level(logging.WARNING, logger=accounts.log.name):
+        for _ in range(3):
+            assert accounts.zone_of(lost, "jezero-brand") == UTC
+            assert accounts.zone_of(lost, "jezero-other") == UTC
+            assert accounts.zone_of(other, "jezero-brand") == UTC
+    assert [r.getMessage() for r in caplog.records if r.name == accounts.log.name] == [
+        "jezero-brand's time zone 'Mars/Jezero_Crater' is unknown here (its tz database); using UTC",
+        "jezero-other's time zone 'Mars/Jezero_Crater' is unknown here (its tz database); using UTC",
+        "jezero-brand's time zone 'Mars/Gale_Crater' is unknown here (its tz database); using UTC",
+    ]
 
 
 def test_a_decision_names_the_configuration_version_it_was_made_under() -> None:

@@ -126,3 +126,14 @@ def test_ingest_exports_every_type_it_accepts_from_the_start() -> None:
     for kind in EventType:
         found = REGISTRY.get_sample_value("followback_events_received_total", {"type": kind.value})
         assert (found is None) is (kind is EventType.RETAINED), kind
+
+
+def test_ingest_exports_the_refusals_its_alerts_read_from_the_start() -> None:
+    """A wrong webhook secret's first 401 after a restart would be its series' first sample, which
+    rate() cannot tell from nothing: FollowbackIngestUnauthorized reads 401 per path, and
+    FollowbackIngestErrors the 503s."""
+    ingest_app(Settings(kafka=KafkaSettings(topic_prefix="alert-rules-test.")))
+    for status in ("401", "503"):
+        for path in ("/v1/events", "/v1/webhooks/x"):
+            labels = {"status": status, "path": path}
+            assert REGISTRY.get_sample_value("followback_ingest_rejected_total", labels) == 0.0, labels

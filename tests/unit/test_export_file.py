@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from followback.eventlog import UnreadableExportError, export_file, raw_from_file
+from followback.cli import app
+from followback.eventlog import (
+    ExportTargetError,
+    UnreadableExportError,
+    export_file,
+    export_target,
+    raw_from_file,
+)
 
 
 def half_export(path: Path) -> None:
@@ -91,3 +101,52 @@ def test_a_byte_order_mark_before_the_first_line_is_not_part_of_the_first_record
         assert list(raw_from_file(tmp_path / name)) == [b'{"a": 1}', b'{"b": 2}'], name
     (tmp_path / "inside.ndjson").write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n')
     assert list(raw_from_file(tmp_path / "inside.ndjson"))[1] == b'\xef\xbb\xbf{"b": 2}'
+
+
+def test_an_export_to_a_link_writes_its_target_and_leaves_the_link(tmp_path: Path) -> None:
+    """The finished export is renamed into place: renamed over a link, it replaced the link with a
+    file and left the file the link named as it was (helper-75)."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    target = archive / "2026-01.ndjson.gz"
+    target.write_bytes(b"last month's export")
+    link = tmp_path / "latest.ndjson.gz"
+    link.symlink_to(target)
+    with export_file(link) as handle:
+        handle.write(b'{"event_id": "e1"}\n')
+    assert link.is_symlink()
+    assert link.resolve() == target
+    assert gzip.decompress(target.read_bytes()) == b'{"event_id": "e1"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "latest.ndjson.gz"]
+    assert list(archive.iterdir()) == [target]
+
+
+def test_an_export_to_what_is_no_regular_file_is_refused_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """A device or a pipe (``/dev/null``, ``/dev/stdout``): renamed over, it became a regular file,
+    for root the system's own ``/dev/null`` (helper-75). Refused, naming it, before anything is written."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "out"
+    link.symlink_to(pipe)  # as /dev/stdout is a link to the process's output
+    for path in (pipe, link):
+        with pytest.raises(ExportTargetError, match=f"{path} is not a regular file"), export_file(path):
+            raise AssertionError("nothing is written")
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pipe"]
+    with pytest.raises(ExportTargetError, match="is a directory"):
+        export_target(tmp_path)
+    with pytest.raises(ExportTargetError, match=f"no such directory: {tmp_path / 'nowhere'}"):
+        export_target(tmp_path / "nowhere" / "log.ndjson.gz")
+
+
+def test_the_export_command_refuses_what_is_no_regular_file_before_reading_the_log(tmp_path: Path) -> None:
+    """Said as the command's refusal of FILE, exit 2, before any broker is asked (none is here)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    result = CliRunner().invoke(app, ["log", "export", str(pipe)])
+    assert result.exit_code == 2
+    assert f"Invalid value for FILE: {pipe} is not a regular file" in " ".join(
+        result.output.replace("│", " ").split()
+    )
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)

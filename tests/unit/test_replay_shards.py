@@ -439,3 +439,36 @@ def test_a_copy_read_off_a_raw_event_is_the_copy_its_parse_gives() -> None:
         assert replay_workers.read_copy(json.dumps({**body, "occurred_at": impossible}).encode()) is None, (
             impossible
         )
+
+
+def test_a_range_no_event_falls_in_is_said_so_and_not_taken_for_a_cut_history() -> None:
+    """A mistyped year replayed to "0 differences" with no word that the range held nothing, or with
+    the one warning that every relationship starts it as new (helper-75): an auditor read it as
+    "today's rules decide the same"."""
+    events = sample.generate(followers=200, accounts=ACCOUNTS, seed=11)
+    first, last = events[0].occurred_at, events[-1].occurred_at
+
+    def warnings(window: Window) -> list[str]:
+        dealer = replay_workers.Dealer()
+        dealer.extend([dump(e) for e in events])
+        job = replay_workers.Job(window, ScoringRules(), replay.Configs({}), ChurnRules(), None)
+        return replay_workers.replay(dealer, job, None).report.warnings
+
+    span = f"(its events run from {first.isoformat()} to {last.isoformat()}); check --since and --until"
+    since, until = first - timedelta(days=400), first - timedelta(days=399)
+    assert warnings(Window(since=since, until=until)) == [
+        f"no event in the log read falls in the range from {since.isoformat()} to {until.isoformat()}: "
+        f"nothing was replayed {span}"
+    ]
+    since = last + timedelta(days=1)
+    assert warnings(Window(since=since, account="brand_eu")) == [
+        f"no event of account brand_eu in the log read falls in the range from {since.isoformat()} to the "
+        f"end: nothing was replayed {span}"
+    ]
+    follower = events[0].follower.id
+    assert warnings(Window(until=first, follower=follower)) == [
+        f"no event of follower {follower} in the log read falls in the range from the start to "
+        f"{first.isoformat()}: nothing was replayed; check --since and --until"
+    ]
+    # A range that holds events warns of none of this.
+    assert not [w for w in warnings(Window(since=first, until=last)) if "falls in the range" in w]

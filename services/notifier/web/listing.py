@@ -189,7 +189,7 @@ async def brand_zones(conn: asyncpg.Connection, brands: Iterable[str]) -> dict[s
     wanted = sorted(set(brands))
     newest = await account_configs.latest(conn, wanted) if wanted else {}
     return {
-        brand: account_configs.zone_of(config.config if (config := newest.get(brand)) else None)
+        brand: account_configs.zone_of(config.config if (config := newest.get(brand)) else None, brand)
         for brand in wanted
     }
 
