@@ -51,8 +51,10 @@ def next_due(rel: Rel, rules: ChurnRules) -> datetime | None:
 def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> None:
     """Fold the pending events older than the watermark into the settled tallies, emitting the
     ``retained`` notices whose time the watermark passed on the way."""
-    if watermark is None:
-        return
+    if watermark is None or not any(
+        _moves(rel, outcome.views[account], watermark, rules) for account, rel in outcome.follower.items()
+    ):
+        return  # (the common case: the newest events are all pending; nothing to copy or settle)
     # A notice reads the churn times as they were before anything settled here (not the trims).
     before, views = dict(outcome.follower), dict(outcome.views)
     found: dict[str, tuple[Order, ...]] = {}
@@ -94,6 +96,15 @@ def settle(outcome: Outcome, watermark: datetime | None, rules: ChurnRules) -> N
         # The view without what settled (a next fold may step onto it: timeline._fold_last).
         remaining = points[len(settling) :]
         outcome.views[account] = View(remaining, remaining[-1].tally if remaining else settled)
+
+
+def _moves(rel: Rel, view: View, watermark: datetime, rules: ChurnRules) -> bool:
+    """Whether settling to ``watermark`` moves the relationship: a pending event older than it, or a
+    ``retained`` notice due before it (as :func:`settle` tells, for each relationship)."""
+    if view.points and view.points[0].item.at < watermark:
+        return True
+    when = due(rel.settled, rules)
+    return when is not None and when < watermark
 
 
 def _trimmed(tally: Tally, through: datetime, rules: ChurnRules) -> Tally:

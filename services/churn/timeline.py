@@ -51,6 +51,9 @@ from shared.relationships import Annotation
 __all__ = ["Item", "Notice", "Outcome", "Rel", "advance", "fold", "next_due"]
 
 
+_NEW = Rel()  # a relationship without any event yet (one instance: a fold looks one up for every event)
+
+
 def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules) -> Point:
     """A late event folded onto the settled tally, after everything there: where it can no longer
     reorder anything. A move of the follow (``MOVES``: a follow, unfollow, block or unblock) older
@@ -63,7 +66,7 @@ def _late_point(follower: Follower, account: str, item: Item, rules: ChurnRules)
     leaves it standing (in event time it came after the follow, and ends nothing). A follow-back at
     or before the brand's newest settled unfollow had ended by then: nothing; a brand's unfollow ends
     the settled follow-back unless that is newer (patterns.unfollowed_back)."""
-    rel = follower.get(account, Rel())
+    rel = follower.get(account, _NEW)
     tally = rel.settled
     last_move = max(
         (t for t in (tally.last_follow_at, tally.last_unfollow_at, tally.last_move_at) if t is not None),
@@ -182,12 +185,14 @@ def fold(
     ``views``: the follower's views as the previous fold of ``follower`` left them
     (``Outcome.views``), if the caller kept them; an event after every pending one is then stepped
     onto them alone (:func:`_fold_last`) instead of stepping every pending event again."""
-    rel = follower.get(account, Rel())
+    rel = follower.get(account, _NEW)
     if item.kind is EventType.RETAINED or any(p.event_id == item.event_id for p in rel.pending):
         return _unchanged(follower, account, item, rules)
     behind = watermark is not None and item.at < watermark
     if behind or (rel.through is not None and item.at <= rel.through):  # it cannot go before what settled
         return _fold_late(follower_id, follower, account, item, watermark, rules, alerts_too)
+    if views is None and not follower:
+        views = {}  # a new follower: no pending event to step again (most events of a stream)
     reorders = any(r.pending and r.pending[-1].order > item.order for r in follower.values())  # (sorted)
     if not reorders and views is not None and views.keys() == follower.keys():
         return _fold_last(follower_id, follower, views, account, item, watermark, rules, alerts_too)
@@ -221,16 +226,16 @@ def _fold_last(
     again instead cost a burst of a follower's events within the grace period time in proportion to
     their number, each: 3,000 likes in an hour took the detector about two minutes, stalling the
     partition (helper-50)."""
-    rel = follower.get(account, Rel())
-    current = views.get(account, View((), rel.settled))
+    rel = follower.get(account, _NEW)
+    current = views[account] if account in views else View((), rel.settled)
     before = current.now
     tally, facts = step(before, item.kind, item.at, rules)
     # The churn times every relationship knows up to here (the newest tally of each keeps them all
     # within the horizon): as count_churned counts them for this, the newest point.
     since = item.at - rules.horizon
     ends = [tally.churn_ends, *(v.now.churn_ends for a, v in views.items() if a != account)]
-    churned = sum(1 for times in ends if any(since <= t <= item.at for t in times))
-    new = tuple(p for p in facts.matched if p not in before.patterns)
+    churned = sum(1 for times in ends if any(since <= t <= item.at for t in times)) if any(ends) else 0
+    new = tuple(p for p in facts.matched if p not in before.patterns) if facts.matched else ()
     cross = CROSS in before.patterns  # (the settled tally's, or an earlier point's: each later one has it)
     if not cross and churned >= rules.cross_accounts:
         cross, new = True, canonical({*new, CROSS})
@@ -263,7 +268,7 @@ def _fold_late(
     follower = ahead.follower
     before = view(follower, rules)
     point = _late_point(follower, account, item, rules)
-    rel = follower.get(account, Rel())
+    rel = follower.get(account, _NEW)
     through = item.at if rel.through is None else max(rel.through, item.at)
     changed = {**follower, account: rel._replace(settled=point.tally, through=through)}
     after = view(changed, rules)
