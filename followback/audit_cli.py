@@ -298,6 +298,7 @@ def replay_command(
         console.print(
             f"{report.events_read} events read"
             + (f" (the follower's shard of the {run.dealt} in the log)" if follower is not None else "")
+            + (f" ({report.deletions_skipped} deletions, skipped)" if report.deletions_skipped else "")
             + f", {report.events_in_window} in the window, "
             f"{report.decisions_recomputed} decisions recomputed, {report.decisions_recorded} recorded, "
             f"{len(report.differences)} different (configurations: {report.config})"

@@ -39,7 +39,7 @@ from shared import accounts
 from shared.accounts import VersionedConfig
 from shared.decisions import Decision, decision_id_for
 from shared.events import Event, event_order
-from shared.relationships import AnnotatedEvent
+from shared.relationships import DECIDES_NOTHING, AnnotatedEvent
 
 MAX_LISTED = 1000
 PROGRESS_EVERY = 1000  # events between two reports of progress
@@ -104,7 +104,10 @@ class Difference:
 
 @dataclass
 class ReplayReport:
+    # Every event read, as ``followback log export`` counts them (the ``deleted`` ones too).
     events_read: int = 0
+    # Of those, the ``deleted`` events: skipped, as the detector folds none (it erases the post's text).
+    deletions_skipped: int = 0
     events_in_window: int = 0
     decisions_recomputed: int = 0
     decisions_recorded: int = 0
@@ -120,6 +123,7 @@ class ReplayReport:
     def summary(self) -> dict[str, Any]:
         return {
             "events_read": self.events_read,
+            "deletions_skipped": self.deletions_skipped,
             "events_in_window": self.events_in_window,
             "decisions_recomputed": self.decisions_recomputed,
             "decisions_recorded": self.decisions_recorded,
@@ -448,32 +452,78 @@ def arrived_out_of_order(
     positions: Sequence[int],
     window: Window,
     kept: Mapping[str, Copy] | None = None,
+    folded_in_time: Container[str] = (),
 ) -> list[Difference]:
     """The differences, each marked when one of its follower's events before the window's end
     reached the log after an event of theirs that comes later in the detector's order (event time,
-    type, id), wherever that one falls: one after the window's end that arrived first changed, live,
-    what the earlier one decided. The live scorer decides in arrival order and replay in event time,
-    so such a follower's versions may rest on other events than replay's; a follower whose events
-    arrived in order replays exactly (events after the window's end arriving out of order among
-    themselves decide nothing in it)."""
+    type, id), wherever that one falls, and that mattered: one after the window's end that arrived
+    first changed, live, what the earlier one decided. The live scorer decides in arrival order and
+    replay in event time, so such a follower's versions may rest on other events than replay's; a
+    follower whose events arrived in order replays exactly (events after the window's end arriving
+    out of order among themselves decide nothing in it).
+
+    One such arrival does not matter (:func:`harmless_at_one_instant`): an event that decides
+    nothing (a brand's follow-back or unfollow) arriving after events of its own instant alone, at
+    most one of each relationship, when the detector folded it in time (``folded_in_time``: the ids
+    its record says were not late; an id not there counts as late). Sorted in among the pending
+    events, it ends the same as in either order, and the one event it revised of each relationship
+    is decided again on its new annotation: a follower's block of the brand, posted by ingest as
+    their ``unfollow`` then the brand's ``unfollowed_back`` at one instant, which ranks first."""
     if not differences:
         return differences  # (the common case: nothing to look for in the records)
-    wanted = {d.follower_id for d in differences}
+    inversions = out_of_order_arrivals(records, positions, window, {d.follower_id for d in differences}, kept)
+    shuffled = {
+        follower
+        for follower, found in inversions.items()
+        if not all(harmless_at_one_instant(event, ahead, folded_in_time) for event, ahead in found)
+    }
+    return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
+
+
+def out_of_order_arrivals(
+    records: Sequence[Record],
+    positions: Sequence[int],
+    window: Window,
+    followers: Container[str],
+    kept: Mapping[str, Copy] | None = None,
+) -> dict[str, list[tuple[Event, list[Event]]]]:
+    """Of these followers, each event before the window's end that reached the log (``positions``:
+    each record's place in it) after events of theirs later in the detector's order, with those
+    events (a repeated id counts where its folded copy is)."""
+    arrived: dict[str, list[Event]] = {}  # so far, in log order
     newest: dict[str, tuple[datetime, int, str]] = {}  # the latest in event time arrived so far
-    shuffled = set()
+    found: dict[str, list[tuple[Event, list[Event]]]] = {}
     in_log = [record for _, record in sorted(zip(positions, records, strict=True), key=lambda p: p[0])]
-    for record in first_copies(in_log, kept):  # a repeated id counts where the folded copy is
+    for record in first_copies(in_log, kept):
         event = record.event
         follower = event.follower.id
-        if follower not in wanted:
+        if follower not in followers:
             continue
         order = event_order(event)
         seen = newest.get(follower)
         if seen is not None and order < seen and (window.until is None or event.occurred_at < window.until):
-            shuffled.add(follower)
+            ahead = [e for e in arrived[follower] if event_order(e) > order]
+            found.setdefault(follower, []).append((event, ahead))
         if seen is None or order > seen:
             newest[follower] = order
-    return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
+        arrived.setdefault(follower, []).append(event)
+    return found
+
+
+def harmless_at_one_instant(event: Event, ahead: Sequence[Event], folded_in_time: Container[str]) -> bool:
+    """Whether ``event``, arriving after ``ahead`` (its follower's events later in the detector's
+    order), ends live as it does in event time. It must decide nothing (so nothing is decided on it
+    in either order), and the detector must have inserted it among the pending events (not late:
+    a late event goes after everything settled, and the settled annotations are not revised), at
+    its instant: the events it revises are then the ones of ``ahead``, all of that instant. Each is
+    published again and decided again unless its relationship's latest version stands for a newer
+    event, which one of each relationship never does (what arrived before it is older)."""
+    if event.type not in DECIDES_NOTHING or event.event_id not in folded_in_time:
+        return False
+    if any(other.occurred_at != event.occurred_at for other in ahead):
+        return False
+    relationships = [(other.account_id, other.follower.id) for other in ahead]
+    return len(relationships) == len(set(relationships))
 
 
 def caveats(

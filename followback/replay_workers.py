@@ -60,9 +60,11 @@ from followback.replay import (
     caveats,
     compare,
     first_events,
+    harmless_at_one_instant,
     history_cut,
     kept_copies,
     look_up,
+    out_of_order_arrivals,
     recompute,
     recorded_unread,
 )
@@ -368,6 +370,7 @@ class ShardResult:
     followers: set[str] = field(default_factory=set)
     every_account: set[str] = field(default_factory=set)  # of all its events
     not_events: int = 0  # records that did not parse as events (skipped)
+    deletions: int = 0  # ``deleted`` events (among those read): skipped, they fold nothing
     about: int = 0  # events of the account and follower asked for (``Window.about``), at any time
     # The recorded decisions compared, counted by (scorer version, global rules' label).
     provenance: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -393,7 +396,7 @@ def _run_shard(
 ) -> ShardResult:
     began = time.perf_counter()
     records, positions = [], []
-    deletions = 0  # events, skipped: not counted among the records that are not events
+    deletions = 0  # events, read and skipped: not counted among the records that are not events
     for raw, seq in zip(raws, seqs, strict=True):
         try:
             event = Event.model_validate_json(raw)
@@ -427,10 +430,11 @@ def _run_shard(
     )
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
-    differences = arrived_out_of_order(
-        compare(in_window, decided, recorded, stood), records, positions, job.window, job.kept
-    )
-    result = ShardResult(read, len(in_window), len(decided), len(recorded))
+    differences = compare(in_window, decided, recorded, stood)
+    in_time = asyncio.run(_in_time(job.dsn, differences, records, positions, job)) if job.dsn else set()
+    differences = arrived_out_of_order(differences, records, positions, job.window, job.kept, in_time)
+    result = ShardResult(read + deletions, len(in_window), len(decided), len(recorded))
+    result.deletions = deletions
     result.earliest = min((r.event.occurred_at for r in records), default=None)
     result.latest = max((r.event.occurred_at for r in records), default=None)
     about = [r.event for r in records if job.window.about(r.event)]
@@ -453,6 +457,40 @@ def _run_shard(
         "compare": (looked_up - parsed) + (done - recomputed),  # reading the recorded decisions too
     }
     return result
+
+
+async def _in_time(
+    dsn: str, differences: list[Difference], records: list[Record], positions: list[int], job: Job
+) -> set[str]:
+    """Of the events that decide nothing and arrived after others of their instant alone (the
+    followers' with differences: :func:`followback.replay.harmless_at_one_instant`), the ones the
+    churn detector's record (``churn_processed``) says it folded in time, not late. Asked only when
+    there are such events: a follower's block of the brand is the usual one."""
+    if not differences:
+        return set()
+    followers = {d.follower_id for d in differences}
+    arrivals = out_of_order_arrivals(records, positions, job.window, followers, job.kept)
+    asked = [
+        event.event_id
+        for found in arrivals.values()
+        for event, ahead in found
+        if harmless_at_one_instant(event, ahead, {event.event_id})  # (if in time)
+    ]
+    if not asked:
+        return set()
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT event_id FROM churn_processed
+            WHERE event_id = ANY($1::text[])
+              AND coalesce((annotated -> 'relationship' ->> 'late')::boolean, false) = false
+            """,
+            asked,
+        )
+    finally:
+        await conn.close()
+    return {row["event_id"] for row in rows}
 
 
 async def _look_up(
@@ -598,6 +636,7 @@ def replay(
     for result in results:
         provenance += result.provenance
         report.events_read += result.read
+        report.deletions_skipped += result.deletions
         report.events_in_window += result.in_window
         report.decisions_recomputed += result.recomputed
         report.decisions_recorded += result.recorded

@@ -46,8 +46,8 @@ followers' unfollows below are added, every event without ``brand_acts`` stays a
 * about 1% of the ordinary followers deactivate their account 1-10 days after following
   (``deactivated``), and 2% block the brand, more than 7 days after following (a quicker one would
   be a quick unfollow by the churn rules, which the churners stand for), so only those who followed
-  a week before the window ends: posted as ingest maps X's block of the brand, their ``unfollow``
-  and the brand's ``unfollowed_back`` at one instant;
+  a week before the window ends: posted as ingest maps X's block of the brand, the brand's
+  ``unfollowed_back`` and their ``unfollow`` at one instant;
 
 The brand unfollows no one it followed back (``unfollowed_back`` only comes with a block of the
 brand here); the tests of services/notifier/follow_backs.py cover such a clean-up, in any order.
@@ -233,9 +233,9 @@ def _ends_on_x(
         draw = rng.random()
         if draw < 0.01:
             ends.append((first + _log_uniform(rng, _DAY, 10 * _DAY), EventType.DEACTIVATED))
-        elif draw < 0.03:  # (as the webhook maps a follower's block of the brand: their unfollow first)
+        elif draw < 0.03:  # (as the webhook maps a follower's block of the brand, in the detector's order)
             at = first + _uniform(rng, 7 * _DAY + _HOUR, max(end - first, 7 * _DAY + 2 * _HOUR))
-            ends += [(at, EventType.UNFOLLOW), (at, EventType.UNFOLLOWED_BACK)]
+            ends += [(at, EventType.UNFOLLOWED_BACK), (at, EventType.UNFOLLOW)]
     for at, kind in ends:
         if at < end:
             rows.append((at, len(rows), profile, (at, account, kind, None)))

@@ -174,7 +174,7 @@ class Annotation(BaseModel):
     )
 
 
-_DECIDES_NOTHING = frozenset({EventType.RETAINED, EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK})
+DECIDES_NOTHING = frozenset({EventType.RETAINED, EventType.FOLLOWED_BACK, EventType.UNFOLLOWED_BACK})
 
 
 class AnnotatedEvent(BaseModel):
@@ -203,7 +203,7 @@ class AnnotatedEvent(BaseModel):
         ``unfollowed_back`` event decides nothing: the brand's follow and unfollow say nothing of
         the follower's worth), with its profile (not erased: an erasure never changes a
         decision, and a revision of an erased event leaves the latest one standing)."""
-        return not self.erased and self.event.type not in _DECIDES_NOTHING
+        return not self.erased and self.event.type not in DECIDES_NOTHING
 
 
 class ChurnAlert(BaseModel):

@@ -193,8 +193,10 @@ def _blocks(account: str, items: list[dict[str, Any]], out: Mapped, part: str = 
 def _blocked_the_brand(account: str, follower: dict[str, Any], at: Any, out: Mapped) -> None:
     """A follower blocked the brand: their follow and the brand's follow-back, if any, end at once
     (``unfollowed_back`` ranks before ``unfollow`` at one instant, so the block is never taken for an
-    unfollow after a follow-back: the brand's follow ended with theirs)."""
-    for ours in ("unfollow", "unfollowed_back"):
+    unfollow after a follow-back: the brand's follow ended with theirs). They are published in that
+    order, the detector's: the log then holds them as event time orders them, and a replay finds
+    nothing that arrived out of order."""
+    for ours in ("unfollowed_back", "unfollow"):
         event_id = _digest_id("blocked-the-brand", ours, account, _uid(follower), at)
         out.events.append(_event(event_id, ours, account, follower, at))
 

@@ -326,3 +326,57 @@ def test_a_recorded_and_a_recomputed_decision_of_one_id_under_two_followers_are_
     # The same relationship is compared as one, as ever.
     same = Recorded("brand", "f1", mine.decision_class.value, mine.score, _signals(mine.reasons), "1", "")
     assert compare(in_window, decided, {"e1": same}) == []
+
+
+def test_a_block_of_the_brand_posted_unfollow_first_is_not_out_of_order_when_folded_in_time() -> None:
+    """Ingest posts a follower's block of the brand as their unfollow, then the brand's unfollowed_back,
+    at one instant; the detector ranks unfollowed_back first. It decides nothing, and folded in time
+    (pending, sorted in) it ends as in either order: the unfollow is revised and decided again."""
+    follow = Record(event("f", EventType.FOLLOW, "brand", START), b"")
+    back = Record(event("b", EventType.FOLLOWED_BACK, "brand", START + timedelta(minutes=1)), b"")
+    blocked_at = START + timedelta(days=1)
+    unfollow = Record(event("u", EventType.UNFOLLOW, "brand", blocked_at), b"")
+    brand_unfollow = Record(event("ub", EventType.UNFOLLOWED_BACK, "brand", blocked_at), b"")
+    log = [follow, back, unfollow, brand_unfollow]  # ingest's order
+    [found] = arrived_out_of_order([difference("f1")], log, [0, 1, 2, 3], Window(), folded_in_time={"ub"})
+    assert not found.arrived_out_of_order
+    assert caveats(Window(), ScoringRules(), START, {}, 0, churn_rules="c") == []
+
+
+def test_an_event_that_arrived_late_or_that_decides_is_still_out_of_order() -> None:
+    follow = Record(event("f", EventType.FOLLOW, "brand", START), b"")
+    blocked_at = START + timedelta(days=1)
+    unfollow = Record(event("u", EventType.UNFOLLOW, "brand", blocked_at), b"")
+    brand_unfollow = Record(event("ub", EventType.UNFOLLOWED_BACK, "brand", blocked_at), b"")
+    log = [follow, unfollow, brand_unfollow]
+    # Folded late (after everything settled): the unfollow's settled annotation is not revised.
+    [late] = arrived_out_of_order([difference("f1")], log, [0, 1, 2], Window(), folded_in_time=())
+    assert late.arrived_out_of_order
+    # An hour late: it arrived after an event of a later instant.
+    later = Record(event("l", EventType.INTERACTION, "brand", blocked_at + timedelta(hours=1)), b"")
+    [hour] = arrived_out_of_order(
+        [difference("f1")],
+        [follow, unfollow, later, brand_unfollow],
+        [0, 1, 2, 3],
+        Window(),
+        folded_in_time={"ub"},
+    )
+    assert hour.arrived_out_of_order
+    # A like of the instant that arrived after the unfollow decides: live the unfollow's version
+    # stood for a newer event and the like decided nothing; replay decides it.
+    like = Record(event("a-like", EventType.INTERACTION, "brand", blocked_at), b"")
+    [decides] = arrived_out_of_order(
+        [difference("f1")], [follow, unfollow, like], [0, 1, 2], Window(), folded_in_time={"a-like"}
+    )
+    assert decides.arrived_out_of_order
+    # Two events of the relationship at that instant arrived before it: the revised older one may
+    # decide nothing live (its relationship's version stands for the newer one).
+    block = Record(event("x", EventType.BLOCKED, "brand", blocked_at), b"")
+    [two] = arrived_out_of_order(
+        [difference("f1")],
+        [follow, unfollow, block, brand_unfollow],
+        [0, 1, 2, 3],
+        Window(),
+        folded_in_time={"ub"},
+    )
+    assert two.arrived_out_of_order

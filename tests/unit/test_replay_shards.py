@@ -472,3 +472,22 @@ def test_a_range_no_event_falls_in_is_said_so_and_not_taken_for_a_cut_history() 
     ]
     # A range that holds events warns of none of this.
     assert not [w for w in warnings(Window(since=first, until=last)) if "falls in the range" in w]
+
+
+def test_a_replay_counts_every_event_read_as_an_export_does_and_says_how_many_deletions_it_skipped() -> None:
+    """A ``deleted`` event folds nothing (it erases a post's text), so replay skips it; but it is an
+    event of the log, which ``followback log export`` counts: an auditor comparing the two counts
+    finds them equal, and the deletions skipped said apart."""
+    events = sample.generate(followers=100, seed=3)
+    post = next(e for e in events if e.type is EventType.INTERACTION)
+    deletion = post.model_copy(
+        update={"event_id": "del-1", "type": EventType.DELETED, "interaction": None, "deletes": post.event_id}
+    )
+    dealer = replay_workers.Dealer()
+    dealer.extend([dump(e) for e in [*events, deletion]])
+    job = replay_workers.Job(Window(), ScoringRules(), replay.Configs({}), ChurnRules(), None)
+    report = replay_workers.replay(dealer, job, None).report
+    assert (report.events_read, report.deletions_skipped) == (len(events) + 1, 1)
+    summary = report.summary()
+    assert (summary["events_read"], summary["deletions_skipped"]) == (len(events) + 1, 1)
+    assert not any("not events" in w for w in report.warnings)

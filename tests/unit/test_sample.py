@@ -397,9 +397,10 @@ def test_accounts_end_on_x_a_few_percent_and_as_x_and_the_brand_would(acting: Sa
                 assert timedelta(days=1) <= after <= timedelta(days=10)
                 seen[("deactivated", persona)] += 1
             elif event.type is EventType.UNFOLLOWED_BACK and persona == "ordinary":
-                # their block of the brand: their unfollow and the brand's at one instant, past a week
-                assert kinds == [EventType.FOLLOW, EventType.UNFOLLOW, EventType.UNFOLLOWED_BACK]
-                assert rel[1].occurred_at == event.occurred_at
+                # their block of the brand: the brand's unfollow and theirs at one instant (in the
+                # detector's order), past a week
+                assert kinds == [EventType.FOLLOW, EventType.UNFOLLOWED_BACK, EventType.UNFOLLOW]
+                assert rel[2].occurred_at == event.occurred_at
                 assert after > timedelta(days=7)
                 seen[("blocked the brand", persona)] += 1
             else:
