@@ -7,7 +7,9 @@ zone, the pushes already scheduled on a date still count against that date.
 
 Waiting pushes are scheduled highest priority (an "always notify" follower) and score first while
 the day has room; the rest keep waiting with the reason recorded, and compete for the next days'
-room for ``carry_over_days``. Accounts are locked one at a time (a transaction-scoped advisory
+room for ``carry_over_days``: a day is allocated when a push of that day is queued, and when any
+decision of the account brings its event time to a day newer than the newest allocated so far
+(:func:`days_reached`). Accounts are locked one at a time (a transaction-scoped advisory
 lock), so notifier instances sharing an account never overspend its budget. How many wait is
 reported per account (``followback_pushes_waiting_for_budget``) at each allocation, and from the
 database every few seconds (:func:`report_waiting`).
@@ -56,6 +58,51 @@ async def allocate(
             scheduled += await _allocate_day(conn, account, day, budget, carry_over_days, zone)
     _report(budgets, await waiting_for_room(conn, sorted(by_account), carry_over_days))
     return scheduled
+
+
+async def days_reached(
+    conn: asyncpg.Connection,
+    days: Iterable[tuple[str, date]],
+    budgets: Mapping[str, int],
+    carry_over_days: int,
+) -> set[tuple[str, date]]:
+    """The (account, day) pairs of a batch's decisions that bring an account's event time to a day newer
+    than the newest one its budget was allocated for, while pushes wait that may get that day's room.
+
+    A day's room was allocated only when a push of that day was queued: the next day's decisions that
+    queue none (worth following, ignore, spam, a follower leaving) left yesterday's waiting followers
+    waiting although the day had room. These days are allocated too. The newest day allocated is, as
+    for :func:`waiting_for_room`, the newest waiting push's day or scheduled push's ``push_day``: an
+    allocation that finds pushes waiting schedules at least one, so that day is then the newest and a
+    redelivered batch (or another instance's batch of the same day) finds nothing new. Older days than
+    the newest are left alone (decisions come from many partitions, late ones too), and so are accounts
+    with a budget of 0 (nothing would be scheduled, and nothing would record the day). One query."""
+    pairs = sorted({(a, day) for a, day in days if budgets.get(a, DEFAULT_BUDGET) > 0})
+    if not pairs:
+        return set()
+    rows = await conn.fetch(
+        """
+        SELECT k.account_id, k.day
+        FROM unnest($1::text[], $2::date[]) AS k(account_id, day)
+        CROSS JOIN LATERAL (
+            SELECT greatest(
+                (SELECT max(day) FROM notifications WHERE account_id = k.account_id AND push = 'waiting'),
+                (SELECT max(push_day) FROM notifications
+                 WHERE account_id = k.account_id AND push = 'scheduled')
+            ) AS newest
+        ) n
+        WHERE k.day > n.newest
+          AND EXISTS (
+              SELECT 1 FROM notifications w
+              WHERE w.account_id = k.account_id AND w.push = 'waiting' AND w.status = 'pending'
+                AND w.day BETWEEN k.day - $3::int AND k.day
+          )
+        """,
+        [a for a, _ in pairs],
+        [day for _, day in pairs],
+        carry_over_days,
+    )
+    return {(row["account_id"], row["day"]) for row in rows}
 
 
 async def _allocate_day(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -85,6 +85,15 @@ async def _zones(
     return zones
 
 
+def _push_day(d: Decision, zones: Mapping[tuple[str, str], tzinfo]) -> date:
+    """The day of the account's budget a decision's event falls on (``push_day``), in its zone."""
+    return budget.day_of(d.occurred_at, zones[(d.account_id, d.config_version)])
+
+
+def _zone_name(d: Decision, zones: Mapping[tuple[str, str], tzinfo]) -> str:
+    return accounts.zone_name(zones[(d.account_id, d.config_version)])
+
+
 def _wants_push(d: Decision, preference: str | None, state: str | None) -> bool:
     if preference == "never" or state not in (None, review_items.OPEN):
         return False
@@ -121,13 +130,11 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
         for d, v in decisions
         if _wants_push(d, prefs.get((d.account_id, d.follower_id)), states.get((d.account_id, d.follower_id)))
     ]
-    zones = await _zones(conn, {(d.account_id, d.config_version) for d, _, _ in wanted}, configs)
+    zones = await _zones(conn, {(d.account_id, d.config_version) for d, _ in decisions}, configs)
     # The day of the budget: the event's date where the brand is (see _zones), and that zone's name.
-    days_of = [budget.day_of(d.occurred_at, zones[(d.account_id, d.config_version)]) for d, _, _ in wanted]
-    named = {
-        (d.account_id, day): accounts.zone_name(zones[(d.account_id, d.config_version)])
-        for (d, _, _), day in zip(wanted, days_of, strict=True)
-    }
+    reached = {(d.account_id, _push_day(d, zones)): _zone_name(d, zones) for d, _ in decisions}
+    days_of = [_push_day(d, zones) for d, _, _ in wanted]
+    named = {**reached, **{(d.account_id, _push_day(d, zones)): _zone_name(d, zones) for d, _, _ in wanted}}
     queued = await conn.fetch(
         """
         INSERT INTO notifications (decision_id, account_id, follower_id, version, score, occurred_at, day,
@@ -149,7 +156,11 @@ async def record(conn: asyncpg.Connection, batch: Sequence[Decision], config: In
     retracted = await retraction.retract(conn, [(d, v) for d, v in decisions if retraction.retracts(d)])
     days = {(row["account_id"], row["day"]) for row in queued}
     budgets = {a: c.config.daily_push_budget for a, c in configs.items()}
-    scheduled = await budget.allocate(conn, days, budgets, config.notifier.budget_carry_over_days, named)
+    carry = config.notifier.budget_carry_over_days
+    # A new day of the account's event time gives the pushes still waiting its room, whether or not
+    # this batch queues a push of that day.
+    days |= await budget.days_reached(conn, reached, budgets, carry)
+    scheduled = await budget.allocate(conn, days, budgets, carry, named)
     pushes, entries = await _push_deliveries(conn, scheduled, configs, config)
     await outbox.enqueue(conn, pushes)
     made = await _digests(conn, decisions, digesting, entries, configs, config)

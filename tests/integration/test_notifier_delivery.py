@@ -155,6 +155,36 @@ async def test_the_daily_budget_pushes_the_highest_scores_and_the_rest_wait_with
     assert waiting_for_budget("brand") == 1
 
 
+async def test_a_waiting_push_gets_the_next_days_room_when_that_day_brings_no_push_of_its_own(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A day's room was given out only when a push of that day was queued: a next day bringing only a
+    worth-following follower left yesterday's waiting one waiting although the day had room."""
+
+    async def waiting() -> int:
+        return int(await db.fetchval("SELECT count(*) FROM notifications WHERE push = 'waiting'"))
+
+    with WebhookReceiver() as slack:
+        await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=1)
+        config = with_notifier(settings)
+        PUSHES_WAITING.clear()
+        async with create_app(config).start_lifespan_context():
+            await send(
+                config, db, [(decision(f, "high_value", score), 1) for f, score in [("a", 90), ("b", 80)]]
+            )
+            await eventually(lambda: _sent(db), lambda n: n >= 1)
+            assert await eventually(waiting, lambda n: n == 1) == 1
+            await send(config, db, [(decision("c", "worth_following", 60, at=T0 + DAY), 1)])
+            assert await eventually(waiting, lambda n: n == 0, timeout=10) == 0
+            await eventually(lambda: _sent(db), lambda n: n >= 2)
+            assert await eventually(lambda: _sent(db), lambda n: n > 2, timeout=1.5) == 2
+            assert waiting_for_budget("brand") == 0
+
+    assert [p.body["text"].split("@")[1].split(" ")[0] for p in slack.delivered()] == ["usera", "userb"]
+    b = await db.fetchrow("SELECT push, push_day::text FROM notifications WHERE follower_id = 'b'")
+    assert tuple(b) == ("scheduled", "2026-03-02")
+
+
 async def test_a_budget_set_to_0_reports_nothing_waiting_for_room_any_more(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
