@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,9 +31,19 @@ console = Console(emoji=False)
 err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
+def _json_value(value: Any) -> Any:
+    """A value JSON has no type for: a time as ISO 8601 (UTC as ``Z``), as the events, annotations
+    and reasons inside the line write theirs (``str`` wrote ``2026-01-13 21:02:47+00:00`` beside
+    them); anything else as its text."""
+    if isinstance(value, datetime | date):
+        text = value.isoformat()
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    return str(value)
+
+
 def _json_line(value: Any) -> None:
     """The JSON line a command ends with, printed exactly (no markup, no wrapping)."""
-    typer.echo(json.dumps(value, default=str))
+    typer.echo(json.dumps(value, default=_json_value))
 
 
 def _progress() -> Progress:

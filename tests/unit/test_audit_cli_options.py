@@ -4,6 +4,9 @@ comes before any connection, so neither a broker nor a database is needed."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,27 @@ def test_a_source_that_is_no_file_and_a_bad_config_are_refused_naming_their_opti
     assert "Invalid value for '--config': --config with a version number needs --account" in refusal(
         "replay", "--config", "2"
     )
+
+
+def test_the_json_line_writes_times_as_iso_8601_as_the_events_inside_it_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """explain's JSON mixed ``2026-01-13 21:02:47+00:00`` (the database's times, through ``str``) with
+    ``2026-01-13T21:02:47Z`` (the events and annotations it holds): an auditor's tools read one."""
+    from followback.audit_cli import _json_line
+
+    paris = timezone(timedelta(hours=2))
+    _json_line(
+        {
+            "decided_at": datetime(2026, 1, 13, 21, 2, 47, 120000, tzinfo=UTC),
+            "elsewhere": datetime(2026, 1, 13, 23, 2, 47, tzinfo=paris),
+            "push_day": date(2026, 1, 13),
+            "score": Decimal("71.50"),
+        }
+    )
+    assert json.loads(capsys.readouterr().out) == {
+        "decided_at": "2026-01-13T21:02:47.120000Z",
+        "elsewhere": "2026-01-13T23:02:47+02:00",
+        "push_day": "2026-01-13",
+        "score": "71.50",
+    }
