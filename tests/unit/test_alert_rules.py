@@ -136,4 +136,5 @@ def test_ingest_exports_the_refusals_its_alerts_read_from_the_start() -> None:
     for status in ("401", "503"):
         for path in ("/v1/events", "/v1/webhooks/x"):
             labels = {"status": status, "path": path}
-            assert REGISTRY.get_sample_value("followback_ingest_rejected_total", labels) == 0.0, labels
+            # (present: at 0 from the start; other tests in the process may have counted since)
+            assert REGISTRY.get_sample_value("followback_ingest_rejected_total", labels) is not None, labels
