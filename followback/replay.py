@@ -471,10 +471,23 @@ def arrived_out_of_order(
     their ``unfollow`` then the brand's ``unfollowed_back`` at one instant, which ranks first."""
     if not differences:
         return differences  # (the common case: nothing to look for in the records)
-    inversions = out_of_order_arrivals(records, positions, window, {d.follower_id for d in differences}, kept)
+    followers = {d.follower_id for d in differences}
+    return marked_out_of_order(
+        differences, out_of_order_arrivals(records, positions, window, followers, kept), folded_in_time
+    )
+
+
+Arrivals = dict[str, list[tuple[Event, list[Event]]]]  # follower -> (event, the later ones it came after)
+
+
+def marked_out_of_order(
+    differences: list[Difference], arrivals: Arrivals, folded_in_time: Container[str] = ()
+) -> list[Difference]:
+    """The differences, marked as :func:`arrived_out_of_order` tells, from their followers'
+    :func:`out_of_order_arrivals`."""
     shuffled = {
         follower
-        for follower, found in inversions.items()
+        for follower, found in arrivals.items()
         if not all(harmless_at_one_instant(event, ahead, folded_in_time) for event, ahead in found)
     }
     return [replace(d, arrived_out_of_order=d.follower_id in shuffled) for d in differences]
@@ -486,13 +499,13 @@ def out_of_order_arrivals(
     window: Window,
     followers: Container[str],
     kept: Mapping[str, Copy] | None = None,
-) -> dict[str, list[tuple[Event, list[Event]]]]:
+) -> Arrivals:
     """Of these followers, each event before the window's end that reached the log (``positions``:
     each record's place in it) after events of theirs later in the detector's order, with those
     events (a repeated id counts where its folded copy is)."""
     arrived: dict[str, list[Event]] = {}  # so far, in log order
     newest: dict[str, tuple[datetime, int, str]] = {}  # the latest in event time arrived so far
-    found: dict[str, list[tuple[Event, list[Event]]]] = {}
+    found: Arrivals = {}
     in_log = [record for _, record in sorted(zip(positions, records, strict=True), key=lambda p: p[0])]
     for record in first_copies(in_log, kept):
         event = record.event
@@ -512,13 +525,19 @@ def out_of_order_arrivals(
 
 def harmless_at_one_instant(event: Event, ahead: Sequence[Event], folded_in_time: Container[str]) -> bool:
     """Whether ``event``, arriving after ``ahead`` (its follower's events later in the detector's
-    order), ends live as it does in event time. It must decide nothing (so nothing is decided on it
-    in either order), and the detector must have inserted it among the pending events (not late:
-    a late event goes after everything settled, and the settled annotations are not revised), at
-    its instant: the events it revises are then the ones of ``ahead``, all of that instant. Each is
-    published again and decided again unless its relationship's latest version stands for a newer
-    event, which one of each relationship never does (what arrived before it is older)."""
-    if event.type not in DECIDES_NOTHING or event.event_id not in folded_in_time:
+    order), ends live as it does in event time: it is :func:`at_one_instant`, and the detector
+    inserted it among the pending events (``folded_in_time``; not late: a late event goes after
+    everything settled, and the settled annotations are not revised)."""
+    return event.event_id in folded_in_time and at_one_instant(event, ahead)
+
+
+def at_one_instant(event: Event, ahead: Sequence[Event]) -> bool:
+    """Whether ``event`` decides nothing (so nothing is decided on it in either order) and arrived
+    after events of its own instant alone, one of each relationship at most: folded in time, the
+    events it revises are then those, each published again and decided again unless its
+    relationship's latest version stands for a newer event, which one of each relationship never
+    does (what arrived before it is older). Only whether it was folded in time is left to ask."""
+    if event.type not in DECIDES_NOTHING:
         return False
     if any(other.occurred_at != event.occurred_at for other in ahead):
         return False

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from followback.eventlog import Record, Window, raw_from_file, raw_from_kafka
 from followback.replay import (
+    Arrivals,
     Asked,
     Configs,
     Copy,
@@ -56,14 +57,14 @@ from followback.replay import (
     Recorded,
     ReplayReport,
     absent_copies,
-    arrived_out_of_order,
+    at_one_instant,
     caveats,
     compare,
     first_events,
-    harmless_at_one_instant,
     history_cut,
     kept_copies,
     look_up,
+    marked_out_of_order,
     out_of_order_arrivals,
     recompute,
     recorded_unread,
@@ -431,8 +432,10 @@ def _run_shard(
     recomputed = time.perf_counter()
     recorded = {event_id: recorded[event_id] for event_id in in_window if event_id in recorded}
     differences = compare(in_window, decided, recorded, stood)
-    in_time = asyncio.run(_in_time(job.dsn, differences, records, positions, job)) if job.dsn else set()
-    differences = arrived_out_of_order(differences, records, positions, job.window, job.kept, in_time)
+    followers = {d.follower_id for d in differences}
+    arrivals = out_of_order_arrivals(records, positions, job.window, followers, job.kept) if followers else {}
+    in_time = asyncio.run(_in_time(job.dsn, arrivals)) if job.dsn and arrivals else set()
+    differences = marked_out_of_order(differences, arrivals, in_time)
     result = ShardResult(read + deletions, len(in_window), len(decided), len(recorded))
     result.deletions = deletions
     result.earliest = min((r.event.occurred_at for r in records), default=None)
@@ -459,22 +462,16 @@ def _run_shard(
     return result
 
 
-async def _in_time(
-    dsn: str, differences: list[Difference], records: list[Record], positions: list[int], job: Job
-) -> set[str]:
-    """Of the events that decide nothing and arrived after others of their instant alone (the
-    followers' with differences: :func:`followback.replay.harmless_at_one_instant`), the ones the
-    churn detector's record (``churn_processed``) says it folded in time, not late. Asked only when
-    there are such events: a follower's block of the brand is the usual one."""
-    if not differences:
-        return set()
-    followers = {d.follower_id for d in differences}
-    arrivals = out_of_order_arrivals(records, positions, job.window, followers, job.kept)
+async def _in_time(dsn: str, arrivals: Arrivals) -> set[str]:
+    """Of the events that decide nothing and arrived after others of their instant alone
+    (:func:`followback.replay.at_one_instant`, of the followers with differences), the ones the churn
+    detector's record (``churn_processed``) says it folded in time, not late. Asked only when there
+    are such events: a follower's block of the brand is the usual one."""
     asked = [
         event.event_id
         for found in arrivals.values()
         for event, ahead in found
-        if harmless_at_one_instant(event, ahead, {event.event_id})  # (if in time)
+        if at_one_instant(event, ahead)
     ]
     if not asked:
         return set()

@@ -60,6 +60,17 @@ async def allocate(
     return scheduled
 
 
+# The newest day an account ``k``'s budget was allocated for, as ``n.newest``: its newest waiting
+# push's day or scheduled push's ``push_day`` (one probe of each partial index).
+_NEWEST_ALLOCATED = """CROSS JOIN LATERAL (
+            SELECT greatest(
+                (SELECT max(day) FROM notifications WHERE account_id = k.account_id AND push = 'waiting'),
+                (SELECT max(push_day) FROM notifications
+                 WHERE account_id = k.account_id AND push = 'scheduled')
+            ) AS newest
+        ) n"""
+
+
 async def days_reached(
     conn: asyncpg.Connection,
     days: Iterable[tuple[str, date]],
@@ -81,23 +92,17 @@ async def days_reached(
     if not pairs:
         return set()
     rows = await conn.fetch(
-        """
+        f"""
         SELECT k.account_id, k.day
         FROM unnest($1::text[], $2::date[]) AS k(account_id, day)
-        CROSS JOIN LATERAL (
-            SELECT greatest(
-                (SELECT max(day) FROM notifications WHERE account_id = k.account_id AND push = 'waiting'),
-                (SELECT max(push_day) FROM notifications
-                 WHERE account_id = k.account_id AND push = 'scheduled')
-            ) AS newest
-        ) n
+        {_NEWEST_ALLOCATED}
         WHERE k.day > n.newest
           AND EXISTS (
               SELECT 1 FROM notifications w
               WHERE w.account_id = k.account_id AND w.push = 'waiting' AND w.status = 'pending'
                 AND w.day BETWEEN k.day - $3::int AND k.day
           )
-        """,
+        """,  # noqa: S608
         [a for a, _ in pairs],
         [day for _, day in pairs],
         carry_over_days,
@@ -154,21 +159,15 @@ async def waiting_for_room(
     if not account_ids:
         return {}
     rows = await conn.fetch(
-        """
-        SELECT a.account_id, (
+        f"""
+        SELECT k.account_id, (
             SELECT count(*) FROM notifications w
-            WHERE w.account_id = a.account_id AND w.push = 'waiting' AND w.status = 'pending'
+            WHERE w.account_id = k.account_id AND w.push = 'waiting' AND w.status = 'pending'
               AND w.day BETWEEN n.newest - $2::int AND n.newest
         ) AS waiting
-        FROM unnest($1::text[]) AS a(account_id)
-        CROSS JOIN LATERAL (
-            SELECT greatest(
-                (SELECT max(day) FROM notifications WHERE account_id = a.account_id AND push = 'waiting'),
-                (SELECT max(push_day) FROM notifications
-                 WHERE account_id = a.account_id AND push = 'scheduled')
-            ) AS newest
-        ) n
-        """,
+        FROM unnest($1::text[]) AS k(account_id)
+        {_NEWEST_ALLOCATED}
+        """,  # noqa: S608
         list(account_ids),
         carry_over_days,
     )

@@ -61,6 +61,16 @@ def waiting_for_budget(account: str) -> float | None:
     return REGISTRY.get_sample_value("followback_pushes_waiting_for_budget", {"account": account})
 
 
+async def brand_figure() -> float | None:
+    """The brand's pushes waiting for budget room as exported (for :func:`eventually`)."""
+    return waiting_for_budget("brand")
+
+
+async def waiting_pushes(db: asyncpg.Connection) -> int:
+    """The pushes waiting for budget room, as the database holds them."""
+    return int(await db.fetchval("SELECT count(*) FROM notifications WHERE push = 'waiting'"))
+
+
 async def deliveries(db: asyncpg.Connection) -> list[asyncpg.Record]:
     return await db.fetch(
         "SELECT follower_id, channel, kind, status, attempts, last_error FROM deliveries "
@@ -161,9 +171,6 @@ async def test_a_waiting_push_gets_the_next_days_room_when_that_day_brings_no_pu
     """A day's room was given out only when a push of that day was queued: a next day bringing only a
     worth-following follower left yesterday's waiting one waiting although the day had room."""
 
-    async def waiting() -> int:
-        return int(await db.fetchval("SELECT count(*) FROM notifications WHERE push = 'waiting'"))
-
     with WebhookReceiver() as slack:
         await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=1)
         config = with_notifier(settings)
@@ -173,9 +180,9 @@ async def test_a_waiting_push_gets_the_next_days_room_when_that_day_brings_no_pu
                 config, db, [(decision(f, "high_value", score), 1) for f, score in [("a", 90), ("b", 80)]]
             )
             await eventually(lambda: _sent(db), lambda n: n >= 1)
-            assert await eventually(waiting, lambda n: n == 1) == 1
+            assert await eventually(lambda: waiting_pushes(db), lambda n: n == 1) == 1
             await send(config, db, [(decision("c", "worth_following", 60, at=T0 + DAY), 1)])
-            assert await eventually(waiting, lambda n: n == 0, timeout=10) == 0
+            assert await eventually(lambda: waiting_pushes(db), lambda n: n == 0, timeout=10) == 0
             await eventually(lambda: _sent(db), lambda n: n >= 2)
             assert await eventually(lambda: _sent(db), lambda n: n > 2, timeout=1.5) == 2
             assert waiting_for_budget("brand") == 0
@@ -191,9 +198,6 @@ async def test_a_budget_set_to_0_reports_nothing_waiting_for_room_any_more(
     """A budget of 0 pushes nothing by choice, and nothing waits for room there: the figure of the
     budget it replaced (pushes waiting) was kept for ever, and the alert on it fired for ever."""
 
-    async def gauge() -> float | None:
-        return waiting_for_budget("brand")
-
     async def queued() -> int:
         return int(await db.fetchval("SELECT count(*) FROM notifications WHERE follower_id = 'c'"))
 
@@ -204,11 +208,11 @@ async def test_a_budget_set_to_0_reports_nothing_waiting_for_room_any_more(
         await send(config, db, [(decision(f, "high_value", 80, at=T0 + timedelta(minutes=i)), 1)
                                 for i, f in enumerate("ab")])  # fmt: skip
         async with create_app(config).start_lifespan_context():
-            assert await eventually(gauge, lambda n: n == 1) == 1
+            assert await eventually(brand_figure, lambda n: n == 1) == 1
             await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=0)
             await send(config, db, [(decision("c", "high_value", 90, at=T0 + timedelta(minutes=5)), 1)])
             assert await eventually(queued, lambda n: n == 1) == 1
-            assert await eventually(gauge, lambda n: n == 0, timeout=3) == 0
+            assert await eventually(brand_figure, lambda n: n == 0, timeout=3) == 0
 
 
 async def test_pushes_that_stop_waiting_for_room_without_a_new_push_leave_the_budget_figure(
@@ -219,12 +223,6 @@ async def test_pushes_that_stop_waiting_for_room_without_a_new_push_leave_the_bu
     fired on), and a restarted notifier reported nothing until its next push. The delivery worker
     reads it from the database every few seconds."""
 
-    async def gauge() -> float | None:
-        return waiting_for_budget("brand")
-
-    async def waiting() -> int:
-        return int(await db.fetchval("SELECT count(*) FROM notifications WHERE push = 'waiting'"))
-
     with WebhookReceiver() as slack:
         await configure(db, "brand", slack_webhook_url=slack.url(), daily_push_budget=1)
         config = with_notifier(settings)
@@ -233,7 +231,7 @@ async def test_pushes_that_stop_waiting_for_room_without_a_new_push_leave_the_bu
         await send(config, db, [(decision(f, "high_value", score, at=T0 + timedelta(minutes=i)), 1)
                                 for i, (f, score) in enumerate(scores)])  # fmt: skip
         async with create_app(config).start_lifespan_context():
-            assert await eventually(gauge, lambda n: n == 3) == 3
+            assert await eventually(brand_figure, lambda n: n == 3) == 3
             # A person dismisses b in the review queue: no decision comes.
             pool = await create_pool(config.postgres)
             try:
@@ -243,17 +241,17 @@ async def test_pushes_that_stop_waiting_for_room_without_a_new_push_leave_the_bu
             finally:
                 await pool.close()
             assert done.done, done.message
-            assert await waiting() == 2
-            assert await eventually(gauge, lambda n: n == 2, timeout=10) == 2
+            assert await waiting_pushes(db) == 2
+            assert await eventually(brand_figure, lambda n: n == 2, timeout=10) == 2
             # c leaves: a decision that retracts, and queues no push of the account.
             await send(
                 config, db, [(decision("c", "withdrawn", 0, version=2, at=T0 + timedelta(minutes=9)), 2)]
             )
-            assert await eventually(waiting, lambda n: n == 1) == 1
-            assert await eventually(gauge, lambda n: n == 1, timeout=10) == 1
+            assert await eventually(lambda: waiting_pushes(db), lambda n: n == 1) == 1
+            assert await eventually(brand_figure, lambda n: n == 1, timeout=10) == 1
         PUSHES_WAITING.clear()  # a restart: d still waits, and no decision comes
         async with create_app(config).start_lifespan_context():
-            assert await eventually(gauge, lambda n: n == 1, timeout=10) == 1
+            assert await eventually(brand_figure, lambda n: n == 1, timeout=10) == 1
 
 
 async def test_a_pushed_follower_who_leaves_gets_a_retraction_on_each_channel(
